@@ -1,0 +1,163 @@
+//! Instruction-set levels: what is compiled in, what this CPU has, and which
+//! one runs.
+//!
+//! The best ISA that is both compiled in (see `build.rs`) and detected at run
+//! time is chosen once and cached. `LUTGEMM_ISA=scalar|avx2|avx512` overrides
+//! that choice for the whole process (tests, benches, bug reports); naming an
+//! ISA that is not available makes packing fail with [`Error::Unavailable`]
+//! instead of silently running something else. [`crate::PackOptions::isa`]
+//! and [`crate::Context::set_isa`] force one per matrix or per context.
+
+use crate::error::{Error, Result};
+use std::fmt;
+use std::sync::OnceLock;
+
+/// An instruction-set level with its own kernels.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Isa {
+    /// Portable Rust kernels; always available, on every target.
+    Scalar,
+    /// x86-64 AVX2 (+FMA, F16C, BMI2): `vpshufb`, `vpmaddubsw`.
+    Avx2,
+    /// x86-64 AVX-512 F/BW/VL/DQ with VBMI and VNNI: `vpermi2b`, `vpdpbusd`.
+    Avx512,
+}
+
+impl Isa {
+    /// Every ISA level, slowest first.
+    pub const ALL: [Isa; 3] = [Isa::Scalar, Isa::Avx2, Isa::Avx512];
+
+    /// The name used by `LUTGEMM_ISA` and in descriptions.
+    pub fn name(self) -> &'static str {
+        match self {
+            Isa::Scalar => "scalar",
+            Isa::Avx2 => "avx2",
+            Isa::Avx512 => "avx512",
+        }
+    }
+
+    /// Parses a `LUTGEMM_ISA` value.
+    pub fn from_name(name: &str) -> Result<Isa> {
+        Isa::ALL
+            .into_iter()
+            .find(|isa| isa.name().eq_ignore_ascii_case(name.trim()))
+            .ok_or_else(|| {
+                Error::Unavailable(format!(
+                    "unknown ISA {name:?}; expected one of scalar, avx2, avx512"
+                ))
+            })
+    }
+
+    /// Whether this ISA's kernels were compiled into this build.
+    pub fn is_compiled(self) -> bool {
+        match self {
+            Isa::Scalar => true,
+            Isa::Avx2 => cfg!(lutgemm_avx2),
+            Isa::Avx512 => cfg!(lutgemm_avx512),
+        }
+    }
+
+    /// Whether this CPU supports the instructions this ISA's kernels use.
+    pub fn is_detected(self) -> bool {
+        match self {
+            Isa::Scalar => true,
+            #[cfg(target_arch = "x86_64")]
+            Isa::Avx2 => {
+                std::arch::is_x86_feature_detected!("avx2")
+                    && std::arch::is_x86_feature_detected!("fma")
+                    && std::arch::is_x86_feature_detected!("f16c")
+                    && std::arch::is_x86_feature_detected!("bmi2")
+            }
+            #[cfg(target_arch = "x86_64")]
+            Isa::Avx512 => {
+                Isa::Avx2.is_detected()
+                    && std::arch::is_x86_feature_detected!("avx512f")
+                    && std::arch::is_x86_feature_detected!("avx512bw")
+                    && std::arch::is_x86_feature_detected!("avx512vl")
+                    && std::arch::is_x86_feature_detected!("avx512dq")
+                    && std::arch::is_x86_feature_detected!("avx512vbmi")
+                    && std::arch::is_x86_feature_detected!("avx512vnni")
+            }
+            #[cfg(not(target_arch = "x86_64"))]
+            _ => false,
+        }
+    }
+
+    /// Compiled in and supported by this CPU.
+    pub fn is_available(self) -> bool {
+        self.is_compiled() && self.is_detected()
+    }
+
+    /// Every ISA usable here, slowest first (always starts with `Scalar`).
+    pub fn available() -> Vec<Isa> {
+        Isa::ALL.into_iter().filter(|i| i.is_available()).collect()
+    }
+
+    /// The best available ISA, ignoring `LUTGEMM_ISA`. Cached.
+    pub fn best() -> Isa {
+        static BEST: OnceLock<Isa> = OnceLock::new();
+        *BEST.get_or_init(|| {
+            Isa::ALL
+                .into_iter()
+                .rev()
+                .find(|i| i.is_available())
+                .unwrap_or(Isa::Scalar)
+        })
+    }
+
+    /// The ISA used when none is forced: `LUTGEMM_ISA` if set, else
+    /// [`Isa::best`]. Errors if `LUTGEMM_ISA` names an unknown or unavailable
+    /// ISA. Read once and cached.
+    pub fn default_isa() -> Result<Isa> {
+        static DEFAULT: OnceLock<Result<Isa>> = OnceLock::new();
+        DEFAULT
+            .get_or_init(|| match std::env::var("LUTGEMM_ISA") {
+                Ok(v) if !v.trim().is_empty() => Isa::from_name(&v)?.require(),
+                _ => Ok(Isa::best()),
+            })
+            .clone()
+    }
+
+    /// `Ok(self)` if available, else an error saying why not.
+    pub fn require(self) -> Result<Isa> {
+        if !self.is_compiled() {
+            Err(Error::Unavailable(format!(
+                "ISA {} is not compiled into this build (see build warnings, or the `pure` feature)",
+                self.name()
+            )))
+        } else if !self.is_detected() {
+            Err(Error::Unavailable(format!(
+                "ISA {} is not supported by this CPU",
+                self.name()
+            )))
+        } else {
+            Ok(self)
+        }
+    }
+}
+
+impl fmt::Display for Isa {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_round_trip() {
+        for isa in Isa::ALL {
+            assert_eq!(Isa::from_name(isa.name()).unwrap(), isa);
+        }
+        assert!(Isa::from_name("neon9000").is_err());
+    }
+
+    #[test]
+    fn scalar_always_available_and_best_is_available() {
+        assert!(Isa::Scalar.is_available());
+        assert!(Isa::best().is_available());
+        assert_eq!(Isa::available()[0], Isa::Scalar);
+    }
+}
