@@ -105,12 +105,15 @@ impl std::fmt::Debug for KernelDesc {
 
 /// Every kernel compiled into this build (available on this CPU or not).
 pub fn all() -> impl Iterator<Item = &'static KernelDesc> {
-    let mut v: Vec<&'static [KernelDesc]> = vec![crate::portable::KERNELS];
     #[cfg(lutgemm_avx2)]
-    v.push(x86_avx2::KERNELS);
+    let avx2 = x86_avx2::KERNELS;
+    #[cfg(not(lutgemm_avx2))]
+    let avx2: &[KernelDesc] = &[];
     #[cfg(lutgemm_avx512)]
-    v.push(x86_avx512::KERNELS);
-    v.into_iter().flatten()
+    let avx512 = x86_avx512::KERNELS;
+    #[cfg(not(lutgemm_avx512))]
+    let avx512: &[KernelDesc] = &[];
+    crate::portable::KERNELS.iter().chain(avx2).chain(avx512)
 }
 
 /// Every kernel that can run on this CPU.
