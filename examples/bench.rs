@@ -234,7 +234,16 @@ fn main() {
                 };
                 println!(
                     "{:<13} {:<7} {:>6} {:>6} {:>4} {:>11.1} {:>9.1} {:>9.2} {:>8} {:>9}",
-                    r.kernel, "f32", m, k, n, d / 1e3, r.gops(), r.weight_gbps(), "", "1.00"
+                    r.kernel,
+                    "f32",
+                    m,
+                    k,
+                    n,
+                    d / 1e3,
+                    r.gops(),
+                    r.weight_gbps(),
+                    "",
+                    "1.00"
                 );
                 if let Some(f) = json.as_mut() {
                     writeln!(f, "{}", r.json(None, Some(1.0))).expect("write json");

@@ -60,10 +60,7 @@ impl PackedTernary {
         let (kernel, reason) = match opts.family {
             Some(family) => (
                 kernels::find(family, isa).ok_or_else(|| {
-                    Error::Unavailable(format!(
-                        "no {} kernel for ISA {isa}",
-                        family.name()
-                    ))
+                    Error::Unavailable(format!("no {} kernel for ISA {isa}", family.name()))
                 })?,
                 "forced by PackOptions::family",
             ),
@@ -320,7 +317,17 @@ impl Context {
             for t0 in (0..n).step_by(batch) {
                 let nt = batch.min(n - t0);
                 self.prepare(kernel, &geo, &input, t0, nt, kp_stride, tab_stride, threads)?;
-                self.compute(kernel, w, t0, nt, kp_stride, tab_stride, tile_groups, &mut sink, threads);
+                self.compute(
+                    kernel,
+                    w,
+                    t0,
+                    nt,
+                    kp_stride,
+                    tab_stride,
+                    tile_groups,
+                    &mut sink,
+                    threads,
+                );
             }
             Ok(())
         });
@@ -435,7 +442,8 @@ impl Context {
             let groups = tile_groups.min(geo.row_groups - g0);
             let r0 = g0 * geo.mr;
             let rows = (groups * geo.mr).min(geo.m - r0);
-            let wbytes = &w.data.bytes()[g0 * geo.row_group_bytes()..][..groups * geo.row_group_bytes()];
+            let wbytes =
+                &w.data.bytes()[g0 * geo.row_group_bytes()..][..groups * geo.row_group_bytes()];
             let isums = &mut isums[..groups * geo.mr * geo.nb];
             for i in 0..nt {
                 let qp = &qpad[i * kp_stride..][..geo.kp];
@@ -476,7 +484,8 @@ impl Context {
                         for b in 0..geo.nb {
                             // SAFETY: as above, for out (n × m × nb).
                             unsafe {
-                                *iout.get().add((t * geo.m + r0 + r) * geo.nb + b) = isums[r * geo.nb + b]
+                                *iout.get().add((t * geo.m + r0 + r) * geo.nb + b) =
+                                    isums[r * geo.nb + b]
                             };
                         }
                     }

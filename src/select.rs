@@ -12,7 +12,11 @@ pub(crate) fn select(isa: Isa, m: usize, k: usize) -> (&'static KernelDesc, &'st
     let _ = (m, k);
     let (order, why): (&[KernelFamily], &str) = match isa {
         Isa::Avx512 => (
-            &[KernelFamily::MultiplyAdd, KernelFamily::Lut4, KernelFamily::Lut2],
+            &[
+                KernelFamily::MultiplyAdd,
+                KernelFamily::Lut4,
+                KernelFamily::Lut2,
+            ],
             "avx512: VNNI multiply-add measured fastest at every shape of DESIGN.md §1 (n = 1, 8, 256)",
         ),
         Isa::Avx2 => (
@@ -20,7 +24,11 @@ pub(crate) fn select(isa: Isa, m: usize, k: usize) -> (&'static KernelDesc, &'st
             "avx2: vpmaddubsw multiply-add measured fastest at every shape of DESIGN.md §1",
         ),
         Isa::Scalar => (
-            &[KernelFamily::MultiplyAdd, KernelFamily::Lut2, KernelFamily::Lut4],
+            &[
+                KernelFamily::MultiplyAdd,
+                KernelFamily::Lut2,
+                KernelFamily::Lut4,
+            ],
             "scalar: multiply-add is the fastest portable kernel",
         ),
     };

@@ -1,8 +1,7 @@
 //! Bad inputs give clear errors, never panics or UB.
 
 use lutgemm::{
-    Context, Error, Isa, KernelFamily, PackOptions, PackedTernary, ScaleGranularity,
-    TernaryMatrix,
+    Context, Error, Isa, KernelFamily, PackOptions, PackedTernary, ScaleGranularity, TernaryMatrix,
 };
 
 fn small() -> PackedTernary {
@@ -16,15 +15,57 @@ fn wrong_lengths() {
     let mut ctx = Context::new();
     let mut y = vec![0f32; 4];
     let e = ctx.matmul(&p, &[0f32; 7], 1, &mut y).unwrap_err();
-    assert!(matches!(e, Error::Length { expected: 8, got: 7, .. }), "{e}");
+    assert!(
+        matches!(
+            e,
+            Error::Length {
+                expected: 8,
+                got: 7,
+                ..
+            }
+        ),
+        "{e}"
+    );
     assert!(e.to_string().contains("expected 8"), "{e}");
     let e = ctx.matmul(&p, &[0f32; 8], 1, &mut y[..3]).unwrap_err();
-    assert!(matches!(e, Error::Length { expected: 4, got: 3, .. }), "{e}");
-    let e = ctx.matmul_i8(&p, &[0i8; 8], &[1.0, 1.0], 1, &mut y).unwrap_err();
-    assert!(matches!(e, Error::Length { expected: 1, got: 2, .. }), "{e}");
+    assert!(
+        matches!(
+            e,
+            Error::Length {
+                expected: 4,
+                got: 3,
+                ..
+            }
+        ),
+        "{e}"
+    );
+    let e = ctx
+        .matmul_i8(&p, &[0i8; 8], &[1.0, 1.0], 1, &mut y)
+        .unwrap_err();
+    assert!(
+        matches!(
+            e,
+            Error::Length {
+                expected: 1,
+                got: 2,
+                ..
+            }
+        ),
+        "{e}"
+    );
     let mut sums = vec![0i32; 3];
     let e = ctx.integer_sums(&p, &[0i8; 8], 1, &mut sums).unwrap_err();
-    assert!(matches!(e, Error::Length { expected: 4, got: 3, .. }), "{e}");
+    assert!(
+        matches!(
+            e,
+            Error::Length {
+                expected: 4,
+                got: 3,
+                ..
+            }
+        ),
+        "{e}"
+    );
 }
 
 #[test]
@@ -34,8 +75,8 @@ fn zero_sizes() {
     let e = ctx.matmul(&p, &[0f32; 0], 0, &mut []).unwrap_err();
     assert!(matches!(e, Error::Shape(_)), "{e}");
     for (m, k) in [(0, 8), (4, 0), (0, 0)] {
-        let e = TernaryMatrix::new(m, k, vec![], vec![1.0], ScaleGranularity::PerTensor)
-            .unwrap_err();
+        let e =
+            TernaryMatrix::new(m, k, vec![], vec![1.0], ScaleGranularity::PerTensor).unwrap_err();
         assert!(matches!(e, Error::Shape(_)), "{e}");
         let e = TernaryMatrix::quantize_f32(&[], m, k, ScaleGranularity::PerRow).unwrap_err();
         assert!(matches!(e, Error::Shape(_)), "{e}");
@@ -44,11 +85,21 @@ fn zero_sizes() {
 
 #[test]
 fn block_must_divide_k() {
-    let e = TernaryMatrix::new(2, 300, vec![0; 600], vec![1.0; 4], ScaleGranularity::PerBlock(256))
-        .unwrap_err();
-    assert!(e.to_string().contains("not a multiple of the scale block size 256"), "{e}");
-    let e = TernaryMatrix::quantize_f32(&[0.0; 10], 1, 10, ScaleGranularity::PerBlock(0))
-        .unwrap_err();
+    let e = TernaryMatrix::new(
+        2,
+        300,
+        vec![0; 600],
+        vec![1.0; 4],
+        ScaleGranularity::PerBlock(256),
+    )
+    .unwrap_err();
+    assert!(
+        e.to_string()
+            .contains("not a multiple of the scale block size 256"),
+        "{e}"
+    );
+    let e =
+        TernaryMatrix::quantize_f32(&[0.0; 10], 1, 10, ScaleGranularity::PerBlock(0)).unwrap_err();
     assert!(matches!(e, Error::Shape(_)), "{e}");
 }
 
@@ -68,7 +119,9 @@ fn non_finite_activations_are_rejected() {
         ctx.matmul(&p, &xh, 1, &mut y[..4]),
         Err(Error::NonFinite { token: 0, index: 0 })
     ));
-    let e = ctx.matmul_i8(&p, &[1i8; 8], &[f32::NAN], 1, &mut y[..4]).unwrap_err();
+    let e = ctx
+        .matmul_i8(&p, &[1i8; 8], &[f32::NAN], 1, &mut y[..4])
+        .unwrap_err();
     assert!(matches!(e, Error::NonFinite { .. }), "{e}");
 }
 
@@ -78,7 +131,9 @@ fn int8_minus_128_is_rejected() {
     let mut ctx = Context::new();
     let mut q = vec![3i8; 8];
     q[5] = i8::MIN;
-    let e = ctx.matmul_i8(&p, &q, &[1.0], 1, &mut [0f32; 4]).unwrap_err();
+    let e = ctx
+        .matmul_i8(&p, &q, &[1.0], 1, &mut [0f32; 4])
+        .unwrap_err();
     assert!(e.to_string().contains("-128 at token 0, index 5"), "{e}");
 }
 
@@ -87,18 +142,41 @@ fn bad_codes_and_scales() {
     let e = TernaryMatrix::new(1, 3, vec![0, 1, -2], vec![1.0], ScaleGranularity::PerTensor)
         .unwrap_err();
     assert!(e.to_string().contains("row 0, column 2"), "{e}");
-    let e = TernaryMatrix::new(1, 3, vec![0; 3], vec![f32::INFINITY], ScaleGranularity::PerTensor)
-        .unwrap_err();
+    let e = TernaryMatrix::new(
+        1,
+        3,
+        vec![0; 3],
+        vec![f32::INFINITY],
+        ScaleGranularity::PerTensor,
+    )
+    .unwrap_err();
     assert!(matches!(e, Error::Value(_)), "{e}");
     let e = TernaryMatrix::new(2, 3, vec![0; 6], vec![1.0], ScaleGranularity::PerRow).unwrap_err();
-    assert!(matches!(e, Error::Length { expected: 2, got: 1, .. }), "{e}");
+    assert!(
+        matches!(
+            e,
+            Error::Length {
+                expected: 2,
+                got: 1,
+                ..
+            }
+        ),
+        "{e}"
+    );
 }
 
 #[test]
 fn unavailable_isa_or_family() {
     let w = TernaryMatrix::new(4, 8, vec![1; 32], vec![1.0], ScaleGranularity::PerTensor).unwrap();
     for isa in Isa::ALL.into_iter().filter(|i| !i.is_available()) {
-        let e = PackedTernary::pack(&w, &PackOptions { family: None, isa: Some(isa) }).unwrap_err();
+        let e = PackedTernary::pack(
+            &w,
+            &PackOptions {
+                family: None,
+                isa: Some(isa),
+            },
+        )
+        .unwrap_err();
         assert!(matches!(e, Error::Unavailable(_)), "{e}");
     }
     if !Isa::Avx512.is_available() {
@@ -107,7 +185,10 @@ fn unavailable_isa_or_family() {
     // A context cannot run weights packed for AVX-512 on AVX2 (other layout).
     let p = PackedTernary::pack(
         &w,
-        &PackOptions { family: Some(KernelFamily::MultiplyAdd), isa: Some(Isa::Avx512) },
+        &PackOptions {
+            family: Some(KernelFamily::MultiplyAdd),
+            isa: Some(Isa::Avx512),
+        },
     )
     .unwrap();
     let mut ctx = Context::new();

@@ -10,7 +10,8 @@ fn every_family_has_a_kernel_for_every_isa_here() {
     let here = kernels_here();
     for isa in Isa::available() {
         assert!(
-            here.iter().any(|k| k.isa == isa && k.family == KernelFamily::MultiplyAdd),
+            here.iter()
+                .any(|k| k.isa == isa && k.family == KernelFamily::MultiplyAdd),
             "no multiply-add kernel for {isa}"
         );
         let luts = here
@@ -22,7 +23,8 @@ fn every_family_has_a_kernel_for_every_isa_here() {
     // With LUTGEMM_CI=1 every x86 ISA must be built (build.rs fails otherwise).
     if cfg!(target_arch = "x86_64")
         && !cfg!(feature = "pure")
-        && std::env::var("LUTGEMM_CI").is_ok_and(|v| v == "1") {
+        && std::env::var("LUTGEMM_CI").is_ok_and(|v| v == "1")
+    {
         assert!(kernels::all().any(|k| k.isa == Isa::Avx512));
         assert!(kernels::all().any(|k| k.isa == Isa::Avx2));
     }
@@ -86,7 +88,10 @@ fn worst_case_overflow_inputs() {
             .unwrap();
             let q = vec![qv; k];
             let want = reference::integer_sums(&w, &q, 1);
-            assert!(want.iter().all(|&s| s == qv as i32 * code as i32 * k as i32));
+            assert!(
+                want.iter()
+                    .all(|&s| s == qv as i32 * code as i32 * k as i32)
+            );
             for kernel in kernels_here() {
                 check_kernel(&w, kernel, &q, &[1.0], 1, &want);
             }
@@ -102,9 +107,19 @@ fn adversarial_activations() {
     let patterns: Vec<Vec<f32>> = vec![
         vec![1e30; k],
         vec![-3.5; k],
-        (0..k).map(|i| if i % 2 == 0 { 1.0 } else { -1.0 }).collect(),
+        (0..k)
+            .map(|i| if i % 2 == 0 { 1.0 } else { -1.0 })
+            .collect(),
         vec![0.0; k],
-        (0..k).map(|i| if i == 17 { 1e6 } else { 1e-3 * (i as f32).sin() }).collect(),
+        (0..k)
+            .map(|i| {
+                if i == 17 {
+                    1e6
+                } else {
+                    1e-3 * (i as f32).sin()
+                }
+            })
+            .collect(),
         (0..k).map(|_| f32::MIN_POSITIVE * rng.f32()).collect(),
     ];
     for x in patterns {
@@ -114,7 +129,10 @@ fn adversarial_activations() {
         for kernel in kernels_here() {
             let p = pack_for(&w, kernel);
             let mut y = vec![0f32; m];
-            Context::with_threads(1).unwrap().matmul(&p, &x, 1, &mut y).unwrap();
+            Context::with_threads(1)
+                .unwrap()
+                .matmul(&p, &x, 1, &mut y)
+                .unwrap();
             check_float(&w, &q, &d, 1, &y, kernel.name);
         }
     }
@@ -146,9 +164,18 @@ fn float_entry_points_match_reference() {
         // Total error against the unquantized f64 product stays small.
         ctx.matmul(&p, &x, n, &mut y).unwrap();
         let full = reference::matmul_f64(&w, &x, n);
-        let num: f64 = y.iter().zip(&full).map(|(a, b)| (*a as f64 - b).powi(2)).sum();
+        let num: f64 = y
+            .iter()
+            .zip(&full)
+            .map(|(a, b)| (*a as f64 - b).powi(2))
+            .sum();
         let den: f64 = full.iter().map(|b| b * b).sum();
-        assert!(num / den < 1e-3, "{}: NMSE {} vs unquantized", kernel.name, num / den);
+        assert!(
+            num / den < 1e-3,
+            "{}: NMSE {} vs unquantized",
+            kernel.name,
+            num / den
+        );
     }
 }
 
@@ -185,7 +212,10 @@ fn one_packed_matrix_many_threads() {
     let p = lutgemm::PackedTernary::pack(&w, &Default::default()).unwrap();
     let x: Vec<f32> = (0..k).map(|_| rng.f32()).collect();
     let mut y0 = vec![0f32; m];
-    Context::with_threads(1).unwrap().matmul(&p, &x, 1, &mut y0).unwrap();
+    Context::with_threads(1)
+        .unwrap()
+        .matmul(&p, &x, 1, &mut y0)
+        .unwrap();
     std::thread::scope(|s| {
         for _ in 0..4 {
             s.spawn(|| {

@@ -55,8 +55,20 @@ pub fn dense_f32(w: &[f32], x: &[f32], m: usize, k: usize, n: usize, y: &mut [f3
     // n × m; all row-major and in bounds.
     unsafe {
         matrixmultiply::sgemm(
-            n, k, m, 1.0, x.as_ptr(), k as isize, 1, w.as_ptr(), 1, k as isize, 0.0,
-            y.as_mut_ptr(), m as isize, 1,
+            n,
+            k,
+            m,
+            1.0,
+            x.as_ptr(),
+            k as isize,
+            1,
+            w.as_ptr(),
+            1,
+            k as isize,
+            0.0,
+            y.as_mut_ptr(),
+            m as isize,
+            1,
         )
     }
 }
@@ -91,4 +103,3 @@ fn dense_rows_avx2(w: &[f32], x: &[f32], m: usize, k: usize, n: usize, y: &mut [
         }
     }
 }
-

@@ -259,7 +259,13 @@ mod tests {
     #[test]
     fn rejects_bad_input() {
         assert!(matches!(
-            TernaryMatrix::new(2, 2, vec![0, 1, 2, 0], vec![1.0], ScaleGranularity::PerTensor),
+            TernaryMatrix::new(
+                2,
+                2,
+                vec![0, 1, 2, 0],
+                vec![1.0],
+                ScaleGranularity::PerTensor
+            ),
             Err(Error::Value(_))
         ));
         assert!(matches!(
@@ -271,11 +277,23 @@ mod tests {
             Err(Error::Shape(_))
         ));
         assert!(matches!(
-            TernaryMatrix::new(1, 6, vec![0; 6], vec![1.0; 2], ScaleGranularity::PerBlock(4)),
+            TernaryMatrix::new(
+                1,
+                6,
+                vec![0; 6],
+                vec![1.0; 2],
+                ScaleGranularity::PerBlock(4)
+            ),
             Err(Error::Shape(_))
         ));
         assert!(matches!(
-            TernaryMatrix::new(1, 2, vec![0; 2], vec![f32::NAN], ScaleGranularity::PerTensor),
+            TernaryMatrix::new(
+                1,
+                2,
+                vec![0; 2],
+                vec![f32::NAN],
+                ScaleGranularity::PerTensor
+            ),
             Err(Error::Value(_))
         ));
         assert!(matches!(

@@ -11,7 +11,6 @@
 use crate::isa::Isa;
 use crate::pack::Layout;
 
-
 /// The algorithm a kernel uses (DESIGN.md §4).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum KernelFamily {

@@ -39,7 +39,9 @@ pub fn random_ternary(m: usize, k: usize, g: ScaleGranularity, rng: &mut Rng) ->
 }
 
 pub fn random_q(n: usize, k: usize, rng: &mut Rng) -> Vec<i8> {
-    (0..n * k).map(|_| (rng.below(255) as i64 - 127) as i8).collect()
+    (0..n * k)
+        .map(|_| (rng.below(255) as i64 - 127) as i8)
+        .collect()
 }
 
 pub fn pack_for(w: &TernaryMatrix, kernel: &KernelDesc) -> PackedTernary {
@@ -90,7 +92,11 @@ pub fn check_kernel(
         ctx.set_isa(Some(Isa::Scalar));
         let mut again = vec![0i32; want_sums.len()];
         ctx.integer_sums(&packed, q, n, &mut again).unwrap();
-        assert_eq!(again, sums, "{}: portable kernel on the same layout", kernel.name);
+        assert_eq!(
+            again, sums,
+            "{}: portable kernel on the same layout",
+            kernel.name
+        );
         ctx.set_isa(None);
     }
     let mut y = vec![0f32; n * w.m()];
