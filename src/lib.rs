@@ -75,3 +75,8 @@ pub use gemm::{Context, PackOptions, PackedTernary};
 pub use isa::Isa;
 pub use kernels::{KernelDesc, KernelFamily};
 pub use pack::Layout;
+
+/// The README's examples run as doc tests.
+#[doc = include_str!("../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeDoctests;
