@@ -2,7 +2,8 @@
 //!
 //! For token `t` (a row of `X`, length k): `amax = max|x|`,
 //! `q = round(x · (127 / amax))` (f32 arithmetic, ties away from zero),
-//! `d_t = amax / 127`, so `x ≈ d_t · q`. A token of zeros gets `q = 0`,
+//! `d_t = amax / 127`, so `x ≈ d_t · q`. A token of zeros, or one so
+//! small that `127 / amax` overflows f32 (amax < 3.7e-37), gets `q = 0`,
 //! `d = 0`. NaN or ±Inf anywhere is rejected with [`Error::NonFinite`]
 //! (policy: a non-finite activation has no meaningful int8 image, and
 //! silently producing NaN rows hides upstream bugs).
@@ -45,7 +46,9 @@ const CHUNK: usize = 256;
 /// `f32::round` on baseline x86-64 (a libm call), it vectorizes.
 #[inline(always)]
 pub(crate) fn round_to_i8(v: f32) -> i8 {
-    let t = v as i32; // truncates toward zero (saturating)
+    // |v| ≤ 127·(1 + 2⁻²³) for every caller (|x| ≤ amax), so nothing below
+    // overflows.
+    let t = v as i32; // truncates toward zero
     // Exact: t and v have the same sign and |t| ≤ |v| < 2^23 here.
     let frac = v - t as f32;
     let r = t + (frac >= 0.5) as i32 - (frac <= -0.5) as i32;
@@ -101,11 +104,13 @@ fn quantize_token_body<T: ActivationElem>(x: &[T], q: &mut [i8], token: usize) -
         return Err(Error::NonFinite { token, index });
     }
     let amax = f32::from_bits(amax_bits);
-    if amax == 0.0 {
+    let s = 127.0f32 / amax;
+    if !s.is_finite() {
+        // amax is 0, or so small (< 127 / f32::MAX ≈ 3.7e-37) that the
+        // scale overflows: the token counts as zero.
         q.fill(0);
         return Ok(0.0);
     }
-    let s = 127.0f32 / amax;
     for (qc, chunk) in q.chunks_mut(CHUNK).zip(x.chunks(CHUNK)) {
         let b = &mut buf[..chunk.len()];
         T::to_f32_slice(chunk, b);

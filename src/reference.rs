@@ -28,7 +28,8 @@ pub fn matmul_f64(w: &TernaryMatrix, x: &[f32], n: usize) -> Vec<f64> {
 
 /// The exact contract's activation quantization, per token: `amax =
 /// max|x|`, `q = round(x · (127 / amax))` in f32 (ties away from zero),
-/// `d = amax / 127`; zeros give `q = 0`, `d = 0`. Returns `(q, d)`, q n × k.
+/// `d = amax / 127`; a token whose `127 / amax` overflows f32 (all zeros,
+/// or amax < 3.7e-37) gives `q = 0`, `d = 0`. Returns `(q, d)`, q n × k.
 /// Panics on non-finite input (the library returns an error instead).
 pub fn quantize_activations(x: &[f32], n: usize, k: usize) -> (Vec<i8>, Vec<f32>) {
     assert_eq!(x.len(), n * k, "x must be n × k");
@@ -38,8 +39,8 @@ pub fn quantize_activations(x: &[f32], n: usize, k: usize) -> (Vec<i8>, Vec<f32>
         let row = &x[t * k..(t + 1) * k];
         assert!(row.iter().all(|v| v.is_finite()), "non-finite activation");
         let amax = row.iter().fold(0f32, |a, v| a.max(v.abs()));
-        if amax > 0.0 {
-            let s = 127.0f32 / amax;
+        let s = 127.0f32 / amax;
+        if s.is_finite() {
             for c in 0..k {
                 q[t * k + c] = (row[c] * s).round().clamp(-127.0, 127.0) as i8;
             }

@@ -121,6 +121,7 @@ fn adversarial_activations() {
             })
             .collect(),
         (0..k).map(|_| f32::MIN_POSITIVE * rng.f32()).collect(),
+        (0..k).map(|_| 1e-30 * rng.f32()).collect(),
     ];
     for x in patterns {
         let (q, d) = reference::quantize_activations(&x, 1, k);
