@@ -300,7 +300,7 @@ impl Context {
         let batch = (PREP_BUDGET / (kp_stride + tab_stride)).clamp(1, n);
 
         let threads = self.effective_threads();
-        let tile_groups = tile_row_groups(&geo, threads);
+        let tile_groups = tile_row_groups(&geo, threads, batch);
         let tiles = geo.row_groups.div_ceil(tile_groups);
         let tile_ints = tile_groups * geo.mr * geo.nb;
 
@@ -537,11 +537,20 @@ fn tab_len(family: KernelFamily, geo: &Geometry) -> usize {
     }
 }
 
-/// Row groups per tile: about [`TILE_BYTES`] of weights, and at least four
-/// tiles per thread when there are rows enough, for balance.
-fn tile_row_groups(geo: &Geometry, threads: usize) -> usize {
+/// Row groups per tile: at least four tiles per thread when there are rows
+/// enough (balance), and, when a batch has several tokens, about
+/// [`TILE_BYTES`] of weights so a tile stays in L2 while they stream over it.
+fn tile_row_groups(geo: &Geometry, threads: usize, tokens: usize) -> usize {
+    let by_balance = if threads > 1 {
+        geo.row_groups.div_ceil(4 * threads).max(1)
+    } else {
+        geo.row_groups
+    };
+    if tokens == 1 {
+        // Nothing to reuse across tokens: fewer, longer kernel calls.
+        return by_balance;
+    }
     let by_bytes = (TILE_BYTES / geo.row_group_bytes()).max(1);
-    let by_balance = geo.row_groups.div_ceil(4 * threads.max(1)).max(1);
     by_bytes.min(by_balance)
 }
 
