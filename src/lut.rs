@@ -117,7 +117,7 @@ mod tests {
                 for c in 0..3i16 {
                     for d in 0..3i16 {
                         let e = (27 * a + 9 * b + 3 * c + d) as usize;
-                        let want = (a - 1) * 127 + (b - 1) * -127 + (c - 1) * 5 + (d - 1) * -1;
+                        let want = (a - 1) * 127 + (b - 1) * -127 + (c - 1) * 5 - (d - 1);
                         assert_eq!(entry(t[e], t[128 + e]), want);
                     }
                 }

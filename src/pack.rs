@@ -208,10 +208,10 @@ mod tests {
         let geo = Geometry::new(1, 128, 128, layout);
         let mut out = vec![0u8; geo.packed_bytes()];
         pack_ternary(&w, layout, &geo, &mut out);
-        for j in 0..32 {
+        for (j, byte) in out.iter().enumerate() {
             for s in 0..4 {
                 let c = j + 32 * s;
-                assert_eq!((out[j] >> (2 * s)) & 3, (c % 3) as u8, "weight {c}");
+                assert_eq!((byte >> (2 * s)) & 3, (c % 3) as u8, "weight {c}");
             }
         }
     }

@@ -93,7 +93,7 @@ unsafe fn run_mad(a: &KernelArgs) {
     let chunks_per_block = a.bp / kc;
     for (g, group) in v.w.chunks_exact(v.group_bytes).enumerate() {
         for i in 0..v.mr {
-            for b in 0..a.nb {
+            for (b, &qsum) in qsum.iter().enumerate() {
                 let mut acc = 0i32;
                 for ch in b * chunks_per_block..(b + 1) * chunks_per_block {
                     let bytes = &group[ch * chunk_bytes + i * q4..][..q4];
@@ -105,7 +105,7 @@ unsafe fn run_mad(a: &KernelArgs) {
                         }
                     }
                 }
-                v.out[(g * v.mr + i) * a.nb + b] = acc - qsum[b];
+                v.out[(g * v.mr + i) * a.nb + b] = acc - qsum;
             }
         }
     }
@@ -131,8 +131,8 @@ unsafe fn run_lut2(a: &KernelArgs) {
                     *acc += t0[(byte & 15) as usize] as i32 + t1[(byte >> 4) as usize] as i32;
                 }
             }
-            for i in 0..v.mr {
-                v.out[(g * v.mr + i) * a.nb + b] = acc[i];
+            for (i, &acc) in acc[..v.mr].iter().enumerate() {
+                v.out[(g * v.mr + i) * a.nb + b] = acc;
             }
         }
     }
@@ -155,8 +155,8 @@ unsafe fn run_lut4(a: &KernelArgs) {
                     *acc += t[(byte & 127) as usize] as i32;
                 }
             }
-            for i in 0..v.mr {
-                v.out[(g * v.mr + i) * a.nb + b] = acc[i];
+            for (i, &acc) in acc[..v.mr].iter().enumerate() {
+                v.out[(g * v.mr + i) * a.nb + b] = acc;
             }
         }
     }

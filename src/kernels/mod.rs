@@ -74,6 +74,10 @@ pub(crate) struct KernelArgs {
     pub out: *mut i32,
 }
 
+/// Builds a token's tables: padded activations (`kp`) → the family's
+/// tables. Safety: the builder's ISA is available.
+pub(crate) type TableBuilder = unsafe fn(&[i8], &mut [u8]);
+
 /// A kernel: family, ISA, the layout it reads, and its entry points.
 pub struct KernelDesc {
     /// Unique name, `<family>_<isa>`.
@@ -88,7 +92,7 @@ pub struct KernelDesc {
     /// sizes it implies, and `args.layout == self.layout`.
     pub(crate) run: unsafe fn(&KernelArgs),
     /// Builds this token's tables (`None`: the portable builder in `lut.rs`).
-    pub(crate) build_tables: Option<unsafe fn(&[i8], &mut [u8])>,
+    pub(crate) build_tables: Option<TableBuilder>,
 }
 
 impl std::fmt::Debug for KernelDesc {
