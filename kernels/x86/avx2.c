@@ -30,7 +30,7 @@
  * saves 2 of the 3 shifts of the plain decode: 13 vector ops per row and
  * chunk (1 shift, 4 and, 4 vpmaddubsw, 4 add), and the kernel is bound by
  * vector-op throughput, not by streaming weights from L2/L3 (4096×4096:
- * ~3.5 cycles per row and chunk measured on Zen 5, ~30 GB/s of weights).
+ * ~3.5 cycles per row and chunk measured on Zen 4, ~30 GB/s of weights).
  *
  * int16 bounds (|x| ≤ 127):
  *   vpmaddubsw(c, x), c ≤ 2:    |pair| ≤ 2·2·127 = 508, no saturation;
@@ -181,7 +181,7 @@ LUTGEMM_KERNEL(lutgemm_avx2_ternary_mad)
  *
  * Cost: per p and row group 15 vector ops (and, shift, and, 4 vpshufb,
  * 4 unpacks, 4 adds) for 128 weights, against 13 for the multiply-add
- * kernel, and 9 of them compete for the two shuffle/shift ports on Zen 5:
+ * kernel, and 9 of them compete for the two shuffle/shift ports on Zen 4:
  * ~4.3 cycles per p measured, so on AVX2 this kernel is ~20% slower than
  * mad_avx2 at n = 1. Tried without gain: 1, 3 and 4 row groups per table
  * load (within noise of 2), and a recombination without unpacks (sum the

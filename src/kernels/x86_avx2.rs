@@ -9,7 +9,7 @@
 //! Both read the same layouts as the portable kernels (`lut2` uses kc = 4:
 //! the kernel loops over single 4-weight steps, so any block length pads by
 //! at most 3). The overflow bounds, design notes and measurements are in the
-//! C file: on this machine (AMD Zen 5), 4096×4096, n = 1, one core, mad_avx2 ≈ 140 µs and
+//! C file: on this machine (AMD EPYC, family 19h: Zen 4), 4096×4096, n = 1, one core, mad_avx2 ≈ 140 µs and
 //! lut2_avx2 ≈ 172 µs (+1 µs table build), so selection should prefer the
 //! multiply-add kernel on AVX2.
 
