@@ -263,3 +263,12 @@ fn real_model_shapes() {
         check_all_kernels(&w, &q, &d, n);
     }
 }
+
+#[test]
+fn packed_weights_are_send_sync_and_context_is_send() {
+    fn send_sync<T: Send + Sync>() {}
+    fn send<T: Send>() {}
+    send_sync::<lutgemm::PackedTernary>();
+    send_sync::<lutgemm::TernaryMatrix>();
+    send::<Context>();
+}
