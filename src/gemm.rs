@@ -24,9 +24,11 @@ use rayon::prelude::*;
 /// About an L2's worth: tables are re-read once per row tile.
 const PREP_BUDGET: usize = 1 << 20;
 
-/// Target bytes of packed weights per row tile: small enough to stay in L2
-/// while every token of a batch streams over it.
-const TILE_BYTES: usize = 64 << 10;
+/// Target bytes of packed weights per row tile when a batch has several
+/// tokens: small enough to stay in L2 (1 MiB on Zen 4) while every token
+/// streams over it, large enough that a table kernel sharing each table load
+/// across 8 row groups of 64 rows gets them (k = 4096: 64 KiB per group).
+const TILE_BYTES: usize = 512 << 10;
 
 /// How to pack a matrix; `Default` selects automatically.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -450,7 +452,7 @@ impl Context {
                 let qs = &qsum[i * geo.nb..][..geo.nb];
                 let tab = &tables[i * tab_stride..][..tab_len(geo_family(kernel.layout), &geo)];
                 let args = KernelArgs {
-                    layout: kernel.layout,
+                    layout: w.kernel.layout,
                     w: wbytes.as_ptr(),
                     qpad: qp.as_ptr().cast(),
                     qsum: qs.as_ptr(),
