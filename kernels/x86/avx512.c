@@ -109,7 +109,8 @@ INLINE __m256i reduce8(__m512i a0, __m512i a1, __m512i a2, __m512i a3,
  * Fields 0 and 2 (bits 0-1 of the byte and of byte >> 4) go to AX; fields
  * 1 and 3 are masked in place (4·code) and go to AY, which saves a shift
  * per field: AY is exactly 4× its sum, so AY >> 2 is exact at the end.
- * |AY| ≤ 4·2·127·bp/2 ≤ 7.3e6 for bp ≤ 14336: no int32 overflow. */
+ * |AY| ≤ 4·2·127·bp/2 ≤ 6.7e7 for any bp ≤ MAX_K = 2^17 (src/format):
+ * no int32 overflow. */
 #define MAD_ROW(i, AX, AY)                                                      \
     do {                                                                        \
         __m512i v_ = _mm512_loadu_si512((const void *)(wc + 64 * (i)));         \
