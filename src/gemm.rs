@@ -469,18 +469,13 @@ impl Context {
                 unsafe { (kernel.run)(&args) };
                 let t = t0 + i;
                 if !fout.get().is_null() {
-                    let d = dscale[i];
-                    for r in 0..rows {
-                        let s = &w.scales[(r0 + r) * geo.nb..][..geo.nb];
-                        let sums = &isums[r * geo.nb..][..geo.nb];
-                        let mut acc = 0f32;
-                        for (&v, &s) in sums.iter().zip(s) {
-                            acc += v as f32 * s;
-                        }
-                        // SAFETY: row r0 + r < m of token t < n: in bounds
-                        // of y (n × m), and only this tile writes it.
-                        unsafe { *fout.get().add(t * geo.m + r0 + r) = acc * d };
-                    }
+                    // SAFETY: rows r0..r0+rows < m of token t < n are in
+                    // bounds of y (n × m), and only this tile writes them.
+                    let y = unsafe {
+                        std::slice::from_raw_parts_mut(fout.get().add(t * geo.m + r0), rows)
+                    };
+                    let scales = &w.scales[r0 * geo.nb..(r0 + rows) * geo.nb];
+                    scale_rows(&isums[..rows * geo.nb], scales, geo.nb, dscale[i], y);
                 } else {
                     for r in 0..rows {
                         for b in 0..geo.nb {
@@ -536,6 +531,30 @@ fn tab_len(family: KernelFamily, geo: &Geometry) -> usize {
         KernelFamily::MultiplyAdd => 0,
         KernelFamily::Lut2 => geo.kp / 2 * LUT2_GROUP_BYTES,
         KernelFamily::Lut4 => geo.kp / 4 * LUT4_GROUP_BYTES,
+    }
+}
+
+/// `y[r] = (Σ_b f32(isums[r, b]) · scales[r, b]) · d`, blocks in order
+/// and without fused multiply-add, so every kernel and thread count gives
+/// the same bits. The one-block case (per-tensor and per-row scales) is a
+/// separate loop so it vectorizes.
+fn scale_rows(isums: &[i32], scales: &[f32], nb: usize, d: f32, y: &mut [f32]) {
+    if nb == 1 {
+        for ((y, &v), &s) in y.iter_mut().zip(isums).zip(scales) {
+            *y = (0.0 + v as f32 * s) * d;
+        }
+        return;
+    }
+    for ((y, sums), s) in y
+        .iter_mut()
+        .zip(isums.chunks_exact(nb))
+        .zip(scales.chunks_exact(nb))
+    {
+        let mut acc = 0f32;
+        for (&v, &s) in sums.iter().zip(s) {
+            acc += v as f32 * s;
+        }
+        *y = acc * d;
     }
 }
 
