@@ -26,7 +26,11 @@ pub(crate) fn select(isa: Isa, m: usize, k: usize) -> (&'static KernelDesc, &'st
     let _ = (m, k); // no shape-dependent crossover measured yet: see above
     let (order, why): (&[KernelFamily], &str) = match isa {
         Isa::Avx512 => (
-            &[KernelFamily::MultiplyAdd, KernelFamily::Lut4, KernelFamily::Lut2],
+            &[
+                KernelFamily::MultiplyAdd,
+                KernelFamily::Lut4,
+                KernelFamily::Lut2,
+            ],
             "avx512: VNNI multiply-add ties lut4 at n = 1 and is 5-30% faster at n >= 8 \
              and on the largest shapes (src/select.rs)",
         ),
@@ -36,7 +40,11 @@ pub(crate) fn select(isa: Isa, m: usize, k: usize) -> (&'static KernelDesc, &'st
              (src/select.rs)",
         ),
         Isa::Scalar => (
-            &[KernelFamily::Lut4, KernelFamily::Lut2, KernelFamily::MultiplyAdd],
+            &[
+                KernelFamily::Lut4,
+                KernelFamily::Lut2,
+                KernelFamily::MultiplyAdd,
+            ],
             "scalar: lut4 does four weights per lookup, 2-2.8x faster than the portable \
              multiply-add (src/select.rs)",
         ),
