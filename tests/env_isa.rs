@@ -1,0 +1,60 @@
+//! `LUTGEMM_ISA` forces the ISA process-wide (read once), so each case runs
+//! in a child process of this test binary.
+
+use lutgemm::{Context, Error, Isa, PackOptions, PackedTernary, ScaleGranularity, TernaryMatrix};
+use std::process::Command;
+
+const EXPECT: &str = "LUTGEMM_ENV_TEST_EXPECT";
+
+fn child(expect: &str) {
+    let w =
+        TernaryMatrix::new(8, 64, vec![1; 512], vec![0.5], ScaleGranularity::PerTensor).unwrap();
+    match PackedTernary::pack(&w, &PackOptions::default()) {
+        Ok(p) => {
+            assert_eq!(p.kernel().isa.name(), expect, "{}", p.describe());
+            let mut y = vec![0f32; 8];
+            Context::new().matmul(&p, &[1f32; 64], 1, &mut y).unwrap();
+            assert!(y.iter().all(|&v| (v - 32.0).abs() < 1e-4), "{y:?}");
+        }
+        Err(e) => {
+            assert_eq!(expect, "error", "unexpected error: {e}");
+            assert!(matches!(e, Error::Unavailable(_)), "{e}");
+        }
+    }
+}
+
+#[test]
+fn lutgemm_isa_env_forces_the_isa() {
+    if let Ok(expect) = std::env::var(EXPECT) {
+        child(&expect);
+        return;
+    }
+    let mut cases = vec![
+        ("scalar", "scalar".to_string()),
+        ("SCALAR", "scalar".to_string()),
+        ("neon9000", "error".to_string()),
+        ("", Isa::best().name().to_string()),
+    ];
+    for isa in [Isa::Avx2, Isa::Avx512] {
+        let expect = if isa.is_available() {
+            isa.name()
+        } else {
+            "error"
+        };
+        cases.push((isa.name(), expect.to_string()));
+    }
+    for (value, expect) in cases {
+        let out = Command::new(std::env::current_exe().unwrap())
+            .args(["--exact", "lutgemm_isa_env_forces_the_isa", "--nocapture"])
+            .env("LUTGEMM_ISA", value)
+            .env(EXPECT, &expect)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "LUTGEMM_ISA={value:?} (expected {expect}):\n{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}
