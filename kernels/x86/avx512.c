@@ -235,6 +235,37 @@ INLINE void widen_out(__m512i lo16, __m512i hi16, int32_t *o, size_t nb, int fir
 #define WIDEN 64
 #endif
 
+/* The table kernels' driver: per block, per run of at most WIDEN steps
+ * (one int16 accumulation span), over all row groups of the call,
+ * LUT_RB at a time, then LUT_RB / 2, then one, with `run` (lut4_run or
+ * lut2_run) doing the lookups for those row groups. */
+#define LUT_KERNEL(name, run)                                                   \
+    LUTGEMM_KERNEL(name)                                                        \
+    {                                                                           \
+        (void)qpad;                                                             \
+        (void)qsum;                                                             \
+        const size_t rg_bytes = LUT_MR * nb * bp / 4;                           \
+        const size_t steps = bp / 4;                                            \
+        for (size_t b = 0; b < nb; b++) {                                       \
+            for (size_t s0 = b * steps; s0 < (b + 1) * steps; s0 += WIDEN) {    \
+                const size_t s1 =                                               \
+                    s0 + WIDEN < (b + 1) * steps ? s0 + WIDEN : (b + 1) * steps;\
+                const int first = s0 == b * steps;                              \
+                int32_t *o = out + b;                                           \
+                size_t g = 0;                                                   \
+                for (; g + LUT_RB <= row_groups; g += LUT_RB)                   \
+                    run(w + g * rg_bytes, tables, rg_bytes, LUT_RB, s0, s1, nb, \
+                        o + g * LUT_MR * nb, first);                            \
+                for (; g + LUT_RB / 2 <= row_groups; g += LUT_RB / 2)           \
+                    run(w + g * rg_bytes, tables, rg_bytes, LUT_RB / 2, s0, s1, \
+                        nb, o + g * LUT_MR * nb, first);                        \
+                for (; g < row_groups; g++)                                     \
+                    run(w + g * rg_bytes, tables, rg_bytes, 1, s0, s1, nb,      \
+                        o + g * LUT_MR * nb, first);                            \
+            }                                                                   \
+        }                                                                       \
+    }
+
 /* ------------------------------------------------------------------------ */
 /* Lut4: Layout::Lut4 { mr: 64, kc: 4 }, 81-entry tables, vpermi2b          */
 /* ------------------------------------------------------------------------ */
@@ -268,29 +299,7 @@ INLINE void lut4_run(const uint8_t *w, const uint8_t *tables, size_t rg_bytes, c
         widen_out(lo[r], hi[r], out + (size_t)r * LUT_MR * nb, nb, first);
 }
 
-LUTGEMM_KERNEL(lutgemm_avx512_ternary_lut4)
-{
-    (void)qpad;
-    (void)qsum;
-    const size_t rg_bytes = LUT_MR * nb * bp / 4;
-    const size_t steps = bp / 4;
-    for (size_t b = 0; b < nb; b++) {
-        for (size_t js = b * steps; js < (b + 1) * steps; js += WIDEN) {
-            const size_t je = js + WIDEN < (b + 1) * steps ? js + WIDEN : (b + 1) * steps;
-            const int first = js == b * steps;
-            size_t g = 0;
-            for (; g + LUT_RB <= row_groups; g += LUT_RB)
-                lut4_run(w + g * rg_bytes, tables, rg_bytes, LUT_RB, js, je, nb,
-                         out + g * LUT_MR * nb + b, first);
-            for (; g + LUT_RB / 2 <= row_groups; g += LUT_RB / 2)
-                lut4_run(w + g * rg_bytes, tables, rg_bytes, LUT_RB / 2, js, je, nb,
-                         out + g * LUT_MR * nb + b, first);
-            for (; g < row_groups; g++)
-                lut4_run(w + g * rg_bytes, tables, rg_bytes, 1, js, je, nb,
-                         out + g * LUT_MR * nb + b, first);
-        }
-    }
-}
+LUT_KERNEL(lutgemm_avx512_ternary_lut4, lut4_run)
 
 /* Constants of the lut4 builder, entries e = 0..95 (entries 81..127 are 0).
  * C01 holds (a-1, b-1), C23 (c-1, d-1) per int16 entry, e = 27a+9b+3c+d;
@@ -418,29 +427,7 @@ INLINE void lut2_run(const uint8_t *w, const uint8_t *tables, size_t rg_bytes, c
         widen_out(lo[r], hi[r], out + (size_t)r * LUT_MR * nb, nb, first);
 }
 
-LUTGEMM_KERNEL(lutgemm_avx512_ternary_lut2)
-{
-    (void)qpad;
-    (void)qsum;
-    const size_t rg_bytes = LUT_MR * nb * bp / 4;
-    const size_t steps = bp / 4;
-    for (size_t b = 0; b < nb; b++) {
-        for (size_t ps = b * steps; ps < (b + 1) * steps; ps += WIDEN) {
-            const size_t pe = ps + WIDEN < (b + 1) * steps ? ps + WIDEN : (b + 1) * steps;
-            const int first = ps == b * steps;
-            size_t g = 0;
-            for (; g + LUT_RB <= row_groups; g += LUT_RB)
-                lut2_run(w + g * rg_bytes, tables, rg_bytes, LUT_RB, ps, pe, nb,
-                         out + g * LUT_MR * nb + b, first);
-            for (; g + LUT_RB / 2 <= row_groups; g += LUT_RB / 2)
-                lut2_run(w + g * rg_bytes, tables, rg_bytes, LUT_RB / 2, ps, pe, nb,
-                         out + g * LUT_MR * nb + b, first);
-            for (; g < row_groups; g++)
-                lut2_run(w + g * rg_bytes, tables, rg_bytes, 1, ps, pe, nb,
-                         out + g * LUT_MR * nb + b, first);
-        }
-    }
-}
+LUT_KERNEL(lutgemm_avx512_ternary_lut2, lut2_run)
 
 /* Lut2 tables, two groups (4 activations) per 64-byte store. Entry
  * e = 3a + b of a group (x0, x1) is (a-1)·x0 + (b-1)·x1, built like lut4's:

@@ -4,6 +4,7 @@
 //! tensor (BitNet b1.58's absmean), per row, or per block of `block` weights
 //! along k (llama.cpp TQ1_0/TQ2_0 use an f16 scale per 256).
 
+use crate::activation::ActivationElem;
 use crate::error::{Error, Result, check_len};
 use half::{bf16, f16};
 
@@ -178,8 +179,7 @@ impl TernaryMatrix {
         k: usize,
         granularity: ScaleGranularity,
     ) -> Result<Self> {
-        let w: Vec<f32> = w.iter().map(|v| v.to_f32()).collect();
-        Self::quantize_f32(&w, m, k, granularity)
+        Self::quantize_converted(w, m, k, granularity)
     }
 
     /// [`TernaryMatrix::quantize_f32`] from bf16 weights.
@@ -189,8 +189,18 @@ impl TernaryMatrix {
         k: usize,
         granularity: ScaleGranularity,
     ) -> Result<Self> {
-        let w: Vec<f32> = w.iter().map(|v| v.to_f32()).collect();
-        Self::quantize_f32(&w, m, k, granularity)
+        Self::quantize_converted(w, m, k, granularity)
+    }
+
+    fn quantize_converted<T: ActivationElem>(
+        w: &[T],
+        m: usize,
+        k: usize,
+        granularity: ScaleGranularity,
+    ) -> Result<Self> {
+        let mut f = vec![0f32; w.len()];
+        T::to_f32_slice(w, &mut f);
+        Self::quantize_f32(&f, m, k, granularity)
     }
 
     /// Rows (out_features).
