@@ -33,7 +33,7 @@ fn every_family_has_a_kernel_for_every_isa_here() {
 #[test]
 fn tails_and_small_shapes() {
     let mut rng = Rng(0x9e3779b97f4a7c15);
-    let ms = [1, 2, 3, 31, 33, 65, 257];
+    let ms = [1, 2, 3, 31, 33, 65, 255, 257];
     let ks = [1, 2, 3, 4, 31, 33, 64, 255, 257, 1000];
     for &m in &ms {
         for &k in &ks {
@@ -64,7 +64,7 @@ fn n_up_to_many_tokens() {
     let mut rng = Rng(11);
     let (m, k) = (96, 2048);
     let w = random_ternary(m, k, ScaleGranularity::PerRow, &mut rng);
-    for n in [4, 9, 33] {
+    for n in [4, 9, 31, 33] {
         let q = random_q(n, k, &mut rng);
         let d: Vec<f32> = (0..n).map(|i| 0.01 * (i + 1) as f32).collect();
         check_all_kernels(&w, &q, &d, n);
