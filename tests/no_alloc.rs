@@ -1,0 +1,76 @@
+//! Steady-state calls allocate nothing: after a first call has sized the
+//! context's workspace, repeated calls of the same or smaller shapes make no
+//! heap allocation (counted by a wrapping global allocator).
+
+use lutgemm::{Context, PackOptions, PackedTernary, ScaleGranularity, TernaryMatrix, kernels};
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+struct Counting;
+
+static ALLOCS: AtomicUsize = AtomicUsize::new(0);
+
+// SAFETY: forwards to the system allocator, only counting calls.
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        ALLOCS.fetch_add(1, Ordering::Relaxed);
+        // SAFETY: forwarded contract.
+        unsafe { System.alloc(layout) }
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        // SAFETY: forwarded contract.
+        unsafe { System.dealloc(ptr, layout) }
+    }
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        ALLOCS.fetch_add(1, Ordering::Relaxed);
+        // SAFETY: forwarded contract.
+        unsafe { System.realloc(ptr, layout, new_size) }
+    }
+}
+
+#[global_allocator]
+static GLOBAL: Counting = Counting;
+
+#[test]
+fn repeated_calls_do_not_allocate() {
+    let (m, k) = (300, 1000);
+    let codes: Vec<i8> = (0..m * k).map(|i| (i % 3) as i8 - 1).collect();
+    let w = TernaryMatrix::new(
+        m,
+        k,
+        codes,
+        vec![0.5; m * 4],
+        ScaleGranularity::PerBlock(250),
+    )
+    .unwrap();
+    let x: Vec<f32> = (0..4 * k).map(|i| (i as f32).sin()).collect();
+    let q: Vec<i8> = (0..4 * k).map(|i| ((i % 255) as i32 - 127) as i8).collect();
+    let d = [0.1f32; 4];
+    let mut y = vec![0f32; 4 * m];
+    for kd in kernels::available() {
+        let p = PackedTernary::pack(
+            &w,
+            &PackOptions {
+                family: Some(kd.family),
+                isa: Some(kd.isa),
+            },
+        )
+        .unwrap();
+        let mut ctx = Context::with_threads(1).unwrap();
+        ctx.matmul(&p, &x, 4, &mut y).unwrap(); // sizes the workspace
+        let before = ALLOCS.load(Ordering::Relaxed);
+        assert!(before > 0, "the counter sees the packing allocations");
+        for n in [4, 1, 3] {
+            ctx.matmul(&p, &x[..n * k], n, &mut y[..n * m]).unwrap();
+            ctx.matmul_i8(&p, &q[..n * k], &d[..n], n, &mut y[..n * m])
+                .unwrap();
+        }
+        let after = ALLOCS.load(Ordering::Relaxed);
+        assert_eq!(
+            after - before,
+            0,
+            "{}: allocations in steady-state calls",
+            kd.name
+        );
+    }
+}
