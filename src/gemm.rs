@@ -591,9 +591,15 @@ fn check_call(w: &PackedTernary, n: usize) -> Result<()> {
             w.k()
         )));
     }
-    n.checked_mul(w.k())
-        .and_then(|v| v.checked_mul(4))
-        .ok_or_else(|| Error::Shape(format!("n × k = {n} × {} overflows", w.k())))?;
+    // Every n-sized length a call computes (x, y, integer sums), in bytes.
+    let fits = |cols: usize| n.checked_mul(cols).and_then(|v| v.checked_mul(4)).is_some();
+    if !fits(w.k()) || !fits(w.m() * w.blocks_per_row()) {
+        return Err(Error::Shape(format!(
+            "n = {n} tokens overflow the sizes of a {}×{} product",
+            w.m(),
+            w.k()
+        )));
+    }
     Ok(())
 }
 

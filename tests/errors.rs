@@ -84,6 +84,15 @@ fn zero_sizes() {
 }
 
 #[test]
+fn huge_n_is_an_error_not_an_overflow() {
+    let p = small();
+    let e = Context::new()
+        .matmul(&p, &[0f32; 8], usize::MAX / 2, &mut [0f32; 4])
+        .unwrap_err();
+    assert!(matches!(e, Error::Shape(_)), "{e}");
+}
+
+#[test]
 fn block_must_divide_k() {
     let e = TernaryMatrix::new(
         2,
