@@ -222,7 +222,8 @@ impl Context {
 
     /// `y = x · Wᵀ` under the exact contract: `x` is n × k row-major f32
     /// (or f16/bf16), quantized to int8 per token inside the call; `y` is
-    /// n × m row-major.
+    /// n × m row-major. On `Err` (say a NaN in token 5), `y` may be partly
+    /// written.
     pub fn matmul<T: ActivationElem>(
         &mut self,
         w: &PackedTernary,
@@ -293,49 +294,29 @@ impl Context {
     }
 
     fn run(&mut self, w: &PackedTernary, n: usize, input: Input, mut sink: Sink) -> Result<()> {
-        let kernel = self.kernel_for(w)?;
-        let geo = w.geo;
-        let table_bytes = tab_len(geo_family(kernel.layout), &geo);
-        let kp_stride = geo.kp.next_multiple_of(64);
-        // At least one line, so per-token chunking works for table-less kernels.
-        let tab_stride = table_bytes.next_multiple_of(64).max(64);
-        let batch = (PREP_BUDGET / (kp_stride + tab_stride)).clamp(1, n);
-
-        let threads = self.effective_threads();
-        let tile_groups = tile_row_groups(&geo, threads, batch);
-        let tiles = geo.row_groups.div_ceil(tile_groups);
-        let tile_ints = tile_groups * geo.mr * geo.nb;
+        let plan = Plan::new(self.kernel_for(w)?, w, n, self.effective_threads());
+        let geo = &w.geo;
 
         // Workspace: grows to the largest shape seen, never shrinks.
-        self.qtmp.resize(batch * geo.k, 0);
-        self.dscale.resize(batch, 0.0);
-        self.qpad.resize(batch * kp_stride);
-        self.qsum.resize(batch * geo.nb, 0);
-        self.tables.resize(batch * tab_stride);
-        self.isums.resize(tiles * tile_ints, 0);
+        self.qtmp.resize(plan.batch * geo.k, 0);
+        self.dscale.resize(plan.batch, 0.0);
+        self.qpad.resize(plan.batch * plan.kp_stride);
+        self.qsum.resize(plan.batch * geo.nb, 0);
+        self.tables.resize(plan.batch * plan.tab_stride);
+        self.isums.resize(plan.tiles * plan.tile_ints, 0);
 
         let pool = self.pool.take();
         let result = in_pool(pool.as_ref(), || {
-            for t0 in (0..n).step_by(batch) {
-                let nt = batch.min(n - t0);
-                self.prepare(kernel, &geo, &input, t0, nt, kp_stride, tab_stride, threads)?;
-                self.compute(
-                    kernel,
-                    w,
-                    t0,
-                    nt,
-                    kp_stride,
-                    tab_stride,
-                    tile_groups,
-                    &mut sink,
-                    threads,
-                );
+            for t0 in (0..n).step_by(plan.batch) {
+                let nt = plan.batch.min(n - t0);
+                self.prepare(&plan, geo, &input, t0, nt)?;
+                self.compute(&plan, w, t0, nt, &mut sink);
             }
             Ok(())
         });
         self.pool = pool;
         if result.is_ok() {
-            self.last = Some(kernel);
+            self.last = Some(plan.kernel);
         }
         result
     }
@@ -347,23 +328,16 @@ impl Context {
         }
     }
 
-    /// Quantizes tokens `t0..t0+nt` and builds what `kernel` reads.
-    #[allow(clippy::too_many_arguments)]
+    /// Quantizes tokens `t0..t0+nt` and builds what the kernel reads.
     fn prepare(
         &mut self,
-        kernel: &KernelDesc,
+        plan: &Plan,
         geo: &Geometry,
         input: &Input,
         t0: usize,
         nt: usize,
-        kp_stride: usize,
-        tab_stride: usize,
-        threads: usize,
     ) -> Result<()> {
         let k = geo.k;
-        let family = geo_family(kernel.layout);
-        let build = kernel.build_tables;
-        let table_len = tab_len(family, geo);
         let per_token = |i: usize,
                          qtmp: &mut [i8],
                          d: &mut f32,
@@ -381,8 +355,8 @@ impl Context {
             }
             let qpad: &mut [i8] = bytemuck::cast_slice_mut(&mut qpad[..geo.kp]);
             lut::pad_token(qtmp, geo, qpad);
-            let tables = &mut tables[..table_len];
-            match (family, build) {
+            let tables = &mut tables[..plan.table_len];
+            match (plan.family, plan.kernel.build_tables) {
                 (KernelFamily::MultiplyAdd, _) => lut::block_sums(qpad, geo.bp, qsum),
                 // SAFETY: the kernel's own builder; its ISA is available
                 // (checked when packing).
@@ -394,43 +368,32 @@ impl Context {
         };
         let qtmp = &mut self.qtmp[..nt * k];
         let dscale = &mut self.dscale[..nt];
-        let qpad = &mut self.qpad.bytes_mut()[..nt * kp_stride];
+        let qpad = &mut self.qpad.bytes_mut()[..nt * plan.kp_stride];
         let qsum = &mut self.qsum[..nt * geo.nb];
-        let tables = &mut self.tables.bytes_mut()[..nt * tab_stride];
-        if threads > 1 && nt > 1 {
+        let tables = &mut self.tables.bytes_mut()[..nt * plan.tab_stride];
+        if plan.threads > 1 && nt > 1 {
             qtmp.par_chunks_mut(k)
                 .zip(dscale.par_iter_mut())
-                .zip(qpad.par_chunks_mut(kp_stride))
+                .zip(qpad.par_chunks_mut(plan.kp_stride))
                 .zip(qsum.par_chunks_mut(geo.nb))
-                .zip(tables.par_chunks_mut(tab_stride))
+                .zip(tables.par_chunks_mut(plan.tab_stride))
                 .enumerate()
                 .try_for_each(|(i, ((((a, b), c), d), e))| per_token(i, a, b, c, d, e))
         } else {
             qtmp.chunks_mut(k)
                 .zip(dscale.iter_mut())
-                .zip(qpad.chunks_mut(kp_stride))
+                .zip(qpad.chunks_mut(plan.kp_stride))
                 .zip(qsum.chunks_mut(geo.nb))
-                .zip(tables.chunks_mut(tab_stride))
+                .zip(tables.chunks_mut(plan.tab_stride))
                 .enumerate()
                 .try_for_each(|(i, ((((a, b), c), d), e))| per_token(i, a, b, c, d, e))
         }
     }
 
-    #[allow(clippy::too_many_arguments)]
-    fn compute(
-        &mut self,
-        kernel: &KernelDesc,
-        w: &PackedTernary,
-        t0: usize,
-        nt: usize,
-        kp_stride: usize,
-        tab_stride: usize,
-        tile_groups: usize,
-        sink: &mut Sink,
-        threads: usize,
-    ) {
+    /// Runs the kernel over every row tile for tokens `t0..t0+nt` and writes
+    /// their results.
+    fn compute(&mut self, plan: &Plan, w: &PackedTernary, t0: usize, nt: usize, sink: &mut Sink) {
         let geo = w.geo;
-        let tile_ints = tile_groups * geo.mr * geo.nb;
         let qpad = self.qpad.bytes();
         let qsum = &self.qsum[..];
         let tables = self.tables.bytes();
@@ -440,23 +403,20 @@ impl Context {
             Sink::Ints(o) => (OutPtr(std::ptr::null_mut()), OutPtr(o.as_mut_ptr())),
         };
         let tile = |(ti, isums): (usize, &mut [i32])| {
-            let g0 = ti * tile_groups;
-            let groups = tile_groups.min(geo.row_groups - g0);
+            let g0 = ti * plan.tile_groups;
+            let groups = plan.tile_groups.min(geo.row_groups - g0);
             let r0 = g0 * geo.mr;
             let rows = (groups * geo.mr).min(geo.m - r0);
             let wbytes =
                 &w.data.bytes()[g0 * geo.row_group_bytes()..][..groups * geo.row_group_bytes()];
             let isums = &mut isums[..groups * geo.mr * geo.nb];
             for i in 0..nt {
-                let qp = &qpad[i * kp_stride..][..geo.kp];
-                let qs = &qsum[i * geo.nb..][..geo.nb];
-                let tab = &tables[i * tab_stride..][..tab_len(geo_family(kernel.layout), &geo)];
                 let args = KernelArgs {
                     layout: w.kernel.layout,
                     w: wbytes.as_ptr(),
-                    qpad: qp.as_ptr().cast(),
-                    qsum: qs.as_ptr(),
-                    tables: tab.as_ptr(),
+                    qpad: qpad[i * plan.kp_stride..][..geo.kp].as_ptr().cast(),
+                    qsum: qsum[i * geo.nb..][..geo.nb].as_ptr(),
+                    tables: tables[i * plan.tab_stride..][..plan.table_len].as_ptr(),
                     row_groups: groups,
                     nb: geo.nb,
                     bp: geo.bp,
@@ -466,8 +426,9 @@ impl Context {
                 // kernel reads or writes for `groups` row groups of this
                 // geometry; the layout is the packed one; the kernel's ISA
                 // is available (checked at pack time, or it is scalar).
-                unsafe { (kernel.run)(&args) };
+                unsafe { (plan.kernel.run)(&args) };
                 let t = t0 + i;
+                let sums = &isums[..rows * geo.nb];
                 if !fout.get().is_null() {
                     // SAFETY: rows r0..r0+rows < m of token t < n are in
                     // bounds of y (n × m), and only this tile writes them.
@@ -475,25 +436,80 @@ impl Context {
                         std::slice::from_raw_parts_mut(fout.get().add(t * geo.m + r0), rows)
                     };
                     let scales = &w.scales[r0 * geo.nb..(r0 + rows) * geo.nb];
-                    scale_rows(&isums[..rows * geo.nb], scales, geo.nb, dscale[i], y);
+                    scale_rows(sums, scales, geo.nb, dscale[i], y);
                 } else {
-                    for r in 0..rows {
-                        for b in 0..geo.nb {
-                            // SAFETY: as above, for out (n × m × nb).
-                            unsafe {
-                                *iout.get().add((t * geo.m + r0 + r) * geo.nb + b) =
-                                    isums[r * geo.nb + b]
-                            };
-                        }
-                    }
+                    // SAFETY: as above, for out (n × m × nb).
+                    let out = unsafe {
+                        std::slice::from_raw_parts_mut(
+                            iout.get().add((t * geo.m + r0) * geo.nb),
+                            rows * geo.nb,
+                        )
+                    };
+                    out.copy_from_slice(sums);
                 }
             }
         };
-        let isums = &mut self.isums[..geo.row_groups.div_ceil(tile_groups) * tile_ints];
-        if threads > 1 {
-            isums.par_chunks_mut(tile_ints).enumerate().for_each(tile);
+        let isums = &mut self.isums[..plan.tiles * plan.tile_ints];
+        if plan.threads > 1 {
+            isums
+                .par_chunks_mut(plan.tile_ints)
+                .enumerate()
+                .for_each(tile);
         } else {
-            isums.chunks_mut(tile_ints).enumerate().for_each(tile);
+            isums.chunks_mut(plan.tile_ints).enumerate().for_each(tile);
+        }
+    }
+}
+
+/// How one call runs: kernel, strides of the prepared activations, token
+/// batch and row tiles.
+struct Plan {
+    kernel: &'static KernelDesc,
+    family: KernelFamily,
+    /// Table bytes per token (0 for multiply-add).
+    table_len: usize,
+    /// Bytes between tokens in the padded-activation and table buffers
+    /// (cache-line multiples, so every token starts 64-byte aligned).
+    kp_stride: usize,
+    tab_stride: usize,
+    /// Tokens prepared at once.
+    batch: usize,
+    threads: usize,
+    /// Row groups per tile, tiles, and int32 sums per tile.
+    tile_groups: usize,
+    tiles: usize,
+    tile_ints: usize,
+}
+
+impl Plan {
+    fn new(kernel: &'static KernelDesc, w: &PackedTernary, n: usize, threads: usize) -> Plan {
+        let geo = &w.geo;
+        let family = match w.kernel.layout {
+            Layout::Mad { .. } => KernelFamily::MultiplyAdd,
+            Layout::Lut2 { .. } => KernelFamily::Lut2,
+            Layout::Lut4 { .. } => KernelFamily::Lut4,
+        };
+        let table_len = match family {
+            KernelFamily::MultiplyAdd => 0,
+            KernelFamily::Lut2 => geo.kp / 2 * LUT2_GROUP_BYTES,
+            KernelFamily::Lut4 => geo.kp / 4 * LUT4_GROUP_BYTES,
+        };
+        let kp_stride = geo.kp.next_multiple_of(64);
+        // At least one line, so per-token chunking works for table-less kernels.
+        let tab_stride = table_len.next_multiple_of(64).max(64);
+        let batch = (PREP_BUDGET / (kp_stride + tab_stride)).clamp(1, n);
+        let tile_groups = tile_row_groups(geo, threads, batch);
+        Plan {
+            kernel,
+            family,
+            table_len,
+            kp_stride,
+            tab_stride,
+            batch,
+            threads,
+            tile_groups,
+            tiles: geo.row_groups.div_ceil(tile_groups),
+            tile_ints: tile_groups * geo.mr * geo.nb,
         }
     }
 }
@@ -515,22 +531,6 @@ struct FloatSlice<'a, T>(&'a [T]);
 impl<T: ActivationElem> FloatTokens for FloatSlice<'_, T> {
     fn quantize(&self, range: std::ops::Range<usize>, q: &mut [i8], token: usize) -> Result<f32> {
         quantize_token(&self.0[range], q, token)
-    }
-}
-
-fn geo_family(layout: Layout) -> KernelFamily {
-    match layout {
-        Layout::Mad { .. } => KernelFamily::MultiplyAdd,
-        Layout::Lut2 { .. } => KernelFamily::Lut2,
-        Layout::Lut4 { .. } => KernelFamily::Lut4,
-    }
-}
-
-fn tab_len(family: KernelFamily, geo: &Geometry) -> usize {
-    match family {
-        KernelFamily::MultiplyAdd => 0,
-        KernelFamily::Lut2 => geo.kp / 2 * LUT2_GROUP_BYTES,
-        KernelFamily::Lut4 => geo.kp / 4 * LUT4_GROUP_BYTES,
     }
 }
 
