@@ -7,14 +7,17 @@
 //! Weights are packed for one kernel, so the choice is made per (ISA, m, k)
 //! at pack time, weighing decode (n = 1) first.
 //!
-//! Measured (2026-11-22, all 11 shapes of DESIGN.md §1):
-//! - avx512: `lut4` and `mad` are within ±10% of each other at n = 1 on the
-//!   shapes up to 8640 × 3200 (run-to-run noise on the shared machine is of
-//!   the same size; both are bound by one 512-bit shuffle or VNNI op per
-//!   cycle on Zen 4), `mad` is 25% faster on 14336 × 4096 and 4096 × 14336,
-//!   and `mad` is 5–30% faster at n = 8 and n = 256. `lut2` is 1.7–2× slower.
+//! Measured (2026-11-22, all 11 shapes of DESIGN.md §1, one run):
+//! - avx512: at n = 1, `lut4` is within ±16% of `mad` (lut4/mad time ratio
+//!   0.84–1.06 on the shapes up to 8640 × 3200; e.g. 4096 × 4096: 88.1 vs
+//!   88.7 µs), which is the run-to-run noise of the shared machine: both
+//!   are bound by one 512-bit shuffle or VNNI op per cycle on Zen 4. On
+//!   4096 × 14336 `mad` is ~2× faster at n = 1, and at n = 8 and 256 `mad`
+//!   is as fast or up to 30% faster on 9 of 11 shapes. `lut2` is 1.7–2×
+//!   slower than either. So `mad` everywhere, until `lut4` wins somewhere
+//!   by more than the noise.
 //! - avx2: `mad` (`vpmaddubsw`) is 15–30% faster than `lut2` at n = 1 and 8
-//!   on every shape.
+//!   on every shape (4096 × 4096, n = 1: 141 vs 172 µs).
 //! - scalar: `lut4` is 2–2.8× faster than `mad` and `lut2` (the table does
 //!   four weights per lookup; the portable multiply-add does one).
 
@@ -31,8 +34,8 @@ pub(crate) fn select(isa: Isa, m: usize, k: usize) -> (&'static KernelDesc, &'st
                 KernelFamily::Lut4,
                 KernelFamily::Lut2,
             ],
-            "avx512: VNNI multiply-add ties lut4 at n = 1 and is 5-30% faster at n >= 8 \
-             and on the largest shapes (src/select.rs)",
+            "avx512: VNNI multiply-add ties lut4 at n = 1 and is as fast or up to 30% \
+             faster at n >= 8 and on the largest shapes (src/select.rs)",
         ),
         Isa::Avx2 => (
             &[KernelFamily::MultiplyAdd, KernelFamily::Lut2],
