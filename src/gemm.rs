@@ -15,8 +15,8 @@ use crate::error::{Error, Result, check_len};
 use crate::format::{ScaleGranularity, TernaryMatrix};
 use crate::isa::Isa;
 use crate::kernels::{self, KernelArgs, KernelDesc, KernelFamily};
-use crate::lut::{self, LUT2_GROUP_BYTES, LUT3_QUAD_BYTES, LUT4_GROUP_BYTES};
-use crate::pack::{Geometry, pack_ternary};
+use crate::lut::{self, LUT2_GROUP_BYTES, LUT4_GROUP_BYTES};
+use crate::pack::{Geometry, Layout, pack_ternary};
 use crate::{portable, select};
 use rayon::prelude::*;
 
@@ -362,7 +362,6 @@ impl Context {
                 // (checked when packing).
                 (_, Some(f)) => unsafe { f(qpad, tables) },
                 (KernelFamily::Lut2, None) => lut::build_tables_lut2(qpad, tables),
-                (KernelFamily::Lut3, None) => lut::build_tables_lut3(qpad, tables),
                 (KernelFamily::Lut4, None) => lut::build_tables_lut4(qpad, tables),
             }
             Ok(())
@@ -485,11 +484,14 @@ struct Plan {
 impl Plan {
     fn new(kernel: &'static KernelDesc, w: &PackedTernary, n: usize, threads: usize) -> Plan {
         let geo = &w.geo;
-        let family = KernelFamily::of_layout(w.kernel.layout);
+        let family = match w.kernel.layout {
+            Layout::Mad { .. } => KernelFamily::MultiplyAdd,
+            Layout::Lut2 { .. } => KernelFamily::Lut2,
+            Layout::Lut4 { .. } => KernelFamily::Lut4,
+        };
         let table_len = match family {
             KernelFamily::MultiplyAdd => 0,
             KernelFamily::Lut2 => geo.kp / 2 * LUT2_GROUP_BYTES,
-            KernelFamily::Lut3 => geo.kp / 12 * LUT3_QUAD_BYTES,
             KernelFamily::Lut4 => geo.kp / 4 * LUT4_GROUP_BYTES,
         };
         let kp_stride = geo.kp.next_multiple_of(64);

@@ -16,15 +16,7 @@
 //!   `T[27a + 9b + 3c + d] = (a−1)·q₀ + (b−1)·q₁ + (c−1)·q₂ + (d−1)·q₃`,
 //!   entries 81..128 zero.
 //!
-//! - the g = 3 int8 tables ([`LUT3_QUAD_BYTES`] per 12 activations): each
-//!   activation is split exactly as `q = 16·h + l` with `l = q & 15 ∈
-//!   [0, 15]` and `h = q >> 4 ∈ [−8, 7]`; for the 4 groups `j = 4Q + s` of
-//!   quad `Q` (positions `3j..3j+3`), 128 bytes of `Tl[32s + e] = Σᵢ
-//!   (dᵢ−1)·lᵢ ∈ [−45, 45]` then 128 bytes of `Th[32s + e] = Σᵢ (dᵢ−1)·hᵢ
-//!   ∈ [−24, 24]`, with `e = 9d₀ + 3d₁ + d₂`, entries 27..32 zero. Both fit
-//!   int8, and the kernel adds `16·Th + Tl` exactly.
-//!
-//! Entries of the g = 2 and g = 4 tables are split into low and high bytes because a sum of 2 (4) int8
+//! Entries are split into low and high bytes because a sum of 2 (4) int8
 //! values needs 9 (10) bits and byte shuffles return bytes: the exact
 //! contract cannot requantize them. The kernels recombine them with
 //! `vpunpck{l,h}bw` into exact int16.
@@ -33,8 +25,6 @@ use crate::pack::Geometry;
 
 /// Table bytes per g = 2 group (2 activations).
 pub const LUT2_GROUP_BYTES: usize = 32;
-/// Table bytes per quad of g = 3 groups (12 activations).
-pub const LUT3_QUAD_BYTES: usize = 256;
 /// Table bytes per g = 4 group (4 activations).
 pub const LUT4_GROUP_BYTES: usize = 256;
 
@@ -77,35 +67,6 @@ pub fn build_tables_lut2(qpad: &[i8], tables: &mut [u8]) {
         }
         lo[9..].fill(0);
         hi[9..].fill(0);
-    }
-}
-
-/// Builds the g = 3 int8 tables for a padded token; `tables` is
-/// `kp / 12 · LUT3_QUAD_BYTES` long (`kp` a multiple of 12).
-pub fn build_tables_lut3(qpad: &[i8], tables: &mut [u8]) {
-    debug_assert_eq!(tables.len(), qpad.len() / 12 * LUT3_QUAD_BYTES);
-    for (quad, t) in qpad
-        .chunks_exact(12)
-        .zip(tables.chunks_exact_mut(LUT3_QUAD_BYTES))
-    {
-        let (tl, th) = t.split_at_mut(128);
-        for (s, x) in quad.chunks_exact(3).enumerate() {
-            let l: [i8; 3] = std::array::from_fn(|i| x[i] & 15);
-            let h: [i8; 3] = std::array::from_fn(|i| x[i] >> 4);
-            for e in 0..32usize {
-                let (vl, vh) = if e < 27 {
-                    let c = [(e / 9) as i8 - 1, (e / 3 % 3) as i8 - 1, (e % 3) as i8 - 1];
-                    (
-                        (0..3).map(|i| c[i] * l[i]).sum::<i8>(),
-                        (0..3).map(|i| c[i] * h[i]).sum::<i8>(),
-                    )
-                } else {
-                    (0, 0)
-                };
-                tl[32 * s + e] = vl as u8;
-                th[32 * s + e] = vh as u8;
-            }
-        }
     }
 }
 
@@ -160,24 +121,6 @@ mod tests {
                         assert_eq!(entry(t[e], t[128 + e]), want);
                     }
                 }
-            }
-        }
-    }
-
-    #[test]
-    fn lut3_entries_recombine_to_signed_sums() {
-        let q: [i8; 12] = [127, -127, 5, -1, 0, 16, -16, -128 + 1, 15, 1, 2, 3];
-        let mut t = vec![0u8; LUT3_QUAD_BYTES];
-        build_tables_lut3(&q, &mut t);
-        for s in 0..4 {
-            for e in 0..27i32 {
-                let c = [e / 9 - 1, e / 3 % 3 - 1, e % 3 - 1];
-                let want: i32 = (0..3).map(|i| c[i] * q[3 * s + i] as i32).sum();
-                let (l, h) = (
-                    t[32 * s + e as usize] as i8,
-                    t[128 + 32 * s + e as usize] as i8,
-                );
-                assert_eq!(16 * h as i32 + l as i32, want, "slot {s} entry {e}");
             }
         }
     }

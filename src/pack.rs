@@ -1,13 +1,12 @@
 //! Ternary weights → kernel layouts.
 //!
-//! Every layout groups rows in *row groups* of `mr` rows (m is padded with
-//! zero rows to a multiple of `mr`). Along k, each scale block of `bl`
-//! weights is padded with zero weights to `bp`, a multiple of the layout's
-//! `kc`, so a kernel never straddles a scale boundary and never needs a tail
-//! loop; the activations are padded the same way (`lut.rs`). One row group
-//! is `mr · kp / g` contiguous bytes, where `kp = nb · bp` and `g` is the
-//! weights per byte ([`Layout::weights_per_byte`]: 4, or 3 for `Lut3`), and
-//! row groups follow each other.
+//! Every layout stores 2 bits per weight and groups rows in *row groups* of
+//! `mr` rows (m is padded with zero rows to a multiple of `mr`). Along k,
+//! each scale block of `bl` weights is padded with zero weights to `bp`, a
+//! multiple of the layout's `kc`, so a kernel never straddles a scale
+//! boundary and never needs a tail loop; the activations are padded the same
+//! way (`lut.rs`). One row group is `mr · kp / 4` contiguous bytes, where
+//! `kp = nb · bp`, and row groups follow each other.
 
 use crate::format::TernaryMatrix;
 
@@ -36,21 +35,6 @@ pub enum Layout {
         /// Padding granularity of a scale block along k.
         kc: usize,
     },
-    /// Table lookup with groups of g = 3 weights whose tables hold int8
-    /// entries (the activations are split into 4-bit halves, `lut.rs`), so
-    /// lookups need no recombination: index `9·(c₀+1) + 3·(c₁+1) + (c₂+1) ∈
-    /// [0, 27)`, stored as `32·s + index` for slot `s = j mod 4`. Within a
-    /// row group, for each 4 groups `q` (12 weights), `4 · mr` bytes: row
-    /// `i`'s four indices at `4i..4i+4`. One AVX-512 VBMI `vpermi2b` looks up
-    /// 16 rows × 4 groups in the 4 groups' 128 bytes of tables, and VNNI
-    /// `vpdpbusd` sums each row's 4 bytes into its int32 lane. 8/3 bits per
-    /// weight. `kc` must be a multiple of 12.
-    Lut3 {
-        /// Rows per row group.
-        mr: usize,
-        /// Padding granularity of a scale block along k.
-        kc: usize,
-    },
     /// Table lookup with groups of g = 4 weights: index
     /// `27·(c₀+1) + 9·(c₁+1) + 3·(c₂+1) + (c₃+1) ∈ [0, 81)`. Within a row
     /// group, for each group `j`, `mr` bytes, one per row. 128-entry tables
@@ -67,28 +51,14 @@ impl Layout {
     /// Rows per row group.
     pub fn mr(self) -> usize {
         match self {
-            Layout::Mad { mr, .. }
-            | Layout::Lut2 { mr, .. }
-            | Layout::Lut3 { mr, .. }
-            | Layout::Lut4 { mr, .. } => mr,
-        }
-    }
-
-    /// Weights stored per byte (2 bits each, or one 27-entry index per 3).
-    pub fn weights_per_byte(self) -> usize {
-        match self {
-            Layout::Lut3 { .. } => 3,
-            _ => 4,
+            Layout::Mad { mr, .. } | Layout::Lut2 { mr, .. } | Layout::Lut4 { mr, .. } => mr,
         }
     }
 
     /// Padding granularity of a scale block along k.
     pub fn kc(self) -> usize {
         match self {
-            Layout::Mad { kc, .. }
-            | Layout::Lut2 { kc, .. }
-            | Layout::Lut3 { kc, .. }
-            | Layout::Lut4 { kc, .. } => kc,
+            Layout::Mad { kc, .. } | Layout::Lut2 { kc, .. } | Layout::Lut4 { kc, .. } => kc,
         }
     }
 }
@@ -112,8 +82,6 @@ pub struct Geometry {
     pub bp: usize,
     /// Padded row length, `nb · bp`.
     pub kp: usize,
-    /// Weights per packed byte.
-    pub g: usize,
 }
 
 impl Geometry {
@@ -131,13 +99,12 @@ impl Geometry {
             nb,
             bp,
             kp: nb * bp,
-            g: layout.weights_per_byte(),
         }
     }
 
     /// Bytes of one packed row group.
     pub fn row_group_bytes(&self) -> usize {
-        self.mr * self.kp / self.g
+        self.mr * self.kp / 4
     }
 
     /// Bytes of the whole packed matrix.
@@ -177,15 +144,6 @@ pub(crate) fn pack_ternary(w: &TernaryMatrix, layout: Layout, geo: &Geometry, ou
                         let lo = 3 * c(0) + c(1);
                         let hi = 3 * c(2) + c(3);
                         *byte = lo | (hi << 4);
-                    }
-                }
-            }
-            Layout::Lut3 { .. } => {
-                for (q, bytes) in group.chunks_exact_mut(4 * mr).enumerate() {
-                    for (b, byte) in bytes.iter_mut().enumerate() {
-                        let (i, slot) = (b / 4, b % 4);
-                        let c = |o: usize| (code(row0 + i, 12 * q + 3 * slot + o) + 1) as u8;
-                        *byte = 32 * slot as u8 + 9 * c(0) + 3 * c(1) + c(2);
                     }
                 }
             }

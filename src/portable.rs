@@ -5,7 +5,7 @@
 
 use crate::isa::Isa;
 use crate::kernels::{KernelArgs, KernelDesc, KernelFamily};
-use crate::lut::{LUT2_GROUP_BYTES, LUT3_QUAD_BYTES, LUT4_GROUP_BYTES, entry};
+use crate::lut::{LUT2_GROUP_BYTES, LUT4_GROUP_BYTES, entry};
 use crate::pack::Layout;
 
 /// Largest `mr` the portable kernels accept (their accumulators live on the
@@ -32,14 +32,6 @@ pub(crate) const KERNELS: &[KernelDesc] = &[
         build_tables: None,
     },
     KernelDesc {
-        name: "lut3_scalar",
-        family: KernelFamily::Lut3,
-        isa: Isa::Scalar,
-        layout: Layout::Lut3 { mr: 16, kc: 12 },
-        run: run_lut3,
-        build_tables: None,
-    },
-    KernelDesc {
         name: "lut4_scalar",
         family: KernelFamily::Lut4,
         isa: Isa::Scalar,
@@ -51,7 +43,11 @@ pub(crate) const KERNELS: &[KernelDesc] = &[
 
 /// The portable kernel that reads `layout` (any `mr ≤ 64`, any `kc`).
 pub(crate) fn kernel_for(layout: Layout) -> &'static KernelDesc {
-    let family = KernelFamily::of_layout(layout);
+    let family = match layout {
+        Layout::Mad { .. } => KernelFamily::MultiplyAdd,
+        Layout::Lut2 { .. } => KernelFamily::Lut2,
+        Layout::Lut4 { .. } => KernelFamily::Lut4,
+    };
     KERNELS
         .iter()
         .find(|k| k.family == family)
@@ -71,7 +67,7 @@ unsafe fn views<'a>(a: &KernelArgs) -> Views<'a> {
     let mr = a.layout.mr();
     assert!(mr <= MAX_MR);
     let kp = a.nb * a.bp;
-    let group_bytes = mr * kp / a.layout.weights_per_byte();
+    let group_bytes = mr * kp / 4;
     // SAFETY: the caller guarantees these extents (gemm.rs checks them).
     unsafe {
         Views {
@@ -133,36 +129,6 @@ unsafe fn run_lut2(a: &KernelArgs) {
                 let (t0, t1) = (decode(2 * p), decode(2 * p + 1));
                 for (acc, &byte) in acc.iter_mut().zip(&group[p * v.mr..][..v.mr]) {
                     *acc += t0[(byte & 15) as usize] as i32 + t1[(byte >> 4) as usize] as i32;
-                }
-            }
-            for (i, &acc) in acc[..v.mr].iter().enumerate() {
-                v.out[(g * v.mr + i) * a.nb + b] = acc;
-            }
-        }
-    }
-}
-
-unsafe fn run_lut3(a: &KernelArgs) {
-    // SAFETY: forwarded contract.
-    let v = unsafe { views(a) };
-    let kp = a.nb * a.bp;
-    // SAFETY: tables hold kp/12 quads (gemm.rs).
-    let tables = unsafe { std::slice::from_raw_parts(a.tables, kp / 12 * LUT3_QUAD_BYTES) };
-    let quads_per_block = a.bp / 12;
-    for (g, group) in v.w.chunks_exact(v.group_bytes).enumerate() {
-        for b in 0..a.nb {
-            let mut acc = [0i32; MAX_MR];
-            for q in b * quads_per_block..(b + 1) * quads_per_block {
-                let t = &tables[q * LUT3_QUAD_BYTES..][..LUT3_QUAD_BYTES];
-                let (tl, th) = t.split_at(128);
-                for (acc, idx) in acc
-                    .iter_mut()
-                    .zip(group[q * 4 * v.mr..][..4 * v.mr].chunks_exact(4))
-                {
-                    for &e in idx {
-                        let e = (e & 127) as usize;
-                        *acc += 16 * (th[e] as i8 as i32) + tl[e] as i8 as i32;
-                    }
                 }
             }
             for (i, &acc) in acc[..v.mr].iter().enumerate() {

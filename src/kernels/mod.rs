@@ -21,10 +21,6 @@ pub enum KernelFamily {
     /// Table lookup over groups of 2 ternary weights (9-entry tables,
     /// `vpshufb`), bitnet.cpp TL1 style.
     Lut2,
-    /// Table lookup over groups of 3 ternary weights with int8 tables
-    /// (activations split in 4-bit halves): `vpermi2b` over 4 groups' tables
-    /// at once, `vpdpbusd` to accumulate (AVX-512 VBMI + VNNI).
-    Lut3,
     /// Table lookup over groups of 4 ternary weights (81-entry tables,
     /// AVX-512 VBMI `vpermi2b`).
     Lut4,
@@ -32,10 +28,9 @@ pub enum KernelFamily {
 
 impl KernelFamily {
     /// Every family.
-    pub const ALL: [KernelFamily; 4] = [
+    pub const ALL: [KernelFamily; 3] = [
         KernelFamily::MultiplyAdd,
         KernelFamily::Lut2,
-        KernelFamily::Lut3,
         KernelFamily::Lut4,
     ];
 
@@ -44,7 +39,6 @@ impl KernelFamily {
         match self {
             KernelFamily::MultiplyAdd => "mad",
             KernelFamily::Lut2 => "lut2",
-            KernelFamily::Lut3 => "lut3",
             KernelFamily::Lut4 => "lut4",
         }
     }
@@ -109,18 +103,6 @@ impl std::fmt::Debug for KernelDesc {
             .field("isa", &self.isa)
             .field("layout", &self.layout)
             .finish()
-    }
-}
-
-impl KernelFamily {
-    /// The family whose kernels read `layout`.
-    pub fn of_layout(layout: Layout) -> KernelFamily {
-        match layout {
-            Layout::Mad { .. } => KernelFamily::MultiplyAdd,
-            Layout::Lut2 { .. } => KernelFamily::Lut2,
-            Layout::Lut3 { .. } => KernelFamily::Lut3,
-            Layout::Lut4 { .. } => KernelFamily::Lut4,
-        }
     }
 }
 
