@@ -48,6 +48,15 @@
  * not have; it does 3 weights per lookup pair against lut4's 4, so it
  * cannot beat lut4 on this shuffle-bound core. lut2 is kept as the
  * vpshufb (AVX2-style) comparison point.
+ * A 27-entry variant was also tried (commit "Lut3 family", reverted):
+ * activations split exactly as q = 16h + l so g = 3 tables hold int8
+ * entries, one vpermi2b over 4 groups' 32-byte tables looks up 16 rows × 4
+ * groups, and vpdpbusd(acc, 1, Tl) + vpdpbusd(acc, 16, Th) accumulates
+ * with no unpacking: 4 heavy ops per 192 weights. On this Zen 4 the
+ * shuffles and VNNI ops do not overlap, and its 8/3 bits per weight cost
+ * more bytes: 120 us vs mad 96 / lut4 109 us (4096 x 4096, n = 1), and
+ * 2-3x slower on 14336 x 4096. It may pay on cores that issue vpermi2b and
+ * vpdpbusd on separate ports.
  *
  * Tried and measured (same setup unless noted):
  *   - mad, one accumulator per row (3 shifts per 64-byte load instead of
