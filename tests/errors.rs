@@ -4,6 +4,15 @@ use lutgemm::{
     Context, Error, Isa, KernelFamily, PackOptions, PackedTernary, ScaleGranularity, TernaryMatrix,
 };
 
+fn assert_length(e: &Error, want_expected: usize, want_got: usize) {
+    match e {
+        Error::Length { expected, got, .. } => {
+            assert_eq!((*expected, *got), (want_expected, want_got), "{e}")
+        }
+        other => panic!("expected a length error, got {other}"),
+    }
+}
+
 fn small() -> PackedTernary {
     let w = TernaryMatrix::new(4, 8, vec![1; 32], vec![1.0], ScaleGranularity::PerTensor).unwrap();
     PackedTernary::pack(&w, &PackOptions::default()).unwrap()
@@ -15,57 +24,17 @@ fn wrong_lengths() {
     let mut ctx = Context::new();
     let mut y = vec![0f32; 4];
     let e = ctx.matmul(&p, &[0f32; 7], 1, &mut y).unwrap_err();
-    assert!(
-        matches!(
-            e,
-            Error::Length {
-                expected: 8,
-                got: 7,
-                ..
-            }
-        ),
-        "{e}"
-    );
+    assert_length(&e, 8, 7);
     assert!(e.to_string().contains("expected 8"), "{e}");
     let e = ctx.matmul(&p, &[0f32; 8], 1, &mut y[..3]).unwrap_err();
-    assert!(
-        matches!(
-            e,
-            Error::Length {
-                expected: 4,
-                got: 3,
-                ..
-            }
-        ),
-        "{e}"
-    );
+    assert_length(&e, 4, 3);
     let e = ctx
         .matmul_i8(&p, &[0i8; 8], &[1.0, 1.0], 1, &mut y)
         .unwrap_err();
-    assert!(
-        matches!(
-            e,
-            Error::Length {
-                expected: 1,
-                got: 2,
-                ..
-            }
-        ),
-        "{e}"
-    );
+    assert_length(&e, 1, 2);
     let mut sums = vec![0i32; 3];
     let e = ctx.integer_sums(&p, &[0i8; 8], 1, &mut sums).unwrap_err();
-    assert!(
-        matches!(
-            e,
-            Error::Length {
-                expected: 4,
-                got: 3,
-                ..
-            }
-        ),
-        "{e}"
-    );
+    assert_length(&e, 4, 3);
 }
 
 #[test]
@@ -161,17 +130,7 @@ fn bad_codes_and_scales() {
     .unwrap_err();
     assert!(matches!(e, Error::Value(_)), "{e}");
     let e = TernaryMatrix::new(2, 3, vec![0; 6], vec![1.0], ScaleGranularity::PerRow).unwrap_err();
-    assert!(
-        matches!(
-            e,
-            Error::Length {
-                expected: 2,
-                got: 1,
-                ..
-            }
-        ),
-        "{e}"
-    );
+    assert_length(&e, 2, 1);
 }
 
 #[test]
