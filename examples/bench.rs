@@ -222,7 +222,7 @@ fn main() {
             if let Some(d) = dense_ns {
                 let r = Row {
                     kernel: "dense_f32".into(),
-                    isa: "matrixmultiply".into(),
+                    isa: "f32".into(),
                     contract: "float",
                     m,
                     k,
