@@ -346,15 +346,17 @@ impl Context {
                          tables: &mut [u8]|
          -> Result<()> {
             let t = t0 + i;
+            let qpad: &mut [i8] = bytemuck::cast_slice_mut(&mut qpad[..geo.kp]);
             match input {
-                Input::Float(x) => *d = x.quantize(t * k..(t + 1) * k, qtmp, t)?,
+                Input::Float(x) => {
+                    *d = x.quantize(t * k..(t + 1) * k, qtmp, t)?;
+                    lut::pad_token(qtmp, geo, qpad);
+                }
                 Input::Int8(q, ds) => {
-                    qtmp.copy_from_slice(&q[t * k..(t + 1) * k]);
+                    lut::pad_token(&q[t * k..(t + 1) * k], geo, qpad);
                     *d = ds.get(t).copied().unwrap_or(0.0);
                 }
             }
-            let qpad: &mut [i8] = bytemuck::cast_slice_mut(&mut qpad[..geo.kp]);
-            lut::pad_token(qtmp, geo, qpad);
             let tables = &mut tables[..plan.table_len];
             match (plan.family, plan.kernel.build_tables) {
                 (KernelFamily::MultiplyAdd, _) => lut::block_sums(qpad, geo.bp, qsum),
