@@ -32,7 +32,9 @@ fn bench(c: &mut Criterion) {
             group.bench_function(BenchmarkId::new("dense_f32", format!("{m}x{k}")), |b| {
                 b.iter(|| common::dense_f32(&dense, &x, m, k, n, &mut y))
             });
-            for kd in kernels::available() {
+            for kd in kernels::available().filter(|k| {
+                k.supports(lutgemm::Format::Ternary) && k.contract == lutgemm::Contract::Exact
+            }) {
                 // A scalar call at n = 256 takes seconds; the quick bench covers it.
                 if kd.isa == Isa::Scalar && n > 8 {
                     continue;
@@ -40,8 +42,9 @@ fn bench(c: &mut Criterion) {
                 let p = PackedTernary::pack(
                     &tern,
                     &PackOptions {
-                        family: Some(kd.family),
+                        family: Some(kd.family()),
                         isa: Some(kd.isa),
+                        ..PackOptions::default()
                     },
                 )
                 .expect("pack");

@@ -177,13 +177,19 @@ fn main() {
         let selected = PackedTernary::pack(&tern, &PackOptions::default()).ok();
         let selected_name = selected.as_ref().map(|p| p.kernel().name);
         let packs: Vec<PackedTernary> = kernels::available()
-            .filter(|kd| isas.contains(&kd.isa) && args.families.contains(&kd.family))
+            .filter(|kd| {
+                isas.contains(&kd.isa)
+                    && args.families.contains(&kd.family())
+                    && kd.supports(lutgemm::Format::Ternary)
+                    && kd.contract == lutgemm::Contract::Exact
+            })
             .map(|kd| {
                 PackedTernary::pack(
                     &tern,
                     &PackOptions {
-                        family: Some(kd.family),
+                        family: Some(kd.family()),
                         isa: Some(kd.isa),
+                        ..PackOptions::default()
                     },
                 )
                 .expect("available kernel packs")

@@ -1,14 +1,17 @@
-/* Shared declarations of the lutgemm C kernels.
+/* Shared declarations of the lutgemm C kernels: the one kernel ABI.
  *
  * Only innermost loops live in C: no allocation, no threads, no dispatch.
  * Every decision (layout, tiling, bounds, threading, selection) is made in
- * Rust (src/gemm.rs, src/pack.rs, src/lut.rs); the Rust side checks every
- * extent before calling. Layouts are documented in src/pack.rs (weights) and
- * src/lut.rs (activations and tables).
+ * Rust; the safe wrappers in src/kernels/ check every extent before calling.
+ * Weight layouts are documented in src/layout/, activation tables in
+ * src/lut/.
  *
  * Each ISA object is built with its own -m flags, so this header holds only
  * declarations, macros and `static inline` helpers: nothing non-static and
  * inline may be shared between objects built with different flags.
+ *
+ * The Rust mirror of these structs is src/kernels/abi.rs; a test checks the
+ * field offsets agree (tests in src/kernels/abi.rs).
  */
 #ifndef LUTGEMM_KERNELS_H
 #define LUTGEMM_KERNELS_H
@@ -16,21 +19,76 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* One kernel call: for `row_groups` row groups starting at `w` and one token,
- * out[row * nb + b] = sum over block b of q[c] * code[row][c], exact int32.
- *   w      packed weights (layout of the kernel), row_groups * mr * kp / 4 bytes
- *   qpad   the token's int8 activations, blocks padded to bp, kp = nb * bp
- *   qsum   per-block sums of qpad (nb values; multiply-add kernels)
- *   tables the token's lookup tables (table kernels; else unused)
- *   out    row_groups * mr * nb int32
+/* One kernel call: a range of row groups × a tile of tokens.
+ *
+ * Weights: `row_groups` row groups of `mr` rows, the first at `w`, each
+ * `w_stride` bytes after the previous one. Along k every row holds `nb`
+ * scale groups, each padded with zero weights to `bp` (a multiple of `kc`),
+ * kp = nb · bp.
+ *
+ * Activations: `n` tokens; token t's padded int8 activations (kp bytes) at
+ * qpad + t · qpad_stride, its per-group sums Σ qpad (nb int32) at
+ * qsum + t · qsum_stride, its tables at tables + t · tables_stride (bytes),
+ * and (Fast contract) its table scales, one per span of `span` padded
+ * activations (kp / span floats), at tscale + t · tscale_stride.
+ * Pointers a kernel does not read may be NULL.
+ *
+ * Output, for token t, row r (counted from the call's first row, padding
+ * rows included), scale group b and plane p < plane_out:
+ *   out[t · out_stride + (r · nb + b) · plane_out + p]
+ * int32 exact sums for the Exact contract, f32 partial sums for Fast and
+ * Float. Every kernel writes (never accumulates into) all of these.
+ * With plane_out == 1 a bit-plane kernel writes Σ_i 2^i · P_i, where P_i is
+ * plane i's sum; with plane_out == bits it writes each P_i.
+ *
+ * mr and kc are the descriptor's (src/kernels/): a kernel built for other
+ * values traps (LUTGEMM_REQUIRE), so a mismatch is a test failure, not a
+ * silent wrong answer.
  */
-#define LUTGEMM_KERNEL(name)                                                   \
-    void name(const uint8_t *w, const int8_t *qpad, const int32_t *qsum,       \
-              const uint8_t *tables, size_t row_groups, size_t nb, size_t bp,  \
-              int32_t *out)
+typedef struct lutgemm_kernel_args {
+    const uint8_t *w;
+    size_t w_stride;
+    size_t row_groups;
+    size_t mr;
+    size_t kc;
+    size_t nb;
+    size_t bp;
+    size_t bits;
+    size_t plane_out;
+    size_t span;
+    size_t n;
+    const int8_t *qpad;
+    size_t qpad_stride;
+    const int32_t *qsum;
+    size_t qsum_stride;
+    const uint8_t *tables;
+    size_t tables_stride;
+    const float *tscale;
+    size_t tscale_stride;
+    void *out;
+    size_t out_stride;
+} lutgemm_kernel_args;
 
-/* A table builder: kp padded activations -> the family's tables. */
-#define LUTGEMM_TABLE_BUILDER(name)                                            \
-    void name(const int8_t *qpad, size_t kp, uint8_t *tables)
+/* One token's table build: kp padded activations -> the layout's tables.
+ * Exact tables read qpad (int8); Fast and Float tables read xpad (f32).
+ * Fast tables also write one scale per span of `span` activations. */
+typedef struct lutgemm_table_args {
+    const int8_t *qpad;
+    const float *xpad;
+    size_t kp;
+    size_t span;
+    uint8_t *tables;
+    float *tscale;
+} lutgemm_table_args;
+
+#define LUTGEMM_KERNEL(name) void name(const lutgemm_kernel_args *a)
+#define LUTGEMM_TABLE_BUILDER(name) void name(const lutgemm_table_args *a)
+
+/* A kernel's compile-time assumption about its arguments. */
+#define LUTGEMM_REQUIRE(cond)                                                  \
+    do {                                                                       \
+        if (!(cond))                                                           \
+            __builtin_trap();                                                  \
+    } while (0)
 
 #endif

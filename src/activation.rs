@@ -1,12 +1,22 @@
-//! Per-token int8 activation quantization for the exact contract.
+//! Per-token int8 activation quantization for the Exact contract: what is
+//! computed, exactly (every entry point's docs link here).
 //!
-//! For token `t` (a row of `X`, length k): `amax = max|x|`,
-//! `q = round(x · (127 / amax))` (f32 arithmetic, ties away from zero),
-//! `d_t = amax / 127`, so `x ≈ d_t · q`. A token of zeros, or one so
-//! small that `127 / amax` overflows f32 (amax < 3.7e-37), gets `q = 0`,
-//! `d = 0`. NaN or ±Inf anywhere is rejected with [`Error::NonFinite`]
-//! (policy: a non-finite activation has no meaningful int8 image, and
-//! silently producing NaN rows hides upstream bugs).
+//! For token `t` (a row of `X`, length k), in f32 arithmetic:
+//!
+//! - `amax = max_c |x[c]|` (f16/bf16 inputs are first converted to f32,
+//!   exactly);
+//! - `s = 127 / amax`, rounded to f32;
+//! - `q[c] = round(x[c] · s)`, the product rounded to f32 and then to the
+//!   nearest integer with ties away from zero (so `q ∈ [−127, 127]`);
+//! - `d_t = amax / 127`, rounded to f32, and `x ≈ d_t · q`.
+//!
+//! This is not `round(x / d_t)`: the two can differ by one near ties. A
+//! token of zeros, or one so small that `s` overflows f32 (amax below
+//! `127 / f32::MAX ≈ 3.7e-37`), counts as zero: `q = 0`, `d_t = 0`. NaN or
+//! ±Inf anywhere is rejected with [`Error::NonFinite`] (policy: a
+//! non-finite activation has no meaningful int8 image, and silently
+//! producing NaN rows hides upstream bugs). [`crate::reference::quantize_activations`]
+//! computes the same, and tests hold every entry point to it.
 
 use crate::error::{Error, Result};
 use half::{bf16, f16};
@@ -59,12 +69,20 @@ pub(crate) fn round_to_i8(v: f32) -> i8 {
     r.clamp(-127, 127) as i8
 }
 
-/// Quantizes one token `x` (length k) into `q` (length k); returns `d`.
-/// `token` only labels errors.
-pub fn quantize_token<T: ActivationElem>(x: &[T], q: &mut [i8], token: usize) -> Result<f32> {
+/// Quantizes one token `x` (length k) into `q` (length k) as the module
+/// docs say; returns `d`. `token` only labels errors. `isa` is the ISA of
+/// the call's kernel (so `LUTGEMM_ISA=scalar` runs no SIMD code here
+/// either); every ISA gives the same bits.
+pub(crate) fn quantize_token<T: ActivationElem>(
+    x: &[T],
+    q: &mut [i8],
+    token: usize,
+    isa: crate::isa::Isa,
+) -> Result<f32> {
     #[cfg(target_arch = "x86_64")]
-    if crate::isa::Isa::Avx2.is_detected() {
-        // SAFETY: the CPU has AVX2/FMA/F16C (checked just above).
+    if isa.has_avx2() && crate::isa::Isa::Avx2.is_detected() {
+        // SAFETY: the ISA is available (checked when packing), and it
+        // includes AVX2/FMA/F16C.
         return unsafe { quantize_token_avx2(x, q, token) };
     }
     quantize_token_body(x, q, token)
@@ -128,7 +146,7 @@ fn quantize_token_body<T: ActivationElem>(x: &[T], q: &mut [i8], token: usize) -
 
 /// Checks caller-supplied int8 activations: −128 is rejected because every
 /// overflow bound in the kernels is proved for |q| ≤ 127.
-pub fn check_int8(q: &[i8], k: usize) -> Result<()> {
+pub(crate) fn check_int8(q: &[i8], k: usize) -> Result<()> {
     // A branch-free scan first (it vectorizes); locate only on failure.
     if !q.iter().fold(false, |bad, &v| bad | (v == i8::MIN)) {
         return Ok(());
@@ -176,17 +194,26 @@ mod tests {
             .collect();
         let (want, d) = crate::reference::quantize_activations(&x, 1, x.len());
         let mut q = vec![0i8; x.len()];
-        assert_eq!(quantize_token(&x, &mut q, 0).unwrap(), d[0]);
+        assert_eq!(
+            quantize_token(&x, &mut q, 0, crate::isa::Isa::best()).unwrap(),
+            d[0]
+        );
         assert_eq!(q, want);
         let xh: Vec<f16> = x.iter().map(|&v| f16::from_f32(v)).collect();
         let back: Vec<f32> = xh.iter().map(|v| v.to_f32()).collect();
         let (want, d) = crate::reference::quantize_activations(&back, 1, x.len());
-        assert_eq!(quantize_token(&xh, &mut q, 0).unwrap(), d[0]);
+        assert_eq!(
+            quantize_token(&xh, &mut q, 0, crate::isa::Isa::Scalar).unwrap(),
+            d[0]
+        );
         assert_eq!(q, want);
         let xb: Vec<bf16> = x.iter().map(|&v| bf16::from_f32(v)).collect();
         let back: Vec<f32> = xb.iter().map(|v| v.to_f32()).collect();
         let (want, d) = crate::reference::quantize_activations(&back, 1, x.len());
-        assert_eq!(quantize_token(&xb, &mut q, 0).unwrap(), d[0]);
+        assert_eq!(
+            quantize_token(&xb, &mut q, 0, crate::isa::Isa::best()).unwrap(),
+            d[0]
+        );
         assert_eq!(q, want);
     }
 
@@ -196,7 +223,7 @@ mod tests {
         x[513] = f32::NAN;
         let mut q = vec![0i8; 700];
         assert_eq!(
-            quantize_token(&x, &mut q, 4),
+            quantize_token(&x, &mut q, 4, crate::isa::Isa::best()),
             Err(Error::NonFinite {
                 token: 4,
                 index: 513

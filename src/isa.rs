@@ -12,14 +12,17 @@ use crate::error::{Error, Result};
 use std::fmt;
 use std::sync::OnceLock;
 
-/// An instruction-set level with its own kernels.
+/// An instruction-set level with its own kernels. Each level names the CPU
+/// features it requires; [`Isa::is_detected`] checks all of them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[non_exhaustive]
 pub enum Isa {
     /// Portable Rust kernels; always available, on every target.
     Scalar,
-    /// x86-64 AVX2 (+FMA, F16C, BMI2): `vpshufb`, `vpmaddubsw`.
+    /// x86-64: AVX2 + FMA + F16C + BMI2 (`vpshufb`, `vpmaddubsw`).
     Avx2,
-    /// x86-64 AVX-512 F/BW/VL/DQ with VBMI and VNNI: `vpermi2b`, `vpdpbusd`.
+    /// x86-64: `avx512` means AVX-512 F + BW + VL + DQ + VBMI + VNNI, plus
+    /// everything [`Isa::Avx2`] needs (`vpermi2b`, `vpdpbusd`).
     Avx512,
 }
 
@@ -81,6 +84,20 @@ impl Isa {
             #[cfg(not(target_arch = "x86_64"))]
             _ => false,
         }
+    }
+
+    /// The target architecture this level belongs to (`None`: portable).
+    pub fn arch(self) -> Option<&'static str> {
+        match self {
+            Isa::Scalar => None,
+            Isa::Avx2 | Isa::Avx512 => Some("x86_64"),
+        }
+    }
+
+    /// Whether this level includes AVX2 (the activation quantizer's SIMD
+    /// build uses it).
+    pub(crate) fn has_avx2(self) -> bool {
+        matches!(self, Isa::Avx2 | Isa::Avx512)
     }
 
     /// Compiled in and supported by this CPU.

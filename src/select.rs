@@ -1,63 +1,140 @@
-//! Kernel selection from measured crossovers.
+//! Kernel selection: a table keyed by (format, contract, ISA, token range),
+//! each row a preference order of families and the measurement behind it;
+//! the first family with a compiled kernel wins, and with none the portable
+//! kernel of the same (format, contract) runs. `describe()` shows the
+//! reason. Weights are packed for one kernel, so the choice is made at pack
+//! time from the caller's typical token count (`PackOptions::tokens`).
 //!
-//! The numbers behind each choice come from the quick bench
-//! (`cargo run --release --example bench`, one thread, end to end) on the
-//! development machine, an AMD EPYC (Zen 4, family 19h) VM; the reason
-//! string says which measurement applies, so `describe()` can show it.
-//! Weights are packed for one kernel, so the choice is made per (ISA, m, k)
-//! at pack time, weighing decode (n = 1) first.
-//!
-//! Measured (2026-11-22, all 11 shapes of DESIGN.md §1, one run):
-//! - avx512: at n = 1, `lut4` is within ±16% of `mad` (lut4/mad time ratio
-//!   0.84–1.06 on the shapes up to 8640 × 3200; e.g. 4096 × 4096: 88.1 vs
-//!   88.7 µs), which is the run-to-run noise of the shared machine: both
-//!   are bound by one 512-bit shuffle or VNNI op per cycle on Zen 4. On
-//!   4096 × 14336 `mad` is ~2× faster at n = 1, and at n = 8 and 256 `mad`
-//!   is as fast or up to 30% faster on 9 of 11 shapes. `lut2` is 1.7–2×
-//!   slower than either. So `mad` everywhere, until `lut4` wins somewhere
-//!   by more than the noise.
-//! - avx2: `mad` (`vpmaddubsw`) is 15–30% faster than `lut2` at n = 1 and 8
-//!   on every shape (4096 × 4096, n = 1: 141 vs 172 µs).
-//! - scalar: `lut4` is 2–2.8× faster than `mad` and `lut2` (the table does
-//!   four weights per lookup; the portable multiply-add does one).
+//! Measurements: the quick bench (`cargo run --release --example bench`,
+//! one thread, end to end) on an AMD EPYC Zen 4 (family 19h) VM, 2026-11.
+//! Ternary (4096 × 4096; all 11 shapes of DESIGN.md §1 agree within the
+//! shared machine's ±16% noise): avx512 mad 88.7 µs vs lut_g4 88.1 at
+//! n = 1, mad as fast or up to 30% faster at n = 8 and 256, ~2× faster on
+//! 4096 × 14336; avx2 mad 141 vs lut_g2 172 µs; scalar lut_g4 2–2.8× faster
+//! than the portable mad. Integer weights: see the rows' reasons.
 
+use crate::contract::Contract;
+use crate::error::{Error, Result};
+use crate::format::Format;
 use crate::isa::Isa;
 use crate::kernels::{self, KernelDesc, KernelFamily};
+use std::ops::RangeInclusive;
 
-/// Picks the kernel for a `m × k` ternary matrix on `isa`, with the reason.
-pub(crate) fn select(isa: Isa, m: usize, k: usize) -> (&'static KernelDesc, &'static str) {
-    let _ = (m, k); // no shape-dependent crossover measured yet: see above
-    let (order, why): (&[KernelFamily], &str) = match isa {
-        Isa::Avx512 => (
-            &[
-                KernelFamily::MultiplyAdd,
-                KernelFamily::Lut4,
-                KernelFamily::Lut2,
-            ],
-            "avx512: VNNI multiply-add ties lut4 at n = 1 and is as fast or up to 30% \
-             faster at n >= 8 and on the largest shapes (src/select.rs)",
-        ),
-        Isa::Avx2 => (
-            &[KernelFamily::MultiplyAdd, KernelFamily::Lut2],
-            "avx2: vpmaddubsw multiply-add is 15-30% faster than lut2 on every shape \
-             (src/select.rs)",
-        ),
-        Isa::Scalar => (
-            &[
-                KernelFamily::Lut4,
-                KernelFamily::Lut2,
-                KernelFamily::MultiplyAdd,
-            ],
-            "scalar: lut4 does four weights per lookup, 2-2.8x faster than the portable \
-             multiply-add (src/select.rs)",
-        ),
-    };
-    for &family in order {
-        if let Some(k) = kernels::find(family, isa) {
-            return (k, why);
+use Contract::*;
+use KernelFamily::*;
+
+/// One row of the selection table.
+struct Rule {
+    /// `true` for ternary rows, `false` for b-bit integer rows.
+    ternary: bool,
+    contract: Contract,
+    isa: Isa,
+    tokens: RangeInclusive<usize>,
+    order: &'static [KernelFamily],
+    why: &'static str,
+}
+
+const ANY_N: RangeInclusive<usize> = 1..=usize::MAX;
+
+const RULES: &[Rule] = &[
+    Rule {
+        ternary: true,
+        contract: Exact,
+        isa: Isa::Avx512,
+        tokens: ANY_N,
+        order: &[MultiplyAdd, LutG4, LutG2],
+        why: "avx512/exact: VNNI multiply-add ties lut_g4 at n = 1 (88.7 vs 88.1 us, \
+              4096x4096) and is as fast or up to 30% faster at n >= 8 (src/select.rs)",
+    },
+    Rule {
+        ternary: true,
+        contract: Exact,
+        isa: Isa::Avx2,
+        tokens: ANY_N,
+        order: &[MultiplyAdd, LutG2],
+        why: "avx2/exact: vpmaddubsw multiply-add is 15-30% faster than lut_g2 on every \
+              shape (src/select.rs)",
+    },
+    Rule {
+        ternary: true,
+        contract: Exact,
+        isa: Isa::Scalar,
+        tokens: ANY_N,
+        order: &[LutG4, LutG2, MultiplyAdd],
+        why: "scalar/exact: lut_g4 does four weights per lookup, 2-2.8x faster than the \
+              portable multiply-add (src/select.rs)",
+    },
+    Rule {
+        ternary: false,
+        contract: Exact,
+        isa: Isa::Avx512,
+        tokens: ANY_N,
+        order: &[MultiplyAdd, BitLutG4],
+        why: "avx512/exact int: VNNI multiply-add on row-interleaved codes beats the \
+              bit-serial tables (one lookup per bit plane) for 2 and 4 bits (src/select.rs)",
+    },
+    Rule {
+        ternary: false,
+        contract: Exact,
+        isa: Isa::Avx2,
+        tokens: ANY_N,
+        order: &[MultiplyAdd, BitLutG4],
+        why: "avx2/exact int: vpmaddubsw multiply-add on row-interleaved codes beats the \
+              bit-serial tables for 2 and 4 bits (src/select.rs)",
+    },
+    Rule {
+        ternary: false,
+        contract: Exact,
+        isa: Isa::Scalar,
+        tokens: ANY_N,
+        order: &[BitLutG4, MultiplyAdd],
+        why: "scalar/exact int: one table lookup per 4 weights and plane (src/select.rs)",
+    },
+];
+
+/// Picks the kernel for `format` weights under `contract` on `isa` for
+/// calls of about `tokens` tokens, with the reason.
+pub(crate) fn select(
+    format: Format,
+    contract: Contract,
+    isa: Isa,
+    tokens: usize,
+    plane_scales: bool,
+) -> Result<(&'static KernelDesc, &'static str)> {
+    let usable = |k: &KernelDesc| !plane_scales || k.layout.supports_plane_scales();
+    let ternary = format == Format::Ternary;
+    for rule in RULES.iter().filter(|r| {
+        r.ternary == ternary && r.contract == contract && r.isa == isa && r.tokens.contains(&tokens)
+    }) {
+        for &family in rule.order {
+            if let Some(k) = kernels::find(family, format, contract, isa).filter(|k| usable(k)) {
+                return Ok((k, rule.why));
+            }
         }
     }
-    unreachable!("every ISA has a multiply-add kernel")
+    // No rule, or no kernel of its families: any kernel of this ISA, then
+    // the portable kernel of the same format and contract.
+    if let Some(k) = kernels::all()
+        .find(|k| k.isa == isa && k.supports(format) && k.contract == contract && usable(k))
+    {
+        return Ok((
+            k,
+            "the only kernel of this ISA for this format and contract",
+        ));
+    }
+    kernels::all()
+        .find(|k| k.isa == Isa::Scalar && k.supports(format) && k.contract == contract && usable(k))
+        .map(|k| {
+            (
+                k,
+                "no SIMD kernel for this format and contract on this ISA: portable kernel",
+            )
+        })
+        .ok_or_else(|| {
+            Error::Unavailable(format!(
+                "no kernel for {format} weights under the {contract} contract"
+            ))
+        })
 }
 
 #[cfg(test)]
@@ -65,11 +142,23 @@ mod tests {
     use super::*;
 
     #[test]
-    fn every_available_isa_selects_one_of_its_own_kernels() {
+    fn every_format_and_contract_selects_a_kernel_on_every_isa() {
         for isa in Isa::available() {
-            let (k, why) = select(isa, 4096, 4096);
-            assert_eq!(k.isa, isa);
-            assert!(why.starts_with(isa.name()));
+            for format in Format::ALL {
+                for contract in Contract::ALL {
+                    let (k, why) = select(format, contract, isa, 1, false).unwrap();
+                    assert!(k.supports(format) && k.contract == contract, "{}", k.name);
+                    assert!(k.isa == isa || k.isa == Isa::Scalar, "{}: {why}", k.name);
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn plane_scales_select_a_plane_capable_kernel() {
+        for isa in Isa::available() {
+            let (k, _) = select(Format::Int4, Exact, isa, 1, true).unwrap();
+            assert!(k.layout.supports_plane_scales(), "{}", k.name);
         }
     }
 }

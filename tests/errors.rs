@@ -140,8 +140,8 @@ fn unavailable_isa_or_family() {
         let e = PackedTernary::pack(
             &w,
             &PackOptions {
-                family: None,
                 isa: Some(isa),
+                ..PackOptions::default()
             },
         )
         .unwrap_err();
@@ -156,6 +156,7 @@ fn unavailable_isa_or_family() {
         &PackOptions {
             family: Some(KernelFamily::MultiplyAdd),
             isa: Some(Isa::Avx512),
+            ..PackOptions::default()
         },
     )
     .unwrap();

@@ -2,7 +2,10 @@
 //! context's workspace, repeated calls of the same or smaller shapes make no
 //! heap allocation (counted by a wrapping global allocator).
 
-use lutgemm::{Context, PackOptions, PackedTernary, ScaleGranularity, TernaryMatrix, kernels};
+use lutgemm::{
+    Context, Dequantize, Format, IntMatrix, PackOptions, PackedWeights, ScaleGranularity,
+    TernaryMatrix, kernels,
+};
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
@@ -47,12 +50,29 @@ fn repeated_calls_do_not_allocate() {
     let q: Vec<i8> = (0..4 * k).map(|i| ((i % 255) as i32 - 127) as i8).collect();
     let d = [0.1f32; 4];
     let mut y = vec![0f32; 4 * m];
+    let int4 = IntMatrix::new(
+        m,
+        k,
+        4,
+        ScaleGranularity::PerBlock(250),
+        (0..m * k).map(|i| (i % 16) as u8).collect(),
+        vec![0.5; m * 4],
+        vec![-0.25; m * 4],
+    )
+    .unwrap();
     for kd in kernels::available() {
-        let p = PackedTernary::pack(
-            &w,
+        let wf: &dyn Dequantize = if kd.supports(Format::Ternary) {
+            &w
+        } else {
+            &int4
+        };
+        let p = PackedWeights::pack(
+            wf,
             &PackOptions {
-                family: Some(kd.family),
+                family: Some(kd.family()),
                 isa: Some(kd.isa),
+                contract: kd.contract,
+                ..PackOptions::default()
             },
         )
         .unwrap();

@@ -11,12 +11,12 @@ fn every_family_has_a_kernel_for_every_isa_here() {
     for isa in Isa::available() {
         assert!(
             here.iter()
-                .any(|k| k.isa == isa && k.family == KernelFamily::MultiplyAdd),
+                .any(|k| k.isa == isa && k.family() == KernelFamily::MultiplyAdd),
             "no multiply-add kernel for {isa}"
         );
         let luts = here
             .iter()
-            .filter(|k| k.isa == isa && k.family != KernelFamily::MultiplyAdd)
+            .filter(|k| k.isa == isa && k.family() != KernelFamily::MultiplyAdd)
             .count();
         assert!(luts >= 1, "no table-lookup kernel for {isa}");
     }

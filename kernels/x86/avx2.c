@@ -10,6 +10,16 @@
 
 #include "lutgemm_kernels.h"
 
+/* The kernels below compute one token (the loops of the original design);
+ * the ABI entry points at the end of the file run them over the call's
+ * token tile (lutgemm_kernels.h). */
+#define TOKEN_KERNEL(name)                                                     \
+    static void name(const uint8_t *w, const int8_t *qpad, const int32_t *qsum, \
+                     const uint8_t *tables, size_t row_groups, size_t nb,       \
+                     size_t bp, int32_t *out)
+#define TOKEN_TABLE_BUILDER(name)                                              \
+    static void name(const int8_t *qpad, size_t kp, uint8_t *tables)
+
 #define LG_INLINE static inline __attribute__((always_inline))
 #define LG_PRAGMA(x) _Pragma(#x)
 #define LG_UNROLL(n) LG_PRAGMA(GCC unroll n)
@@ -135,7 +145,7 @@ LG_INLINE void store_rows8(int32_t *out, size_t nb, size_t b, __m256i v)
         out[i * nb + b] = tmp[i];
 }
 
-LUTGEMM_KERNEL(lutgemm_avx2_ternary_mad)
+TOKEN_KERNEL(token_mad)
 {
     (void)tables;
     const size_t kp = nb * bp;
@@ -260,7 +270,7 @@ LG_INLINE void lut2_groups(const uint8_t *w, size_t gstride, int rg, const uint8
         lut2_block(w, gstride, rg, tables, b * pb, (b + 1) * pb, out, nb, b);
 }
 
-LUTGEMM_KERNEL(lutgemm_avx2_ternary_lut2)
+TOKEN_KERNEL(token_lut2)
 {
     (void)qpad;
     (void)qsum;
@@ -286,7 +296,7 @@ LUTGEMM_KERNEL(lutgemm_avx2_ternary_lut2)
  * of a 4096×4096 GEMV instead of ~7%.
  * ---------------------------------------------------------------------- */
 
-LUTGEMM_TABLE_BUILDER(lutgemm_avx2_ternary_lut2_tables)
+TOKEN_TABLE_BUILDER(token_lut2_tables)
 {
     /* (a, b) byte pairs for entries e = 3a + b, then (1, 1) for 9..15. */
     const __m256i coef = _mm256_setr_epi8(0, 0, 0, 1, 0, 2, 1, 0, 1, 1, 1, 2, 2, 0, 2, 1,
@@ -305,3 +315,33 @@ LUTGEMM_TABLE_BUILDER(lutgemm_avx2_ternary_lut2_tables)
         _mm256_storeu_si256((__m256i *)(tables + 32 * j), _mm256_permute4x64_epi64(s, 0xd8));
     }
 }
+
+/* ------------------------------------------------------------------------ */
+/* ABI entry points: the token tile of a call                                */
+/* ------------------------------------------------------------------------ */
+
+LUTGEMM_KERNEL(lutgemm_avx2_ternary_mad)
+{
+    LUTGEMM_REQUIRE(a->mr == 8 && a->kc == 128 && a->plane_out == 1 && a->bits == 2);
+    LUTGEMM_REQUIRE(a->w_stride == a->mr * a->nb * a->bp / 4);
+    for (size_t t = 0; t < a->n; t++)
+        token_mad(a->w, a->qpad + t * a->qpad_stride, a->qsum + t * a->qsum_stride,
+                 a->tables + t * a->tables_stride, a->row_groups, a->nb, a->bp,
+                 (int32_t *)a->out + t * a->out_stride);
+}
+
+LUTGEMM_KERNEL(lutgemm_avx2_ternary_lut_g2)
+{
+    LUTGEMM_REQUIRE(a->mr == 32 && a->kc == 4 && a->plane_out == 1 && a->bits == 2);
+    LUTGEMM_REQUIRE(a->w_stride == a->mr * a->nb * a->bp / 4);
+    for (size_t t = 0; t < a->n; t++)
+        token_lut2(a->w, a->qpad + t * a->qpad_stride, a->qsum + t * a->qsum_stride,
+                 a->tables + t * a->tables_stride, a->row_groups, a->nb, a->bp,
+                 (int32_t *)a->out + t * a->out_stride);
+}
+
+LUTGEMM_TABLE_BUILDER(lutgemm_avx2_ternary_lut_g2_tables)
+{
+    token_lut2_tables(a->qpad, a->kp, a->tables);
+}
+

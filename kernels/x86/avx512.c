@@ -82,6 +82,16 @@
 
 #include "lutgemm_kernels.h"
 
+/* The kernels below compute one token (the loops of the original design);
+ * the ABI entry points at the end of the file run them over the call's
+ * token tile (lutgemm_kernels.h). */
+#define TOKEN_KERNEL(name)                                                     \
+    static void name(const uint8_t *w, const int8_t *qpad, const int32_t *qsum, \
+                     const uint8_t *tables, size_t row_groups, size_t nb,       \
+                     size_t bp, int32_t *out)
+#define TOKEN_TABLE_BUILDER(name)                                              \
+    static void name(const int8_t *qpad, size_t kp, uint8_t *tables)
+
 #define INLINE static inline __attribute__((always_inline))
 
 /* Pins a loaded vector in a register. GCC otherwise folds the same load
@@ -133,7 +143,7 @@ INLINE __m256i reduce8(__m512i a0, __m512i a1, __m512i a2, __m512i a3,
 
 #define MAD_FOLD(AX, AY) _mm512_add_epi32(AX, _mm512_srai_epi32(AY, 2))
 
-LUTGEMM_KERNEL(lutgemm_avx512_ternary_mad)
+TOKEN_KERNEL(token_mad)
 {
     (void)tables;
     const size_t kp = nb * bp;
@@ -249,7 +259,7 @@ INLINE void widen_out(__m512i lo16, __m512i hi16, int32_t *o, size_t nb, int fir
  * LUT_RB at a time, then LUT_RB / 2, then one, with `run` (lut4_run or
  * lut2_run) doing the lookups for those row groups. */
 #define LUT_KERNEL(name, run)                                                   \
-    LUTGEMM_KERNEL(name)                                                        \
+    TOKEN_KERNEL(name)                                                          \
     {                                                                           \
         (void)qpad;                                                             \
         (void)qsum;                                                             \
@@ -308,7 +318,7 @@ INLINE void lut4_run(const uint8_t *w, const uint8_t *tables, size_t rg_bytes, c
         widen_out(lo[r], hi[r], out + (size_t)r * LUT_MR * nb, nb, first);
 }
 
-LUT_KERNEL(lutgemm_avx512_ternary_lut4, lut4_run)
+LUT_KERNEL(token_lut4, lut4_run)
 
 /* Constants of the lut4 builder, entries e = 0..95 (entries 81..127 are 0).
  * C01 holds (a-1, b-1), C23 (c-1, d-1) per int16 entry, e = 27a+9b+3c+d;
@@ -356,7 +366,7 @@ static const int16_t LUT4_K[96] __attribute__((aligned(64))) = {
 };
 
 
-LUTGEMM_TABLE_BUILDER(lutgemm_avx512_ternary_lut4_tables)
+TOKEN_TABLE_BUILDER(token_lut4_tables)
 {
     const __m512i c01_0 = _mm512_load_si512((const void *)(LUT4_C01 + 0));
     const __m512i c01_1 = _mm512_load_si512((const void *)(LUT4_C01 + 64));
@@ -436,7 +446,7 @@ INLINE void lut2_run(const uint8_t *w, const uint8_t *tables, size_t rg_bytes, c
         widen_out(lo[r], hi[r], out + (size_t)r * LUT_MR * nb, nb, first);
 }
 
-LUT_KERNEL(lutgemm_avx512_ternary_lut2, lut2_run)
+LUT_KERNEL(token_lut2, lut2_run)
 
 /* Lut2 tables, two groups (4 activations) per 64-byte store. Entry
  * e = 3a + b of a group (x0, x1) is (a-1)·x0 + (b-1)·x1, built like lut4's:
@@ -444,7 +454,7 @@ LUT_KERNEL(lutgemm_avx512_ternary_lut2, lut2_run)
  * zero C and K. One vpermb spreads (x0, x1) of group 0 over int16 lanes
  * 0..15 and of group 1 over 16..31; another gathers the low and high bytes
  * into the stored order lo(g0), hi(g0), lo(g1), hi(g1). */
-LUTGEMM_TABLE_BUILDER(lutgemm_avx512_ternary_lut2_tables)
+TOKEN_TABLE_BUILDER(token_lut2_tables)
 {
     int8_t cb[64] __attribute__((aligned(64)));
     int16_t kb[32] __attribute__((aligned(64)));
@@ -476,3 +486,48 @@ LUTGEMM_TABLE_BUILDER(lutgemm_avx512_ternary_lut2_tables)
         _mm512_store_si512((void *)(tables + 64 * p), _mm512_permutexvar_epi8(ga, t));
     }
 }
+
+/* ------------------------------------------------------------------------ */
+/* ABI entry points: the token tile of a call                                */
+/* ------------------------------------------------------------------------ */
+
+LUTGEMM_KERNEL(lutgemm_avx512_ternary_mad)
+{
+    LUTGEMM_REQUIRE(a->mr == 8 && a->kc == 256 && a->plane_out == 1 && a->bits == 2);
+    LUTGEMM_REQUIRE(a->w_stride == a->mr * a->nb * a->bp / 4);
+    for (size_t t = 0; t < a->n; t++)
+        token_mad(a->w, a->qpad + t * a->qpad_stride, a->qsum + t * a->qsum_stride,
+                 a->tables + t * a->tables_stride, a->row_groups, a->nb, a->bp,
+                 (int32_t *)a->out + t * a->out_stride);
+}
+
+LUTGEMM_KERNEL(lutgemm_avx512_ternary_lut_g2)
+{
+    LUTGEMM_REQUIRE(a->mr == 64 && a->kc == 4 && a->plane_out == 1 && a->bits == 2);
+    LUTGEMM_REQUIRE(a->w_stride == a->mr * a->nb * a->bp / 4);
+    for (size_t t = 0; t < a->n; t++)
+        token_lut2(a->w, a->qpad + t * a->qpad_stride, a->qsum + t * a->qsum_stride,
+                 a->tables + t * a->tables_stride, a->row_groups, a->nb, a->bp,
+                 (int32_t *)a->out + t * a->out_stride);
+}
+
+LUTGEMM_TABLE_BUILDER(lutgemm_avx512_ternary_lut_g2_tables)
+{
+    token_lut2_tables(a->qpad, a->kp, a->tables);
+}
+
+LUTGEMM_KERNEL(lutgemm_avx512_ternary_lut_g4)
+{
+    LUTGEMM_REQUIRE(a->mr == 64 && a->kc == 4 && a->plane_out == 1 && a->bits == 2);
+    LUTGEMM_REQUIRE(a->w_stride == a->mr * a->nb * a->bp / 4);
+    for (size_t t = 0; t < a->n; t++)
+        token_lut4(a->w, a->qpad + t * a->qpad_stride, a->qsum + t * a->qsum_stride,
+                 a->tables + t * a->tables_stride, a->row_groups, a->nb, a->bp,
+                 (int32_t *)a->out + t * a->out_stride);
+}
+
+LUTGEMM_TABLE_BUILDER(lutgemm_avx512_ternary_lut_g4_tables)
+{
+    token_lut4_tables(a->qpad, a->kp, a->tables);
+}
+

@@ -4,9 +4,12 @@
 //! tensor (BitNet b1.58's absmean), per row, or per block of `block` weights
 //! along k (llama.cpp TQ1_0/TQ2_0 use an f16 scale per 256).
 
+use super::{Dequantize, Format, check_dims};
 use crate::activation::ActivationElem;
 use crate::error::{Error, Result, check_len};
 use half::{bf16, f16};
+
+pub use super::MAX_K;
 
 /// How many weights share one scale.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -32,29 +35,10 @@ pub struct TernaryMatrix {
     granularity: ScaleGranularity,
 }
 
-/// Largest `k` accepted: keeps every exact integer sum (|Σ| ≤ 127·k) inside
-/// i32 and exactly representable in f32 (< 2^24).
-pub const MAX_K: usize = (1 << 24) / 128;
-
-pub(crate) fn check_dims(m: usize, k: usize) -> Result<()> {
-    if m == 0 || k == 0 {
-        return Err(Error::Shape(format!(
-            "W must be non-empty, got m = {m}, k = {k}"
-        )));
-    }
-    if k > MAX_K {
-        return Err(Error::Shape(format!(
-            "k = {k} exceeds the maximum {MAX_K} for exact int32 sums"
-        )));
-    }
-    m.checked_mul(k)
-        .filter(|&mk| mk <= isize::MAX as usize / 4)
-        .ok_or_else(|| Error::Shape(format!("m × k = {m} × {k} overflows")))?;
-    Ok(())
-}
-
 impl ScaleGranularity {
-    /// Length of one scale block along k, for a row of length `k`.
+    /// Length of one scale block along k, for a row of length `k` (the
+    /// block size as given for `PerBlock`, even if it is invalid for `k`:
+    /// see [`ScaleGranularity::validate`]).
     pub fn block_len(self, k: usize) -> usize {
         match self {
             ScaleGranularity::PerTensor | ScaleGranularity::PerRow => k,
@@ -62,16 +46,22 @@ impl ScaleGranularity {
         }
     }
 
-    /// Number of scales for an `m × k` matrix.
-    pub fn scale_count(self, m: usize, k: usize) -> usize {
+    /// Number of scales (and offsets) for an `m × k` matrix; an error when
+    /// the granularity is invalid for `k` (a block of 0, or one that does
+    /// not divide `k`) or the count overflows.
+    pub fn scale_count(self, m: usize, k: usize) -> Result<usize> {
+        self.validate(k)?;
         match self {
-            ScaleGranularity::PerTensor => 1,
-            ScaleGranularity::PerRow => m,
-            ScaleGranularity::PerBlock(b) => m * (k / b),
+            ScaleGranularity::PerTensor => Ok(1),
+            ScaleGranularity::PerRow => Ok(m),
+            ScaleGranularity::PerBlock(b) => m
+                .checked_mul(k / b)
+                .ok_or_else(|| Error::Shape(format!("{m} rows × {} blocks overflow", k / b))),
         }
     }
 
-    fn validate(self, k: usize) -> Result<()> {
+    /// `Ok` when every row of length `k` splits into whole blocks.
+    pub fn validate(self, k: usize) -> Result<()> {
         if let ScaleGranularity::PerBlock(b) = self {
             if b == 0 || k % b != 0 {
                 return Err(Error::Shape(format!(
@@ -80,6 +70,15 @@ impl ScaleGranularity {
             }
         }
         Ok(())
+    }
+
+    /// Index into a scales vector of this granularity for (row, block).
+    pub(crate) fn index(self, r: usize, b: usize, blocks_per_row: usize) -> usize {
+        match self {
+            ScaleGranularity::PerTensor => 0,
+            ScaleGranularity::PerRow => r,
+            ScaleGranularity::PerBlock(_) => r * blocks_per_row + b,
+        }
     }
 }
 
@@ -96,7 +95,7 @@ impl TernaryMatrix {
         check_dims(m, k)?;
         granularity.validate(k)?;
         check_len("ternary codes", m * k, codes.len())?;
-        check_len("scales", granularity.scale_count(m, k), scales.len())?;
+        check_len("scales", granularity.scale_count(m, k)?, scales.len())?;
         if let Some(i) = codes.iter().position(|&c| !(-1..=1).contains(&c)) {
             return Err(Error::Value(format!(
                 "ternary code {} at row {}, column {} is not in {{-1, 0, 1}}",
@@ -233,11 +232,7 @@ impl TernaryMatrix {
     }
     /// The scale of block `b` of row `r`.
     pub fn scale(&self, r: usize, b: usize) -> f32 {
-        match self.granularity {
-            ScaleGranularity::PerTensor => self.scales[0],
-            ScaleGranularity::PerRow => self.scales[r],
-            ScaleGranularity::PerBlock(_) => self.scales[r * self.blocks_per_row() + b],
-        }
+        self.scales[self.granularity.index(r, b, self.blocks_per_row())]
     }
     /// Dequantized weights, m × k row-major.
     pub fn dequantize(&self) -> Vec<f32> {
@@ -249,6 +244,31 @@ impl TernaryMatrix {
             }
         }
         out
+    }
+}
+
+impl Dequantize for TernaryMatrix {
+    fn m(&self) -> usize {
+        self.m
+    }
+    fn k(&self) -> usize {
+        self.k
+    }
+    fn format(&self) -> Format {
+        Format::Ternary
+    }
+    fn group_len(&self) -> usize {
+        self.block_len()
+    }
+    #[inline]
+    fn code(&self, r: usize, c: usize) -> i32 {
+        self.codes[r * self.k + c] as i32
+    }
+    fn scale(&self, r: usize, g: usize) -> f32 {
+        TernaryMatrix::scale(self, r, g)
+    }
+    fn offset(&self, _r: usize, _g: usize) -> f32 {
+        0.0
     }
 }
 

@@ -1,45 +1,64 @@
-//! Kernel descriptors: what each kernel computes, which layout it reads,
-//! which ISA it needs, and the function that runs it.
+//! Kernel descriptors, the registry of every kernel, and the safe wrappers
+//! that check every extent before an unsafe kernel call.
 //!
-//! A kernel computes, for one token and a run of consecutive row groups, the
-//! exact int32 sums `out[row · nb + b] = Σ_{c ∈ block b} q[c] · code[row, c]`
-//! (rows counted from the first row group passed, padding rows included).
-//! Float scaling is done once, in Rust (`gemm.rs`), so every kernel and ISA
-//! gives bit-identical results. The C kernels live in `kernels/<arch>/`; the
-//! per-ISA files here declare them and list their descriptors.
+//! A kernel computes, for a range of row groups and a tile of tokens, the
+//! per-scale-group sums `Σ x · code` (int32 for the Exact contract, f32 for
+//! Fast and Float), one per (token, row, group[, bit plane]). Scales and
+//! offsets are applied afterwards, once, in Rust (`src/epilogue.rs`), so
+//! every Exact kernel gives bit-identical results. The C kernels live in
+//! `kernels/<arch>/`; the per-ISA files here declare them and list their
+//! descriptors, one line of [`all`] per ISA.
 
+#[macro_use]
+pub(crate) mod abi;
+pub(crate) mod portable;
+#[cfg(lutgemm_avx2)]
+mod x86_avx2;
+#[cfg(lutgemm_avx512)]
+mod x86_avx512;
+
+use crate::contract::Contract;
+use crate::format::Format;
 use crate::isa::Isa;
-use crate::pack::Layout;
+use crate::layout::{Geometry, Layout};
+use abi::{KernelArgs, KernelFn, TableArgs, TableFn};
 
-/// The algorithm a kernel uses (DESIGN.md §4).
+/// The algorithm a kernel uses (DESIGN.md §4), named by algorithm and group
+/// size.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum KernelFamily {
-    /// Decode 2-bit codes to int8 and multiply-add (`vpmaddubsw`,
-    /// `vpdpbusd`): the bitnet.cpp I2_S / llama.cpp TQ2_0 approach, the
-    /// baseline every table kernel is measured against.
+    /// Decode codes to int8 and multiply-add (`vpmaddubsw`, `vpdpbusd`):
+    /// bitnet.cpp I2_S / llama.cpp TQ2_0 / Q4_0 style, the baseline every
+    /// table kernel is measured against.
     MultiplyAdd,
-    /// Table lookup over groups of 2 ternary weights (9-entry tables,
+    /// Ternary table lookup over groups of g = 2 weights (9-entry tables,
     /// `vpshufb`), bitnet.cpp TL1 style.
-    Lut2,
-    /// Table lookup over groups of 4 ternary weights (81-entry tables,
+    LutG2,
+    /// Ternary table lookup over groups of g = 4 weights (81-entry tables,
     /// AVX-512 VBMI `vpermi2b`).
-    Lut4,
+    LutG4,
+    /// Bit-serial table lookup for b-bit integers: g = 4 activations per
+    /// 16-entry table, one bit plane at a time (T-MAC style).
+    BitLutG4,
 }
 
 impl KernelFamily {
     /// Every family.
-    pub const ALL: [KernelFamily; 3] = [
+    pub const ALL: [KernelFamily; 4] = [
         KernelFamily::MultiplyAdd,
-        KernelFamily::Lut2,
-        KernelFamily::Lut4,
+        KernelFamily::LutG2,
+        KernelFamily::LutG4,
+        KernelFamily::BitLutG4,
     ];
 
     /// Short name used in descriptions and bench output.
     pub fn name(self) -> &'static str {
         match self {
             KernelFamily::MultiplyAdd => "mad",
-            KernelFamily::Lut2 => "lut2",
-            KernelFamily::Lut4 => "lut4",
+            KernelFamily::LutG2 => "lut_g2",
+            KernelFamily::LutG4 => "lut_g4",
+            KernelFamily::BitLutG4 => "bitlut_g4",
         }
     }
 
@@ -51,72 +70,75 @@ impl KernelFamily {
     }
 }
 
-/// Arguments of one kernel call. Built by `gemm.rs`, which checks every
-/// bound before creating the pointers.
-pub(crate) struct KernelArgs {
-    /// The layout `w` is packed in.
-    pub layout: Layout,
-    /// First byte of the first row group to compute.
-    pub w: *const u8,
-    /// Padded int8 activations of the token, `kp` bytes.
-    pub qpad: *const i8,
-    /// Per-block sums of `qpad` (`nb` values).
-    pub qsum: *const i32,
-    /// The token's tables (table families), else null.
-    pub tables: *const u8,
-    /// Row groups to compute.
-    pub row_groups: usize,
-    /// Scale blocks per row.
-    pub nb: usize,
-    /// Padded block length along k (a multiple of the layout's `kc`).
-    pub bp: usize,
-    /// `row_groups · mr · nb` int32 outputs.
-    pub out: *mut i32,
+impl std::fmt::Display for KernelFamily {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
 }
 
-/// Builds a token's tables: padded activations (`kp`) → the family's
-/// tables. Safety: the builder's ISA is available.
-pub(crate) type TableBuilder = unsafe fn(&[i8], &mut [u8]);
-
-/// A kernel: family, ISA, the layout it reads, and its entry points.
+/// A kernel: what it computes (formats, contract), how (family, layout),
+/// what it needs (ISA), and its entry points.
 pub struct KernelDesc {
-    /// Unique name, `<family>_<isa>`.
+    /// Unique name, `<family>[_<format class>][_<contract>]_<isa>`.
     pub name: &'static str,
-    /// Algorithm.
-    pub family: KernelFamily,
+    /// Weight formats it reads.
+    pub formats: &'static [Format],
+    /// The numerical contract it meets.
+    pub contract: Contract,
     /// Instruction set it needs.
     pub isa: Isa,
-    /// Layout it reads (the pack function is chosen from it).
+    /// Layout it reads (its family, padding and pack function come from it).
     pub layout: Layout,
-    /// Runs the kernel. Safety: every pointer in `args` is valid for the
-    /// sizes it implies, and `args.layout == self.layout`.
-    pub(crate) run: unsafe fn(&KernelArgs),
-    /// Builds this token's tables (`None`: the portable builder in `lut.rs`).
-    pub(crate) build_tables: Option<TableBuilder>,
+    pub(crate) run: KernelFn,
+    /// The ISA's own table builder (`None`: the layout's portable one).
+    pub(crate) build_tables: Option<TableFn>,
+}
+
+impl KernelDesc {
+    /// The algorithm.
+    pub fn family(&self) -> KernelFamily {
+        self.layout.family()
+    }
+
+    /// Whether this kernel reads weights of `format`.
+    pub fn supports(&self, format: Format) -> bool {
+        self.formats.contains(&format)
+    }
+
+    /// The table builder this kernel's tokens need, if any.
+    pub(crate) fn table_builder(&self) -> Option<TableFn> {
+        self.build_tables
+            .or_else(|| self.layout.portable_table_builder(self.contract))
+    }
 }
 
 impl std::fmt::Debug for KernelDesc {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("KernelDesc")
             .field("name", &self.name)
-            .field("family", &self.family)
+            .field("formats", &self.formats)
+            .field("contract", &self.contract)
             .field("isa", &self.isa)
             .field("layout", &self.layout)
             .finish()
     }
 }
 
-/// Every kernel compiled into this build (available on this CPU or not).
+/// Every kernel compiled into this build (available on this CPU or not):
+/// one line per ISA.
 pub fn all() -> impl Iterator<Item = &'static KernelDesc> {
-    #[cfg(lutgemm_avx2)]
-    let avx2 = x86_avx2::KERNELS;
-    #[cfg(not(lutgemm_avx2))]
-    let avx2: &[KernelDesc] = &[];
-    #[cfg(lutgemm_avx512)]
-    let avx512 = x86_avx512::KERNELS;
-    #[cfg(not(lutgemm_avx512))]
-    let avx512: &[KernelDesc] = &[];
-    crate::portable::KERNELS.iter().chain(avx2).chain(avx512)
+    let lists: [&'static [KernelDesc]; 3] = [
+        portable::KERNELS,
+        #[cfg(lutgemm_avx2)]
+        x86_avx2::KERNELS,
+        #[cfg(not(lutgemm_avx2))]
+        &[],
+        #[cfg(lutgemm_avx512)]
+        x86_avx512::KERNELS,
+        #[cfg(not(lutgemm_avx512))]
+        &[],
+    ];
+    lists.into_iter().flatten()
 }
 
 /// Every kernel that can run on this CPU.
@@ -124,81 +146,156 @@ pub fn available() -> impl Iterator<Item = &'static KernelDesc> {
     all().filter(|k| k.isa.is_available())
 }
 
-/// The kernel of `family` for `isa`, if compiled in.
-pub fn find(family: KernelFamily, isa: Isa) -> Option<&'static KernelDesc> {
-    all().find(|k| k.family == family && k.isa == isa)
+/// The kernel of `family` for (`format`, `contract`, `isa`), if compiled in.
+pub fn find(
+    family: KernelFamily,
+    format: Format,
+    contract: Contract,
+    isa: Isa,
+) -> Option<&'static KernelDesc> {
+    all().find(|k| {
+        k.family() == family && k.supports(format) && k.contract == contract && k.isa == isa
+    })
 }
 
-/// The one C signature every kernel in `kernels/` has (see
-/// `kernels/lutgemm_kernels.h`).
-#[allow(dead_code)]
-pub(crate) type CKernel = unsafe extern "C" fn(
-    w: *const u8,
-    qpad: *const i8,
-    qsum: *const i32,
-    tables: *const u8,
-    row_groups: usize,
-    nb: usize,
-    bp: usize,
-    out: *mut i32,
-);
+/// The output of a kernel call.
+pub(crate) enum KernelOut<'a> {
+    /// Exact contract: int32 sums.
+    Int(&'a mut [i32]),
+    /// Fast and Float: f32 partial sums.
+    Float(&'a mut [f32]),
+}
 
-/// The C signature of a table builder: `kp` padded activations → tables.
-#[allow(dead_code)]
-pub(crate) type CTableBuilder = unsafe extern "C" fn(qpad: *const i8, kp: usize, tables: *mut u8);
+/// A kernel call over slices: `row_groups` row groups of `w` (consecutive,
+/// `geo.row_group_bytes()` apart) × `n` tokens whose prepared activations
+/// start at the given slices, `*_stride` elements apart.
+pub(crate) struct KernelCall<'a> {
+    pub geo: &'a Geometry,
+    pub w: &'a [u8],
+    pub row_groups: usize,
+    pub plane_out: usize,
+    pub n: usize,
+    pub qpad: &'a [i8],
+    pub qpad_stride: usize,
+    pub qsum: &'a [i32],
+    pub qsum_stride: usize,
+    pub tables: &'a [u8],
+    pub tables_stride: usize,
+    pub tscale: &'a [f32],
+    pub tscale_stride: usize,
+    pub out: KernelOut<'a>,
+    pub out_stride: usize,
+}
 
-/// Declares C kernels and wraps each in a Rust `unsafe fn(&KernelArgs)`.
-///
-/// `c_kernels! { fn lutgemm_avx2_ternary_mad => run_mad; ... }`
-#[allow(unused_macros)]
-macro_rules! c_kernels {
-    ($(fn $c:ident => $rust:ident;)*) => {
-        unsafe extern "C" {
-            $(fn $c(
-                w: *const u8,
-                qpad: *const i8,
-                qsum: *const i32,
-                tables: *const u8,
-                row_groups: usize,
-                nb: usize,
-                bp: usize,
-                out: *mut i32,
-            );)*
+/// `stride · (n − 1) + len` elements: what `n` strided items of `len` need.
+fn span_len(n: usize, stride: usize, len: usize) -> usize {
+    assert!(
+        len <= stride || n == 1,
+        "stride {stride} shorter than an item ({len})"
+    );
+    stride * (n - 1) + len
+}
+
+/// Runs `kernel` on `call` after checking every extent it reads or writes.
+/// Panics (a bug in the caller, never reachable from user input) when one
+/// is short.
+pub(crate) fn run_kernel(kernel: &KernelDesc, call: KernelCall) {
+    let geo = call.geo;
+    assert!(call.n >= 1 && call.row_groups >= 1);
+    // The portable kernels read any mr and kc (so they can run on a SIMD
+    // kernel's packed bytes); a SIMD kernel only its own (and traps
+    // otherwise: LUTGEMM_REQUIRE).
+    assert!(kernel.isa == Isa::Scalar || geo.mr == kernel.layout.mr());
+    assert!(geo.mr <= 64);
+    assert!(call.plane_out == 1 || call.plane_out == geo.bits);
+    assert!(call.w.len() >= call.row_groups * geo.row_group_bytes());
+    let layout = kernel.layout;
+    let reads_qpad = layout.kernel_reads_qpad();
+    if reads_qpad {
+        assert!(call.qpad.len() >= span_len(call.n, call.qpad_stride, geo.kp));
+    }
+    if layout.kernel_reads_block_sums() {
+        assert!(call.qsum.len() >= span_len(call.n, call.qsum_stride, geo.nb));
+    }
+    let table_len = layout.table_bytes(kernel.contract, geo.kp);
+    if table_len > 0 {
+        assert!(call.tables.len() >= span_len(call.n, call.tables_stride, table_len));
+    }
+    if kernel.contract == Contract::Fast && table_len > 0 {
+        assert!(call.tscale.len() >= span_len(call.n, call.tscale_stride, geo.kp / geo.span));
+    }
+    let outs = call.row_groups * geo.mr * geo.nb * call.plane_out;
+    let out_len = span_len(call.n, call.out_stride, outs);
+    let out: *mut u8 = match (call.out, kernel.contract) {
+        (KernelOut::Int(o), Contract::Exact) => {
+            assert!(o.len() >= out_len);
+            o.as_mut_ptr().cast()
         }
-        $(
-            /// Safety: as [`KernelDesc::run`](crate::kernels::KernelDesc).
-            unsafe fn $rust(a: &$crate::kernels::KernelArgs) {
-                // SAFETY: forwarded contract; the C kernel reads and writes
-                // exactly the extents `KernelArgs` documents.
-                unsafe { $c(a.w, a.qpad, a.qsum, a.tables, a.row_groups, a.nb, a.bp, a.out) }
-            }
-        )*
-    };
-}
-
-/// Declares C table builders and wraps each in a Rust
-/// `unsafe fn(&[i8], &mut [u8])`.
-///
-/// `c_table_builders! { fn lutgemm_avx2_ternary_lut2_tables => tables_lut2; }`
-#[allow(unused_macros)]
-macro_rules! c_table_builders {
-    ($(fn $c:ident => $rust:ident;)*) => {
-        unsafe extern "C" {
-            $(fn $c(qpad: *const i8, kp: usize, tables: *mut u8);)*
+        (KernelOut::Float(o), Contract::Fast | Contract::Float) => {
+            assert!(o.len() >= out_len);
+            o.as_mut_ptr().cast()
         }
-        $(
-            /// Safety: the builder's ISA is available; `tables` has the
-            /// family's table length for `qpad.len()` activations.
-            unsafe fn $rust(qpad: &[i8], tables: &mut [u8]) {
-                // SAFETY: forwarded contract.
-                unsafe { $c(qpad.as_ptr(), qpad.len(), tables.as_mut_ptr()) }
-            }
-        )*
+        _ => panic!("{}: output type does not match the contract", kernel.name),
     };
+    let args = KernelArgs {
+        w: call.w.as_ptr(),
+        w_stride: geo.row_group_bytes(),
+        row_groups: call.row_groups,
+        mr: geo.mr,
+        kc: geo.kc,
+        nb: geo.nb,
+        bp: geo.bp,
+        bits: geo.bits,
+        plane_out: call.plane_out,
+        span: geo.span,
+        n: call.n,
+        qpad: call.qpad.as_ptr(),
+        qpad_stride: call.qpad_stride,
+        qsum: call.qsum.as_ptr(),
+        qsum_stride: call.qsum_stride,
+        tables: call.tables.as_ptr(),
+        tables_stride: call.tables_stride,
+        tscale: call.tscale.as_ptr(),
+        tscale_stride: call.tscale_stride,
+        out,
+        out_stride: call.out_stride,
+    };
+    debug_assert!(kernel.isa.is_available());
+    // SAFETY: every extent the kernel reads or writes was checked above
+    // against the geometry it is given; the kernel's ISA is available
+    // (checked when packing, or the portable kernel).
+    unsafe { (kernel.run)(&args) };
 }
 
-// After the macros, which these modules use.
-#[cfg(lutgemm_avx2)]
-mod x86_avx2;
-#[cfg(lutgemm_avx512)]
-mod x86_avx512;
+/// Builds one token's tables with `builder` after checking the extents.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn run_table_builder(
+    builder: TableFn,
+    geo: &Geometry,
+    qpad: &[i8],
+    xpad: &[f32],
+    tables: &mut [u8],
+    tscale: &mut [f32],
+    want_tables: usize,
+    contract: Contract,
+) {
+    assert!(tables.len() >= want_tables);
+    if contract.quantizes_activations() {
+        assert!(qpad.len() >= geo.kp);
+    } else {
+        assert!(xpad.len() >= geo.kp);
+    }
+    if contract == Contract::Fast {
+        assert!(tscale.len() >= geo.kp / geo.span);
+    }
+    let args = TableArgs {
+        qpad: qpad.as_ptr(),
+        xpad: xpad.as_ptr(),
+        kp: geo.kp,
+        span: geo.span,
+        tables: tables.as_mut_ptr(),
+        tscale: tscale.as_mut_ptr(),
+    };
+    // SAFETY: extents checked above; the builder's ISA is available.
+    unsafe { builder(&args) };
+}

@@ -1,46 +1,39 @@
-//! AVX2 kernels (`kernels/x86/avx2.c`): FFI declarations and descriptors.
+//! AVX2 kernels (`kernels/x86/avx2.c`: ternary; `kernels/x86/avx2_int.c`:
+//! b-bit integers): FFI declarations and descriptors. Design notes, bounds
+//! and measurements are in the C files.
 //!
-//! - `mad_avx2`: multiply-add (`vpmaddubsw`) over `Layout::Mad { mr: 8,
-//!   kc: 128 }`, the layout the portable multiply-add kernel also reads.
-//! - `lut2_avx2`: g = 2 table lookup (`vpshufb` on 9-entry int16 tables
-//!   split in low/high bytes) over `Layout::Lut2 { mr: 32, kc: 4 }`, with an
-//!   AVX2 table builder writing exactly `lut::build_tables_lut2`'s bytes.
-//!
-//! Both read the same layouts as the portable kernels (`lut2` uses kc = 4:
-//! the kernel loops over single 4-weight steps, so any block length pads by
-//! at most 3). The overflow bounds, design notes and measurements are in the
-//! C file: on this machine (AMD EPYC, family 19h: Zen 4), 4096×4096, n = 1, one core, mad_avx2 ≈ 140 µs and
-//! lut2_avx2 ≈ 172 µs (+1 µs table build), so selection should prefer the
-//! multiply-add kernel on AVX2.
+//! The ternary kernels read the same layouts as the portable ones, so one
+//! packed matrix serves both and the portable kernel checks these on the
+//! very same bytes.
 
-use super::{KernelDesc, KernelFamily};
+use super::KernelDesc;
+use crate::contract::Contract;
+use crate::format::Format;
 use crate::isa::Isa;
-use crate::pack::Layout;
+use crate::layout::Layout;
 
-c_kernels! {
-    fn lutgemm_avx2_ternary_mad => run_mad;
-    fn lutgemm_avx2_ternary_lut2 => run_lut2;
-}
-
-c_table_builders! {
-    fn lutgemm_avx2_ternary_lut2_tables => tables_lut2;
+c_functions! {
+    kernels: lutgemm_avx2_ternary_mad, lutgemm_avx2_ternary_lut_g2;
+    tables: lutgemm_avx2_ternary_lut_g2_tables
 }
 
 pub(crate) const KERNELS: &[KernelDesc] = &[
     KernelDesc {
         name: "mad_avx2",
-        family: KernelFamily::MultiplyAdd,
+        formats: &[Format::Ternary],
+        contract: Contract::Exact,
         isa: Isa::Avx2,
-        layout: Layout::Mad { mr: 8, kc: 128 },
-        run: run_mad,
+        layout: Layout::TernaryMad { mr: 8, kc: 128 },
+        run: lutgemm_avx2_ternary_mad,
         build_tables: None,
     },
     KernelDesc {
-        name: "lut2_avx2",
-        family: KernelFamily::Lut2,
+        name: "lut_g2_avx2",
+        formats: &[Format::Ternary],
+        contract: Contract::Exact,
         isa: Isa::Avx2,
-        layout: Layout::Lut2 { mr: 32, kc: 4 },
-        run: run_lut2,
-        build_tables: Some(tables_lut2),
+        layout: Layout::TernaryLutG2 { mr: 32, kc: 4 },
+        run: lutgemm_avx2_ternary_lut_g2,
+        build_tables: Some(lutgemm_avx2_ternary_lut_g2_tables),
     },
 ];

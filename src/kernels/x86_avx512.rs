@@ -1,47 +1,48 @@
-//! AVX-512 kernels (`kernels/x86/avx512.c`, F/BW/VL/DQ + VBMI + VNNI):
-//! FFI declarations and descriptors. See the C file for each kernel's design
-//! and the measurements behind its layout.
+//! AVX-512 kernels (`kernels/x86/avx512.c`: ternary;
+//! `kernels/x86/avx512_int.c`: b-bit integers; F/BW/VL/DQ + VBMI + VNNI):
+//! FFI declarations and descriptors. See the C files for each kernel's
+//! design and the measurements behind its layout.
 
-use super::{KernelDesc, KernelFamily};
+use super::KernelDesc;
+use crate::contract::Contract;
+use crate::format::Format;
 use crate::isa::Isa;
-use crate::pack::Layout;
+use crate::layout::Layout;
 
-c_kernels! {
-    fn lutgemm_avx512_ternary_mad => run_mad;
-    fn lutgemm_avx512_ternary_lut2 => run_lut2;
-    fn lutgemm_avx512_ternary_lut4 => run_lut4;
-}
-
-c_table_builders! {
-    fn lutgemm_avx512_ternary_lut2_tables => tables_lut2;
-    fn lutgemm_avx512_ternary_lut4_tables => tables_lut4;
+c_functions! {
+    kernels: lutgemm_avx512_ternary_mad, lutgemm_avx512_ternary_lut_g2,
+        lutgemm_avx512_ternary_lut_g4;
+    tables: lutgemm_avx512_ternary_lut_g2_tables, lutgemm_avx512_ternary_lut_g4_tables
 }
 
 pub(crate) const KERNELS: &[KernelDesc] = &[
     KernelDesc {
         name: "mad_avx512",
-        family: KernelFamily::MultiplyAdd,
+        formats: &[Format::Ternary],
+        contract: Contract::Exact,
         isa: Isa::Avx512,
         // 8 rows share each activation load; kc = 256 is one 64-byte load
         // per row and chunk, decoded into 4 × 64 codes.
-        layout: Layout::Mad { mr: 8, kc: 256 },
-        run: run_mad,
+        layout: Layout::TernaryMad { mr: 8, kc: 256 },
+        run: lutgemm_avx512_ternary_mad,
         build_tables: None,
     },
     KernelDesc {
-        name: "lut2_avx512",
-        family: KernelFamily::Lut2,
+        name: "lut_g2_avx512",
+        formats: &[Format::Ternary],
+        contract: Contract::Exact,
         isa: Isa::Avx512,
-        layout: Layout::Lut2 { mr: 64, kc: 4 },
-        run: run_lut2,
-        build_tables: Some(tables_lut2),
+        layout: Layout::TernaryLutG2 { mr: 64, kc: 4 },
+        run: lutgemm_avx512_ternary_lut_g2,
+        build_tables: Some(lutgemm_avx512_ternary_lut_g2_tables),
     },
     KernelDesc {
-        name: "lut4_avx512",
-        family: KernelFamily::Lut4,
+        name: "lut_g4_avx512",
+        formats: &[Format::Ternary],
+        contract: Contract::Exact,
         isa: Isa::Avx512,
-        layout: Layout::Lut4 { mr: 64, kc: 4 },
-        run: run_lut4,
-        build_tables: Some(tables_lut4),
+        layout: Layout::TernaryLutG4 { mr: 64, kc: 4 },
+        run: lutgemm_avx512_ternary_lut_g4,
+        build_tables: Some(lutgemm_avx512_ternary_lut_g4_tables),
     },
 ];

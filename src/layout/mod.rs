@@ -1,0 +1,306 @@
+//! Packed weight layouts: each layout's facts (family, bits per weight,
+//! padding, table bytes, what it reads from the activations) and its pack
+//! function. Nothing outside this module matches on [`Layout`].
+//!
+//! Every layout groups rows in *row groups* of `mr` rows (m is padded with
+//! zero rows to a multiple of `mr`) and pads each scale group of `bl`
+//! weights along k with zero weights to `bp`, a multiple of the layout's
+//! `kc`, so a kernel never straddles a group boundary and needs no tail
+//! loop; the activations are padded the same way (`src/lut`). One row group
+//! is `mr · kp · bits_per_weight / 8` contiguous bytes (`kp = nb · bp`), and
+//! row groups follow each other. The byte order within a row group is the
+//! layout's own, documented on its variant.
+
+mod pack;
+
+use crate::contract::Contract;
+use crate::format::{Dequantize, Format};
+use crate::kernels::KernelFamily;
+use crate::kernels::abi::TableFn;
+use crate::lut;
+
+/// A packed weight layout, named by the kernel family that reads it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Layout {
+    /// Ternary multiply-add (bitnet.cpp I2_S style). Within a row group,
+    /// chunk by chunk of `kc` weights, row by row: `kc / 4` bytes where
+    /// byte `j` holds `code + 1 ∈ {0, 1, 2}` of the chunk's weights
+    /// `j + s · kc/4` in bits `2s..2s+2`, s = 0..4. A shift and a mask give
+    /// 4 vectors of consecutive weights, ready for `vpmaddubsw`/`vpdpbusd`;
+    /// the kernel subtracts the block's activation sum.
+    TernaryMad {
+        /// Rows per row group.
+        mr: usize,
+        /// Padding granularity of a scale group along k.
+        kc: usize,
+    },
+    /// Ternary table lookup with groups of g = 2 weights (bitnet.cpp TL1
+    /// style): index `3·(c₀+1) + (c₁+1) ∈ [0, 9)`. Within a row group, for
+    /// each 4 weights `p` (two groups), `mr` bytes, one per row: the low
+    /// nibble indexes group `2p`, the high nibble group `2p + 1`.
+    TernaryLutG2 {
+        /// Rows per row group.
+        mr: usize,
+        /// Padding granularity of a scale group along k.
+        kc: usize,
+    },
+    /// Ternary table lookup with groups of g = 4 weights: index
+    /// `27·(c₀+1) + 9·(c₁+1) + 3·(c₂+1) + (c₃+1) ∈ [0, 81)`. Within a row
+    /// group, for each group `j`, `mr` bytes, one per row. 128-entry
+    /// tables suit AVX-512 VBMI `vpermi2b`.
+    TernaryLutG4 {
+        /// Rows per row group.
+        mr: usize,
+        /// Padding granularity of a scale group along k.
+        kc: usize,
+    },
+    /// b-bit multiply-add (b ∈ {2, 4}), rows interleaved so that one 32-bit
+    /// lane is one row × 4 consecutive columns (a `vpdpbusd` lane is then a
+    /// row's partial sum, no horizontal reduction). Steps of 64 bytes hold
+    /// 16 rows × `kc` columns, `kc = 32 / b`. 4-bit: byte `4r + j` holds
+    /// `q[r][8s + j]` in its low nibble and `q[r][8s + 4 + j]` in its high
+    /// nibble. 2-bit: bits `2f..2f+2` of byte `4r + j` hold
+    /// `q[r][16s + 4f + j]`. `mr` is 16.
+    IntMad {
+        /// Rows per row group (16).
+        mr: usize,
+    },
+    /// b-bit bit-serial table lookup (T-MAC style), g = 4 activations per
+    /// 16-entry table, one bit plane at a time; b ∈ 1..=4. Steps of 8
+    /// columns; for step `s`, for plane `i < b`, `mr` bytes, one per row:
+    /// bit `c` of the low nibble is bit `i` of `q[r][8s + c]`, bit `c` of
+    /// the high nibble bit `i` of `q[r][8s + 4 + c]`.
+    IntBitLutG4 {
+        /// Rows per row group.
+        mr: usize,
+    },
+}
+
+impl Layout {
+    /// The kernel family that reads this layout.
+    pub fn family(self) -> KernelFamily {
+        match self {
+            Layout::TernaryMad { .. } | Layout::IntMad { .. } => KernelFamily::MultiplyAdd,
+            Layout::TernaryLutG2 { .. } => KernelFamily::LutG2,
+            Layout::TernaryLutG4 { .. } => KernelFamily::LutG4,
+            Layout::IntBitLutG4 { .. } => KernelFamily::BitLutG4,
+        }
+    }
+
+    /// Rows per row group.
+    pub fn mr(self) -> usize {
+        match self {
+            Layout::TernaryMad { mr, .. }
+            | Layout::TernaryLutG2 { mr, .. }
+            | Layout::TernaryLutG4 { mr, .. }
+            | Layout::IntMad { mr }
+            | Layout::IntBitLutG4 { mr } => mr,
+        }
+    }
+
+    /// Padding granularity of a scale group along k, for `format`.
+    pub fn kc(self, format: Format) -> usize {
+        match self {
+            Layout::TernaryMad { kc, .. }
+            | Layout::TernaryLutG2 { kc, .. }
+            | Layout::TernaryLutG4 { kc, .. } => kc,
+            Layout::IntMad { .. } => 32 / format.bits() as usize,
+            Layout::IntBitLutG4 { .. } => 8,
+        }
+    }
+
+    /// Whether this layout can hold weights of `format`.
+    pub fn supports(self, format: Format) -> bool {
+        match self {
+            Layout::TernaryMad { .. }
+            | Layout::TernaryLutG2 { .. }
+            | Layout::TernaryLutG4 { .. } => format == Format::Ternary,
+            Layout::IntMad { .. } => matches!(format, Format::Int2 | Format::Int4),
+            Layout::IntBitLutG4 { .. } => format != Format::Ternary,
+        }
+    }
+
+    /// Whether this layout can hold per-bit-plane scales (its kernels can
+    /// write one sum per plane).
+    pub fn supports_plane_scales(self) -> bool {
+        matches!(self, Layout::IntBitLutG4 { .. })
+    }
+
+    /// Whether a contract has kernels on this layout: multiply-add is
+    /// integer only (Exact); table layouts serve all three.
+    pub fn supports_contract(self, contract: Contract) -> bool {
+        match self {
+            Layout::TernaryMad { .. } | Layout::IntMad { .. } => contract == Contract::Exact,
+            _ => true,
+        }
+    }
+
+    /// Stored bits per weight.
+    pub fn bits_per_weight(self, format: Format) -> usize {
+        match self {
+            Layout::TernaryMad { .. }
+            | Layout::TernaryLutG2 { .. }
+            | Layout::TernaryLutG4 { .. } => 2,
+            Layout::IntMad { .. } | Layout::IntBitLutG4 { .. } => format.bits() as usize,
+        }
+    }
+
+    /// Whether the kernels read the per-group activation sums (`qsum`).
+    pub(crate) fn kernel_reads_block_sums(self) -> bool {
+        matches!(self, Layout::TernaryMad { .. })
+    }
+
+    /// Whether the kernels read the padded int8 activations directly.
+    pub(crate) fn kernel_reads_qpad(self) -> bool {
+        matches!(self, Layout::TernaryMad { .. } | Layout::IntMad { .. })
+    }
+
+    /// Table bytes per token for `kp` padded activations (0: no tables).
+    pub(crate) fn table_bytes(self, contract: Contract, kp: usize) -> usize {
+        match self {
+            Layout::TernaryMad { .. } | Layout::IntMad { .. } => 0,
+            Layout::TernaryLutG2 { .. } => kp / 2 * lut::ternary_g2::group_bytes(contract),
+            Layout::TernaryLutG4 { .. } => kp / 4 * lut::ternary_g4::group_bytes(contract),
+            Layout::IntBitLutG4 { .. } => kp / 4 * lut::bit_g4::group_bytes(contract),
+        }
+    }
+
+    /// The portable table builder for `contract` (None: no tables).
+    pub(crate) fn portable_table_builder(self, contract: Contract) -> Option<TableFn> {
+        match self {
+            Layout::TernaryMad { .. } | Layout::IntMad { .. } => None,
+            Layout::TernaryLutG2 { .. } => Some(lut::ternary_g2::builder(contract)),
+            Layout::TernaryLutG4 { .. } => Some(lut::ternary_g4::builder(contract)),
+            Layout::IntBitLutG4 { .. } => Some(lut::bit_g4::builder(contract)),
+        }
+    }
+
+    /// Packs `w` into this layout; `out` is `geo.packed_bytes()` long.
+    pub(crate) fn pack<W: Dequantize + ?Sized>(self, w: &W, geo: &Geometry, out: &mut [u8]) {
+        assert_eq!(out.len(), geo.packed_bytes());
+        match self {
+            Layout::TernaryMad { kc, .. } => pack::ternary_mad(w, geo, kc, out),
+            Layout::TernaryLutG2 { .. } => pack::ternary_lut_g2(w, geo, out),
+            Layout::TernaryLutG4 { .. } => pack::ternary_lut_g4(w, geo, out),
+            Layout::IntMad { .. } => pack::int_mad(w, geo, out),
+            Layout::IntBitLutG4 { .. } => pack::int_bitlut_g4(w, geo, out),
+        }
+    }
+}
+
+/// Activations per Fast-contract table scale (DESIGN.md §3: at most 64;
+/// one scale per whole row measured ~50× worse NMSE on outliers).
+pub(crate) const FAST_SPAN: usize = 64;
+
+/// Sizes derived from (m, k, group length, layout, format, contract).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Geometry {
+    /// Rows of `W`.
+    pub m: usize,
+    /// Columns of `W`.
+    pub k: usize,
+    /// Rows per row group.
+    pub mr: usize,
+    /// Padding granularity along k.
+    pub kc: usize,
+    /// Row groups (m padded up to a multiple of `mr`, divided by `mr`).
+    pub row_groups: usize,
+    /// Scale group length along k.
+    pub bl: usize,
+    /// Scale groups per row.
+    pub nb: usize,
+    /// Padded group length (multiple of `kc`; of [`FAST_SPAN`] too when
+    /// longer than it, so Fast-contract spans never straddle groups).
+    pub bp: usize,
+    /// Padded row length, `nb · bp`.
+    pub kp: usize,
+    /// Stored bits per weight.
+    pub bits_per_weight: usize,
+    /// Weight bits (bit planes) the kernels see.
+    pub bits: usize,
+    /// Activations per table scale (Fast contract; else `bp`).
+    pub span: usize,
+}
+
+impl Geometry {
+    pub fn new(
+        m: usize,
+        k: usize,
+        bl: usize,
+        layout: Layout,
+        format: Format,
+        contract: Contract,
+    ) -> Geometry {
+        let mr = layout.mr();
+        let kc = layout.kc(format);
+        let mut bp = bl.next_multiple_of(kc);
+        let span = if contract == Contract::Exact {
+            bp
+        } else {
+            if bp > FAST_SPAN {
+                bp = bp.next_multiple_of(FAST_SPAN);
+            }
+            bp.min(FAST_SPAN)
+        };
+        let nb = k / bl;
+        Geometry {
+            m,
+            k,
+            mr,
+            kc,
+            row_groups: m.div_ceil(mr),
+            bl,
+            nb,
+            bp,
+            kp: nb * bp,
+            bits_per_weight: layout.bits_per_weight(format),
+            bits: format.bits() as usize,
+            span,
+        }
+    }
+
+    /// Bytes of one packed row group.
+    pub fn row_group_bytes(&self) -> usize {
+        self.mr * self.kp * self.bits_per_weight / 8
+    }
+
+    /// Bytes of the whole packed matrix.
+    pub fn packed_bytes(&self) -> usize {
+        self.row_groups * self.row_group_bytes()
+    }
+
+    /// Column of `W` at padded position `p`, or `None` for padding.
+    #[inline]
+    pub fn column(&self, p: usize) -> Option<usize> {
+        let (b, off) = (p / self.bp, p % self.bp);
+        (off < self.bl).then_some(b * self.bl + off)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn geometry_pads_groups_and_rows() {
+        let l = Layout::TernaryMad { mr: 8, kc: 128 };
+        let g = Geometry::new(10, 300, 100, l, Format::Ternary, Contract::Exact);
+        assert_eq!((g.row_groups, g.nb, g.bp, g.kp), (2, 3, 128, 384));
+        assert_eq!(g.column(0), Some(0));
+        assert_eq!(g.column(99), Some(99));
+        assert_eq!(g.column(100), None);
+        assert_eq!(g.column(128), Some(100));
+        assert_eq!(g.packed_bytes(), 2 * 8 * 384 / 4);
+    }
+
+    #[test]
+    fn fast_spans_never_straddle_groups() {
+        let l = Layout::IntBitLutG4 { mr: 64 };
+        for (k, bl) in [(4100, 4100), (96, 32), (200, 100), (64, 16)] {
+            let g = Geometry::new(3, k, bl, l, Format::Int3, Contract::Fast);
+            assert_eq!(g.bp % g.span, 0, "k {k} bl {bl}");
+            assert!(g.span <= FAST_SPAN && g.bp >= g.bl);
+        }
+    }
+}

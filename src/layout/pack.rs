@@ -1,0 +1,108 @@
+//! The pack function of each layout (byte orders: see [`super::Layout`]).
+
+use super::Geometry;
+use crate::format::Dequantize;
+
+/// Code at (row, padded position); padding rows and columns are 0 (for
+/// ternary layouts `code + 1` of a padding weight is then 1, the zero
+/// weight).
+#[inline]
+fn code_at<W: Dequantize + ?Sized>(w: &W, geo: &Geometry, r: usize, p: usize) -> i32 {
+    match geo.column(p) {
+        Some(c) if r < geo.m => w.code(r, c),
+        _ => 0,
+    }
+}
+
+pub(super) fn ternary_mad<W: Dequantize + ?Sized>(
+    w: &W,
+    geo: &Geometry,
+    kc: usize,
+    out: &mut [u8],
+) {
+    let q = kc / 4;
+    for (g, group) in out.chunks_exact_mut(geo.row_group_bytes()).enumerate() {
+        let row0 = g * geo.mr;
+        let mut bytes = group.chunks_exact_mut(q);
+        for ch in 0..geo.kp / kc {
+            for i in 0..geo.mr {
+                let row = bytes.next().expect("group sized by geometry");
+                for (j, byte) in row.iter_mut().enumerate() {
+                    let mut v = 0u8;
+                    for s in 0..4 {
+                        let c = code_at(w, geo, row0 + i, ch * kc + j + s * q);
+                        v |= ((c + 1) as u8) << (2 * s);
+                    }
+                    *byte = v;
+                }
+            }
+        }
+    }
+}
+
+pub(super) fn ternary_lut_g2<W: Dequantize + ?Sized>(w: &W, geo: &Geometry, out: &mut [u8]) {
+    let mr = geo.mr;
+    for (g, group) in out.chunks_exact_mut(geo.row_group_bytes()).enumerate() {
+        let row0 = g * mr;
+        for (p, bytes) in group.chunks_exact_mut(mr).enumerate() {
+            for (i, byte) in bytes.iter_mut().enumerate() {
+                let c = |o: usize| (code_at(w, geo, row0 + i, 4 * p + o) + 1) as u8;
+                *byte = (3 * c(0) + c(1)) | ((3 * c(2) + c(3)) << 4);
+            }
+        }
+    }
+}
+
+pub(super) fn ternary_lut_g4<W: Dequantize + ?Sized>(w: &W, geo: &Geometry, out: &mut [u8]) {
+    let mr = geo.mr;
+    for (g, group) in out.chunks_exact_mut(geo.row_group_bytes()).enumerate() {
+        let row0 = g * mr;
+        for (j, bytes) in group.chunks_exact_mut(mr).enumerate() {
+            for (i, byte) in bytes.iter_mut().enumerate() {
+                let c = |o: usize| (code_at(w, geo, row0 + i, 4 * j + o) + 1) as u8;
+                *byte = 27 * c(0) + 9 * c(1) + 3 * c(2) + c(3);
+            }
+        }
+    }
+}
+
+pub(super) fn int_mad<W: Dequantize + ?Sized>(w: &W, geo: &Geometry, out: &mut [u8]) {
+    let mr = geo.mr;
+    let bits = geo.bits;
+    let kc = geo.kc;
+    for (g, group) in out.chunks_exact_mut(geo.row_group_bytes()).enumerate() {
+        let row0 = g * mr;
+        // A step is mr · kc · bits / 8 bytes (64 for mr = 16).
+        for (s, step) in group.chunks_exact_mut(mr * kc * bits / 8).enumerate() {
+            for r in 0..mr {
+                for j in 0..4 {
+                    let mut v = 0u8;
+                    for f in 0..8 / bits {
+                        let q = code_at(w, geo, row0 + r, s * kc + 4 * f + j) as u8;
+                        v |= q << (bits * f);
+                    }
+                    step[4 * r + j] = v;
+                }
+            }
+        }
+    }
+}
+
+pub(super) fn int_bitlut_g4<W: Dequantize + ?Sized>(w: &W, geo: &Geometry, out: &mut [u8]) {
+    let mr = geo.mr;
+    let bits = geo.bits;
+    for (g, group) in out.chunks_exact_mut(geo.row_group_bytes()).enumerate() {
+        let row0 = g * mr;
+        for (sp, bytes) in group.chunks_exact_mut(mr).enumerate() {
+            let (s, plane) = (sp / bits, sp % bits);
+            for (r, byte) in bytes.iter_mut().enumerate() {
+                let mut v = 0u8;
+                for c in 0..8 {
+                    let q = code_at(w, geo, row0 + r, 8 * s + c);
+                    v |= (((q >> plane) & 1) as u8) << c;
+                }
+                *byte = v;
+            }
+        }
+    }
+}

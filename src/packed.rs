@@ -1,0 +1,198 @@
+//! Packed weights and pack options.
+
+use crate::aligned::AlignedBuf;
+use crate::contract::Contract;
+use crate::error::{Error, Result};
+use crate::format::{Dequantize, Format};
+use crate::isa::Isa;
+use crate::kernels::{self, KernelDesc, KernelFamily};
+use crate::layout::Geometry;
+use crate::select;
+
+/// How to pack a matrix; `Default` selects automatically for decode under
+/// the Exact contract.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PackOptions {
+    /// Force a kernel family (else selected from measured crossovers).
+    pub family: Option<KernelFamily>,
+    /// Force an ISA (else `LUTGEMM_ISA`, else the best available).
+    pub isa: Option<Isa>,
+    /// The numerical contract (default Exact).
+    pub contract: Contract,
+    /// Typical tokens per call (1 for decode), for selection.
+    pub tokens: usize,
+}
+
+impl Default for PackOptions {
+    fn default() -> Self {
+        PackOptions {
+            family: None,
+            isa: None,
+            contract: Contract::Exact,
+            tokens: 1,
+        }
+    }
+}
+
+impl PackOptions {
+    /// Default options with `contract`.
+    pub fn with_contract(contract: Contract) -> PackOptions {
+        PackOptions {
+            contract,
+            ..PackOptions::default()
+        }
+    }
+}
+
+/// Weights packed for one kernel: immutable, `Send + Sync`, 64-byte
+/// aligned. Pack once at load time; any number of threads and contexts may
+/// compute with it at once.
+pub struct PackedWeights {
+    kernel: &'static KernelDesc,
+    reason: &'static str,
+    format: Format,
+    group_desc: String,
+    pub(crate) geo: Geometry,
+    /// Sums per (row, group) the kernels write: 1, or `bits` when the
+    /// weights carry per-plane scales.
+    pub(crate) plane_out: usize,
+    /// m × nb × plane_out, row-major: the scale of every (row, group[,
+    /// plane]).
+    pub(crate) scales: Vec<f32>,
+    /// m × nb offsets, or `None` when every offset is zero.
+    pub(crate) offsets: Option<Vec<f32>>,
+    pub(crate) data: AlignedBuf,
+}
+
+/// Ternary weights packed for one kernel (the same type as every format).
+pub type PackedTernary = PackedWeights;
+
+impl PackedWeights {
+    /// Packs `w` (a [`crate::TernaryMatrix`], [`crate::IntMatrix`] or any
+    /// [`Dequantize`] format) for the kernel chosen by `opts`.
+    pub fn pack<W: Dequantize + ?Sized>(w: &W, opts: &PackOptions) -> Result<PackedWeights> {
+        let format = w.format();
+        let contract = opts.contract;
+        let isa = match opts.isa {
+            Some(isa) => isa.require()?,
+            None => Isa::default_isa()?,
+        };
+        let planes = w.has_plane_scales();
+        let (kernel, reason) = match opts.family {
+            Some(family) => (
+                kernels::find(family, format, contract, isa).ok_or_else(|| {
+                    Error::Unavailable(format!(
+                        "no {family} kernel for {format} weights under the {contract} contract \
+                         on ISA {isa}"
+                    ))
+                })?,
+                "forced by PackOptions::family",
+            ),
+            None => select::select(format, contract, isa, opts.tokens.max(1), planes)?,
+        };
+        if planes && !kernel.layout.supports_plane_scales() {
+            return Err(Error::Unavailable(format!(
+                "{} cannot apply per-bit-plane scales (use the {} family)",
+                kernel.name,
+                KernelFamily::BitLutG4
+            )));
+        }
+        let (m, k) = (w.m(), w.k());
+        let geo = Geometry::new(m, k, w.group_len(), kernel.layout, format, contract);
+        let mut data = AlignedBuf::zeroed(geo.packed_bytes());
+        kernel.layout.pack(w, &geo, data.bytes_mut());
+        let plane_out = if planes { geo.bits } else { 1 };
+        let mut scales = Vec::with_capacity(m * geo.nb * plane_out);
+        let mut offsets = Vec::with_capacity(m * geo.nb);
+        for r in 0..m {
+            for g in 0..geo.nb {
+                if planes {
+                    scales.extend((0..plane_out).map(|i| w.plane_scale(r, g, i).unwrap_or(0.0)));
+                } else {
+                    scales.push(w.scale(r, g));
+                }
+                offsets.push(w.offset(r, g));
+            }
+        }
+        let offsets = offsets.iter().any(|&o| o != 0.0).then_some(offsets);
+        let group_desc = if w.group_len() == k {
+            "whole-row groups".to_string()
+        } else {
+            format!("groups of {}", w.group_len())
+        };
+        Ok(PackedWeights {
+            kernel,
+            reason,
+            format,
+            group_desc,
+            geo,
+            plane_out,
+            scales,
+            offsets,
+            data,
+        })
+    }
+
+    /// Rows of `W` (outputs per token).
+    pub fn m(&self) -> usize {
+        self.geo.m
+    }
+    /// Columns of `W` (inputs per token).
+    pub fn k(&self) -> usize {
+        self.geo.k
+    }
+    /// Scale groups per row.
+    pub fn blocks_per_row(&self) -> usize {
+        self.geo.nb
+    }
+    /// Sums per (row, group) that [`crate::Context::integer_sums`] returns:
+    /// 1, or the bit count when the weights carry per-plane scales.
+    pub fn planes_out(&self) -> usize {
+        self.plane_out
+    }
+    /// The weight format.
+    pub fn format(&self) -> Format {
+        self.format
+    }
+    /// The numerical contract of the kernel.
+    pub fn contract(&self) -> Contract {
+        self.kernel.contract
+    }
+    /// The kernel these weights are packed for.
+    pub fn kernel(&self) -> &'static KernelDesc {
+        self.kernel
+    }
+    /// Bytes of packed weights (what a GEMV streams).
+    pub fn packed_bytes(&self) -> usize {
+        self.data.len()
+    }
+    /// Which kernel and ISA run, the format, contract and layout, and why
+    /// the kernel was chosen.
+    pub fn describe(&self) -> String {
+        format!(
+            "{} {}×{} ({}{}), {} contract, kernel {} (family {}, isa {}, {:?}), {} packed bytes; {}",
+            self.format,
+            self.geo.m,
+            self.geo.k,
+            self.group_desc,
+            if self.plane_out > 1 {
+                ", per-plane scales"
+            } else {
+                ""
+            },
+            self.kernel.contract,
+            self.kernel.name,
+            self.kernel.family(),
+            self.kernel.isa,
+            self.kernel.layout,
+            self.data.len(),
+            self.reason
+        )
+    }
+}
+
+impl std::fmt::Debug for PackedWeights {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.describe())
+    }
+}

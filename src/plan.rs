@@ -1,0 +1,185 @@
+//! How a call runs, as a pure function of the packed weights, the token
+//! count and the thread count: token batch, row tiles × token tiles (the
+//! work items), and the workspace layout and size. The Rust `Context` and a
+//! host-threaded C caller both run a [`Plan`] over one workspace.
+
+use crate::contract::Contract;
+use crate::kernels::KernelDesc;
+use crate::layout::Geometry;
+use crate::packed::PackedWeights;
+
+/// Bytes of prepared activations per batch of tokens (at least one token).
+/// About an L2's worth: tables are re-read once per row tile.
+const PREP_BUDGET: usize = 1 << 20;
+
+/// Target bytes of packed weights per row tile when a batch has several
+/// tokens: small enough to stay in L2 (1 MiB on Zen 4) while every token
+/// streams over it, large enough that a table kernel sharing each table
+/// load across 8 row groups of 64 rows gets them (k = 4096: 64 KiB each).
+const TILE_BYTES: usize = 512 << 10;
+
+/// Tokens per kernel call (one token tile): the kernels reuse each weight
+/// load across the tile's tokens.
+const TOKEN_TILE: usize = 8;
+
+/// One per-token region of the workspace: `stride` bytes per token
+/// (a multiple of 64, so every token starts cache-line aligned), starting
+/// at `offset`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct Region {
+    pub offset: usize,
+    pub stride: usize,
+}
+
+/// The per-token regions of a batch.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct Regions {
+    /// int8 activations, k (Exact).
+    pub qtmp: Region,
+    /// Padded int8 activations, kp (Exact).
+    pub qpad: Region,
+    /// f32 activations, k (Fast, Float).
+    pub xtmp: Region,
+    /// Padded f32 activations, kp (Fast, Float).
+    pub xpad: Region,
+    /// int32 group sums of qpad, nb (Exact).
+    pub qsum: Region,
+    /// f64 group sums of the activations the epilogue's offsets multiply.
+    pub gsum: Region,
+    /// The kernel's tables.
+    pub tables: Region,
+    /// Fast-contract table scales, kp / span.
+    pub tscale: Region,
+    /// The token's dequantization factor (one f32).
+    pub dscale: Region,
+}
+
+/// A call's plan.
+#[derive(Debug, Clone)]
+pub(crate) struct Plan {
+    pub kernel: &'static KernelDesc,
+    pub geo: Geometry,
+    pub plane_out: usize,
+    /// Tokens prepared at once.
+    pub batch: usize,
+    /// Worker slots (threads).
+    pub threads: usize,
+    /// Tokens per kernel call.
+    pub token_tile: usize,
+    /// Row groups per row tile, and row tiles.
+    pub tile_groups: usize,
+    pub row_tiles: usize,
+    /// Table bytes per token.
+    pub table_len: usize,
+    pub regions: Regions,
+    /// Kernel output bytes per worker slot, and where the slots start.
+    pub slot_bytes: usize,
+    pub slots_offset: usize,
+    /// Bytes of the whole workspace.
+    pub workspace_bytes: usize,
+}
+
+impl Plan {
+    /// The plan for `n` tokens through `kernel` on `w`, with `threads`
+    /// worker slots; `batch_all` prepares every token at once (a host that
+    /// calls prepare then compute once needs that).
+    pub fn new(
+        kernel: &'static KernelDesc,
+        w: &PackedWeights,
+        n: usize,
+        threads: usize,
+        batch_all: bool,
+    ) -> Plan {
+        let geo = w.geo;
+        let contract = kernel.contract;
+        let layout = kernel.layout;
+        let threads = threads.max(1);
+        let exact = contract == Contract::Exact;
+        let line = |b: usize| b.next_multiple_of(64);
+        let table_len = layout.table_bytes(contract, geo.kp);
+        let per = |on: bool, bytes: usize| if on { line(bytes) } else { 0 };
+        let strides = [
+            per(exact, geo.k),
+            per(exact, geo.kp),
+            per(!exact, 4 * geo.k),
+            per(!exact, 4 * geo.kp),
+            per(exact, 4 * geo.nb),
+            line(8 * geo.nb),
+            per(table_len > 0, table_len),
+            per(contract == Contract::Fast, 4 * (geo.kp / geo.span)),
+            64,
+        ];
+        let per_token: usize = strides.iter().sum();
+        let batch = if batch_all {
+            n
+        } else {
+            (PREP_BUDGET / per_token).clamp(1, n)
+        };
+        let mut offset = 0;
+        let mut region = |stride: usize| {
+            let r = Region { offset, stride };
+            offset += stride * batch;
+            r
+        };
+        let regions = Regions {
+            qtmp: region(strides[0]),
+            qpad: region(strides[1]),
+            xtmp: region(strides[2]),
+            xpad: region(strides[3]),
+            qsum: region(strides[4]),
+            gsum: region(strides[5]),
+            tables: region(strides[6]),
+            tscale: region(strides[7]),
+            dscale: region(strides[8]),
+        };
+        let token_bytes = offset;
+        let tile_groups = tile_row_groups(&geo, threads, batch);
+        let token_tile = batch.min(TOKEN_TILE);
+        let slot_bytes = line(tile_groups * geo.mr * geo.nb * w.plane_out * token_tile * 4);
+        Plan {
+            kernel,
+            geo,
+            plane_out: w.plane_out,
+            batch,
+            threads,
+            token_tile,
+            tile_groups,
+            row_tiles: geo.row_groups.div_ceil(tile_groups),
+            table_len,
+            regions,
+            slot_bytes,
+            slots_offset: token_bytes,
+            workspace_bytes: token_bytes + threads * slot_bytes,
+        }
+    }
+
+    /// Work items of a batch of `nt` tokens: row tiles × token tiles.
+    pub fn items(&self, nt: usize) -> usize {
+        self.row_tiles * nt.div_ceil(self.token_tile)
+    }
+}
+
+/// Row groups per tile: a few tiles per thread when there are rows enough
+/// (balance), and, when a batch has several tokens, about [`TILE_BYTES`] of
+/// weights so a tile stays in L2 while they stream over it.
+fn tile_row_groups(geo: &Geometry, threads: usize, tokens: usize) -> usize {
+    if threads <= 1 {
+        // One kernel call over all rows: the table kernels reuse each
+        // table load across all the row groups of a call, and measured
+        // 25% slower with 8-row-group tiles (lut_g4_avx512, 4096 × 4096).
+        return if tokens == 1 {
+            geo.row_groups
+        } else {
+            (TILE_BYTES / geo.row_group_bytes()).clamp(1, geo.row_groups)
+        };
+    }
+    // Tiles per thread: enough for dynamic claiming to rebalance when a
+    // core is busy (the machines are shared), few enough to keep calls long.
+    let per_thread = if tokens == 1 { 2 } else { 4 };
+    let by_balance = geo.row_groups.div_ceil(per_thread * threads).max(1);
+    if tokens == 1 {
+        return by_balance;
+    }
+    let by_bytes = (TILE_BYTES / geo.row_group_bytes()).max(1);
+    by_bytes.min(by_balance)
+}
