@@ -3,7 +3,7 @@
 //! CPU kernels for low-bit LLM inference: ternary (1.58-bit) and 1–4-bit
 //! integer weights times float or int8 activations, by table lookup (LUT)
 //! and by multiply-add, with AVX2 and AVX-512 kernels, portable Rust
-//! kernels, and a scalar f64 oracle ([`reference`]) that every kernel is
+//! kernels, and a scalar f64 oracle ([`reference`](mod@reference)) that every kernel is
 //! tested against.
 //!
 //! Shapes follow the linear layer: `W` is `m × k` (out × in features,
@@ -39,7 +39,7 @@
 //! ## Formats and contracts
 //!
 //! [`TernaryMatrix`] and [`IntMatrix`] (1–4-bit codes with a scale and an
-//! offset per group, or per-bit-plane scales) are described in [`format`].
+//! offset per group, or per-bit-plane scales) are described in [`format`](mod@format).
 //! Every kernel meets one of three numerical contracts ([`Contract`]:
 //! Exact, Fast, Float), chosen when packing; [`contract`] states each
 //! contract's guarantee and error bound, and [`activation`] exactly how

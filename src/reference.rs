@@ -122,10 +122,10 @@ pub fn matmul_exact<W: Dequantize + ?Sized>(w: &W, q: &[i8], d: &[f32], n: usize
             let mut acc = 0f64;
             for g in 0..nb {
                 for p in 0..planes {
-                    let s = if planes == 1 {
-                        w.scale(r, g)
-                    } else {
+                    let s = if w.has_plane_scales() {
                         w.plane_scale(r, g, p).unwrap_or(0.0)
+                    } else {
+                        w.scale(r, g)
                     };
                     acc += s as f64 * sums[((t * m + r) * nb + g) * planes + p] as f64;
                 }

@@ -175,3 +175,87 @@ fn huge_k_is_rejected_not_overflowed() {
     let e = TernaryMatrix::new(1, k, vec![], vec![1.0], ScaleGranularity::PerTensor).unwrap_err();
     assert!(matches!(e, Error::Shape(_)), "{e}");
 }
+
+#[test]
+fn non_finite_reports_the_first_token_for_any_thread_count() {
+    let w = TernaryMatrix::new(
+        16,
+        64,
+        vec![1; 1024],
+        vec![1.0],
+        ScaleGranularity::PerTensor,
+    )
+    .unwrap();
+    for contract in lutgemm::Contract::ALL {
+        let p = PackedTernary::pack(&w, &PackOptions::with_contract(contract)).unwrap();
+        let mut x = vec![0.5f32; 64 * 64];
+        x[30 * 64 + 7] = f32::NAN;
+        x[33 * 64 + 1] = f32::INFINITY;
+        let mut y = vec![0f32; 64 * 16];
+        for threads in [1, 2, 3] {
+            let mut ctx = Context::with_threads(threads).unwrap();
+            for _ in 0..30 {
+                let e = ctx.matmul(&p, &x, 64, &mut y).unwrap_err();
+                assert_eq!(
+                    e,
+                    Error::NonFinite {
+                        token: 30,
+                        index: 7
+                    },
+                    "{contract} {threads}"
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn scale_count_of_a_zero_block_is_an_error_not_a_panic() {
+    let e = ScaleGranularity::PerBlock(0)
+        .scale_count(4, 64)
+        .unwrap_err();
+    assert!(matches!(e, Error::Shape(_)), "{e}");
+    assert!(ScaleGranularity::PerBlock(5).scale_count(4, 64).is_err());
+    assert_eq!(ScaleGranularity::PerBlock(16).scale_count(4, 64), Ok(16));
+}
+
+#[test]
+fn representable_results_never_overflow_in_the_epilogue() {
+    // 1 × 4 all +1 weights with scale 1e38, x = 1e-3: the answer is 4e35.
+    let w = TernaryMatrix::new(1, 4, vec![1; 4], vec![1e38], ScaleGranularity::PerTensor).unwrap();
+    let p = PackedTernary::pack(&w, &PackOptions::default()).unwrap();
+    let mut y = [0f32];
+    Context::new().matmul(&p, &[1e-3f32; 4], 1, &mut y).unwrap();
+    assert!((y[0] / 4e35 - 1.0).abs() < 1e-5, "{}", y[0]);
+    // Huge block scales of opposite sign that cancel: 0, not NaN.
+    let w = TernaryMatrix::new(
+        1,
+        8,
+        vec![1; 8],
+        vec![3e38, -3e38],
+        ScaleGranularity::PerBlock(4),
+    )
+    .unwrap();
+    let p = PackedTernary::pack(&w, &PackOptions::default()).unwrap();
+    Context::new().matmul(&p, &[1f32; 8], 1, &mut y).unwrap();
+    assert_eq!(y[0], 0.0);
+    // A result beyond f32 is ±inf, as any f32 rounding would give.
+    let w = TernaryMatrix::new(1, 8, vec![1; 8], vec![3e38], ScaleGranularity::PerTensor).unwrap();
+    let p = PackedTernary::pack(&w, &PackOptions::default()).unwrap();
+    Context::new().matmul(&p, &[1f32; 8], 1, &mut y).unwrap();
+    assert_eq!(y[0], f32::INFINITY);
+    // Zero, -0.0 and negative scales and factors are plain arithmetic.
+    let w = TernaryMatrix::new(
+        1,
+        8,
+        vec![1; 8],
+        vec![-0.0, -2.0],
+        ScaleGranularity::PerBlock(4),
+    )
+    .unwrap();
+    let p = PackedTernary::pack(&w, &PackOptions::default()).unwrap();
+    Context::new()
+        .matmul_i8(&p, &[1i8; 8], &[-0.5], 1, &mut y)
+        .unwrap();
+    assert_eq!(y[0], 4.0);
+}

@@ -1,0 +1,186 @@
+//! The Fast and Float contracts, for ternary and 1–4-bit weights: every
+//! kernel against the f64 oracle within the contract's bound (src/contract.rs),
+//! on Gaussian activations and on heavy-tailed activations with a few large
+//! outlier channels; thread invariance.
+
+mod common;
+
+use common::*;
+use lutgemm::{
+    Context, Contract, Dequantize, Format, PackOptions, PackedWeights, ScaleGranularity, reference,
+};
+
+/// Gaussian activations, or heavy-tailed ones (Student-t-like, plus four
+/// outlier channels at 50× the typical size, as LLM activations have).
+fn activations(n: usize, k: usize, outliers: bool, rng: &mut Rng) -> Vec<f32> {
+    (0..n * k)
+        .map(|i| {
+            let g = rng.gauss();
+            if !outliers {
+                return g;
+            }
+            let c = i % k;
+            let heavy = g / (0.2 + rng.f32().abs());
+            if c % 97 == 5 && c < 4 * 97 {
+                50.0 * g.signum() * (1.0 + g.abs())
+            } else {
+                heavy
+            }
+        })
+        .collect()
+}
+
+fn nmse(y: &[f32], want: &[f64]) -> f64 {
+    let num: f64 = y
+        .iter()
+        .zip(want)
+        .map(|(a, b)| (*a as f64 - b).powi(2))
+        .sum();
+    let den: f64 = want.iter().map(|b| b * b).sum();
+    num / den
+}
+
+/// Worst NMSE the Fast contract documents (src/contract.rs).
+const FAST_NMSE_GAUSS: f64 = 1e-4;
+const FAST_NMSE_OUTLIERS: f64 = 1e-3;
+
+fn check_contracts<W: Dequantize>(w: &W, what: &str, rng: &mut Rng) {
+    let (m, k) = (w.m(), w.k());
+    let n = 3;
+    for outliers in [false, true] {
+        let x = activations(n, k, outliers, rng);
+        let want = reference::matmul_f64(w, &x, n);
+        let mag = reference::abs_products(w, &x, n);
+        for contract in [Contract::Fast, Contract::Float] {
+            let ks = kernels_for(w.format(), contract);
+            assert!(!ks.is_empty(), "no {contract} kernel for {}", w.format());
+            for kernel in ks {
+                if w.has_plane_scales() && !kernel.layout.supports_plane_scales() {
+                    continue;
+                }
+                let p = pack_for(w, kernel);
+                assert_eq!(p.contract(), contract);
+                let mut y = vec![0f32; n * m];
+                Context::with_threads(1)
+                    .unwrap()
+                    .matmul(&p, &x, n, &mut y)
+                    .unwrap();
+                match contract {
+                    Contract::Float => {
+                        for (i, ((&got, &exp), &mag)) in y.iter().zip(&want).zip(&mag).enumerate() {
+                            let tol = 1e-5 * mag + 1e-30;
+                            assert!(
+                                (got as f64 - exp).abs() <= tol,
+                                "{what} {}: y[{i}] = {got}, oracle {exp}, bound {tol}",
+                                kernel.name
+                            );
+                        }
+                    }
+                    _ => {
+                        let e = nmse(&y, &want);
+                        let bound = if outliers {
+                            FAST_NMSE_OUTLIERS
+                        } else {
+                            FAST_NMSE_GAUSS
+                        };
+                        assert!(
+                            e <= bound,
+                            "{what} {}: NMSE {e:.3e} > {bound:.0e} (outliers: {outliers})",
+                            kernel.name
+                        );
+                        if std::env::var("LUTGEMM_PRINT_NMSE").is_ok() {
+                            eprintln!("{what} {} outliers={outliers}: NMSE {e:.3e}", kernel.name);
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn ternary_fast_and_float() {
+    let mut rng = Rng(1);
+    for (m, k, g) in [
+        (64, 256, ScaleGranularity::PerTensor),
+        (33, 1000, ScaleGranularity::PerRow),
+        (70, 512, ScaleGranularity::PerBlock(128)),
+        (5, 96, ScaleGranularity::PerBlock(3)),
+    ] {
+        let w = random_ternary(m, k, g, &mut rng);
+        check_contracts(&w, "ternary", &mut rng);
+    }
+}
+
+#[test]
+fn int_fast_and_float() {
+    let mut rng = Rng(2);
+    for bits in 1..=4 {
+        for (m, k, g) in [
+            (64, 256, ScaleGranularity::PerBlock(32)),
+            (33, 1000, ScaleGranularity::PerRow),
+            (70, 512, ScaleGranularity::PerBlock(128)),
+            (9, 96, ScaleGranularity::PerBlock(16)),
+        ] {
+            let w = random_int(m, k, bits, g, false, &mut rng);
+            check_contracts(&w, &format!("int{bits}"), &mut rng);
+            let w = random_int(m, k, bits, g, true, &mut rng);
+            check_contracts(&w, &format!("int{bits} planes"), &mut rng);
+        }
+    }
+}
+
+#[test]
+fn real_shape_fast_and_float() {
+    let mut rng = Rng(3);
+    let (m, k) = if small_shapes() {
+        (256, 2560)
+    } else {
+        (1024, 4096)
+    };
+    let w = random_int(m, k, 4, ScaleGranularity::PerBlock(32), false, &mut rng);
+    check_contracts(&w, "int4 g32 real", &mut rng);
+    let w = random_ternary(m, k, ScaleGranularity::PerTensor, &mut rng);
+    check_contracts(&w, "ternary real", &mut rng);
+}
+
+#[test]
+fn fast_and_float_are_thread_invariant_and_name_their_contract() {
+    let mut rng = Rng(4);
+    let w = random_int(500, 384, 3, ScaleGranularity::PerBlock(64), false, &mut rng);
+    let x = activations(9, 384, true, &mut rng);
+    for contract in [Contract::Fast, Contract::Float] {
+        let p = PackedWeights::pack(&w, &PackOptions::with_contract(contract)).unwrap();
+        assert!(p.describe().contains(contract.name()), "{}", p.describe());
+        let mut first: Option<Vec<f32>> = None;
+        for threads in [1, 2, 3] {
+            let mut y = vec![0f32; 9 * 500];
+            Context::with_threads(threads)
+                .unwrap()
+                .matmul(&p, &x, 9, &mut y)
+                .unwrap();
+            match &first {
+                None => first = Some(y),
+                Some(y0) => assert!(y0.iter().zip(&y).all(|(a, b)| a.to_bits() == b.to_bits())),
+            }
+        }
+    }
+    // Integer sums exist only under the Exact contract.
+    let p = PackedWeights::pack(&w, &PackOptions::with_contract(Contract::Fast)).unwrap();
+    let e = Context::new()
+        .integer_sums(&p, &vec![0i8; 384], 1, &mut vec![0; 500])
+        .unwrap_err();
+    assert!(e.to_string().contains("exact"), "{e}");
+}
+
+#[test]
+fn every_format_has_every_contract() {
+    for format in Format::ALL {
+        for contract in Contract::ALL {
+            assert!(
+                !kernels_for(format, contract).is_empty(),
+                "{format} {contract}"
+            );
+        }
+    }
+}
