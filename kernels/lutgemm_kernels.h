@@ -91,4 +91,25 @@ typedef struct lutgemm_table_args {
             __builtin_trap();                                                  \
     } while (0)
 
+/* The ABI entry point `name` of a kernel written for one token, `token_fn`
+ * (w, qpad, qsum, tables, row_groups, nb, bp, int32 out), for a 2-bit
+ * layout with row groups of MR rows padded to KC along k: runs it over the
+ * call's token tile. */
+#define LUTGEMM_PER_TOKEN_KERNEL(name, token_fn, MR, KC)                       \
+    LUTGEMM_KERNEL(name)                                                       \
+    {                                                                          \
+        LUTGEMM_REQUIRE(a->mr == (MR) && a->kc == (KC) && a->plane_out == 1 && \
+                        a->bits == 2 && a->w_stride == a->mr * a->nb * a->bp / 4); \
+        for (size_t t = 0; t < a->n; t++)                                      \
+            token_fn(a->w, a->qpad + t * a->qpad_stride,                       \
+                     a->qsum + t * a->qsum_stride,                             \
+                     a->tables + t * a->tables_stride, a->row_groups, a->nb,   \
+                     a->bp, (int32_t *)a->out + t * a->out_stride);            \
+    }
+
+/* The ABI entry point `name` of a table builder for one token written as
+ * token_fn(qpad, kp, tables) (Exact tables). */
+#define LUTGEMM_EXACT_TABLE_BUILDER(name, token_fn)                            \
+    LUTGEMM_TABLE_BUILDER(name) { token_fn(a->qpad, a->kp, a->tables); }
+
 #endif

@@ -320,28 +320,9 @@ TOKEN_TABLE_BUILDER(token_lut2_tables)
 /* ABI entry points: the token tile of a call                                */
 /* ------------------------------------------------------------------------ */
 
-LUTGEMM_KERNEL(lutgemm_avx2_ternary_mad)
-{
-    LUTGEMM_REQUIRE(a->mr == 8 && a->kc == 128 && a->plane_out == 1 && a->bits == 2);
-    LUTGEMM_REQUIRE(a->w_stride == a->mr * a->nb * a->bp / 4);
-    for (size_t t = 0; t < a->n; t++)
-        token_mad(a->w, a->qpad + t * a->qpad_stride, a->qsum + t * a->qsum_stride,
-                 a->tables + t * a->tables_stride, a->row_groups, a->nb, a->bp,
-                 (int32_t *)a->out + t * a->out_stride);
-}
+LUTGEMM_PER_TOKEN_KERNEL(lutgemm_avx2_ternary_mad, token_mad, 8, 128)
 
-LUTGEMM_KERNEL(lutgemm_avx2_ternary_lut_g2)
-{
-    LUTGEMM_REQUIRE(a->mr == 32 && a->kc == 4 && a->plane_out == 1 && a->bits == 2);
-    LUTGEMM_REQUIRE(a->w_stride == a->mr * a->nb * a->bp / 4);
-    for (size_t t = 0; t < a->n; t++)
-        token_lut2(a->w, a->qpad + t * a->qpad_stride, a->qsum + t * a->qsum_stride,
-                 a->tables + t * a->tables_stride, a->row_groups, a->nb, a->bp,
-                 (int32_t *)a->out + t * a->out_stride);
-}
+LUTGEMM_PER_TOKEN_KERNEL(lutgemm_avx2_ternary_lut_g2, token_lut2, 32, 4)
 
-LUTGEMM_TABLE_BUILDER(lutgemm_avx2_ternary_lut_g2_tables)
-{
-    token_lut2_tables(a->qpad, a->kp, a->tables);
-}
+LUTGEMM_EXACT_TABLE_BUILDER(lutgemm_avx2_ternary_lut_g2_tables, token_lut2_tables)
 

@@ -21,97 +21,99 @@
 /* ------------------------------------------------------------------------
  * Column writer shared by both kernels.
  *
- * A column is `rows` int32 (one per row of the row group) stored at
- * col + c · ld. Column j of the call's row group (j counted from the row
- * group's first output column) goes to out[row · ostride + j].
+ * A column is one output column (a scale group, or a group's plane) for
+ * all rows of a row group, ld int32 at col + c · ld, as ld / 8 vectors of
+ * 8 rows. Vector j holds rows 8j..8j+7 (ORDER_NATURAL) or, as the table
+ * kernel's widening leaves them, rows 4j..4j+3 and 16+4j..16+4j+3
+ * (ORDER_LUT; mapping rows at the store is free, permuting lanes is not).
+ * Column j0 + c goes to out[row · ostride + j0 + c].
  * ---------------------------------------------------------------------- */
 
-/* Writes columns col[0..cnt) (cnt ≤ 8) of rows [0, rows) to out + j0. */
-LG_INLINE void cols_store(int32_t *out, size_t ostride, size_t j0, const int32_t *col,
-                          size_t ld, int cnt, int rows)
+#define ORDER_NATURAL 0
+#define ORDER_LUT 1
+
+LG_INLINE size_t order_row(int order, int j, int i)
 {
-    if (cnt == 1 && ostride == 1) {
-        for (int r = 0; r < rows; r += 8)
-            _mm256_storeu_si256((__m256i *)(out + r + j0),
-                                _mm256_loadu_si256((const __m256i *)(col + r)));
-        return;
-    }
+    return order == ORDER_NATURAL ? (size_t)(8 * j + i)
+                                  : (size_t)(i < 4 ? 4 * j + i : 16 + 4 * j + (i - 4));
+}
+
+/* Transposes columns col[0..cnt) (cnt ≤ 8) of the 8 rows of vector j and
+ * writes them to out + j0. */
+LG_INLINE void cols_store8(int32_t *out, size_t ostride, size_t j0, const int32_t *col,
+                           size_t ld, int cnt, int order, size_t j)
+{
+    __m256i v[8];
+    for (int c = 0; c < 8; c++)
+        v[c] = c < cnt ? _mm256_loadu_si256((const __m256i *)(col + (size_t)c * ld + 8 * j))
+                       : _mm256_setzero_si256();
+    const __m256i t0 = _mm256_unpacklo_epi32(v[0], v[1]);
+    const __m256i t1 = _mm256_unpackhi_epi32(v[0], v[1]);
+    const __m256i t2 = _mm256_unpacklo_epi32(v[2], v[3]);
+    const __m256i t3 = _mm256_unpackhi_epi32(v[2], v[3]);
+    const __m256i t4 = _mm256_unpacklo_epi32(v[4], v[5]);
+    const __m256i t5 = _mm256_unpackhi_epi32(v[4], v[5]);
+    const __m256i t6 = _mm256_unpacklo_epi32(v[6], v[7]);
+    const __m256i t7 = _mm256_unpackhi_epi32(v[6], v[7]);
+    const __m256i u0 = _mm256_unpacklo_epi64(t0, t2);
+    const __m256i u1 = _mm256_unpackhi_epi64(t0, t2);
+    const __m256i u2 = _mm256_unpacklo_epi64(t1, t3);
+    const __m256i u3 = _mm256_unpackhi_epi64(t1, t3);
+    const __m256i u4 = _mm256_unpacklo_epi64(t4, t6);
+    const __m256i u5 = _mm256_unpackhi_epi64(t4, t6);
+    const __m256i u6 = _mm256_unpacklo_epi64(t5, t7);
+    const __m256i u7 = _mm256_unpackhi_epi64(t5, t7);
+    /* u_i: lane 0 = vector row i, columns 0..3 (u0..u3) or 4..7 (u4..u7);
+     * lane 1 = vector row 4 + i. */
+    __m256i row[8];
+    row[0] = _mm256_permute2x128_si256(u0, u4, 0x20);
+    row[1] = _mm256_permute2x128_si256(u1, u5, 0x20);
+    row[2] = _mm256_permute2x128_si256(u2, u6, 0x20);
+    row[3] = _mm256_permute2x128_si256(u3, u7, 0x20);
+    row[4] = _mm256_permute2x128_si256(u0, u4, 0x31);
+    row[5] = _mm256_permute2x128_si256(u1, u5, 0x31);
+    row[6] = _mm256_permute2x128_si256(u2, u6, 0x31);
+    row[7] = _mm256_permute2x128_si256(u3, u7, 0x31);
     const __m256i mask = _mm256_cmpgt_epi32(_mm256_set1_epi32(cnt),
                                             _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
-    for (int r = 0; r < rows; r += 8) {
-        __m256i v[8];
-        for (int c = 0; c < 8; c++)
-            v[c] = c < cnt ? _mm256_loadu_si256((const __m256i *)(col + (size_t)c * ld + r))
-                           : _mm256_setzero_si256();
-        const __m256i t0 = _mm256_unpacklo_epi32(v[0], v[1]);
-        const __m256i t1 = _mm256_unpackhi_epi32(v[0], v[1]);
-        const __m256i t2 = _mm256_unpacklo_epi32(v[2], v[3]);
-        const __m256i t3 = _mm256_unpackhi_epi32(v[2], v[3]);
-        const __m256i t4 = _mm256_unpacklo_epi32(v[4], v[5]);
-        const __m256i t5 = _mm256_unpackhi_epi32(v[4], v[5]);
-        const __m256i t6 = _mm256_unpacklo_epi32(v[6], v[7]);
-        const __m256i t7 = _mm256_unpackhi_epi32(v[6], v[7]);
-        const __m256i u0 = _mm256_unpacklo_epi64(t0, t2);
-        const __m256i u1 = _mm256_unpackhi_epi64(t0, t2);
-        const __m256i u2 = _mm256_unpacklo_epi64(t1, t3);
-        const __m256i u3 = _mm256_unpackhi_epi64(t1, t3);
-        const __m256i u4 = _mm256_unpacklo_epi64(t4, t6);
-        const __m256i u5 = _mm256_unpackhi_epi64(t4, t6);
-        const __m256i u6 = _mm256_unpacklo_epi64(t5, t7);
-        const __m256i u7 = _mm256_unpackhi_epi64(t5, t7);
-        /* u_i: row r+i (low lane: columns 0..3) and row r+4+i (columns 4..7)
-         * mixed per lane; permute2x128 gathers each row's 8 columns. */
-        __m256i row[8];
-        row[0] = _mm256_permute2x128_si256(u0, u4, 0x20);
-        row[1] = _mm256_permute2x128_si256(u1, u5, 0x20);
-        row[2] = _mm256_permute2x128_si256(u2, u6, 0x20);
-        row[3] = _mm256_permute2x128_si256(u3, u7, 0x20);
-        row[4] = _mm256_permute2x128_si256(u0, u4, 0x31);
-        row[5] = _mm256_permute2x128_si256(u1, u5, 0x31);
-        row[6] = _mm256_permute2x128_si256(u2, u6, 0x31);
-        row[7] = _mm256_permute2x128_si256(u3, u7, 0x31);
-        int32_t *o = out + (size_t)r * ostride + j0;
-        if (cnt == 8) {
-            for (int i = 0; i < 8; i++)
-                _mm256_storeu_si256((__m256i *)(o + (size_t)i * ostride), row[i]);
-        } else {
-            for (int i = 0; i < 8; i++)
-                _mm256_maskstore_epi32((int *)(o + (size_t)i * ostride), mask, row[i]);
+    for (int i = 0; i < 8; i++) {
+        int32_t *o = out + order_row(order, (int)j, i) * ostride + j0;
+        if (cnt == 8)
+            _mm256_storeu_si256((__m256i *)o, row[i]);
+        else
+            _mm256_maskstore_epi32((int *)o, mask, row[i]);
+    }
+}
+
+/* Writes columns col[0..cnt) (cnt ≤ COLS) of ld rows to out + j0.
+ * Up to 16 columns = one 64-byte line per row, written 8 rows at a time:
+ * with power-of-two row strides (nb · plane_out · 4 = 2 KB for k = 4096,
+ * group 32, 4 planes) a row group's 32 output lines fall into 2 L1 sets,
+ * and writing each line in two passes over all rows measured ~2x slower
+ * for plane_out = 4. */
+#define COLS 16
+
+LG_INLINE void cols_store(int32_t *out, size_t ostride, size_t j0, const int32_t *col,
+                          size_t ld, int cnt, int order)
+{
+    if (cnt == 1 && ostride == 1) {
+        for (size_t j = 0; j < ld / 8; j++) {
+            const __m256i v = _mm256_loadu_si256((const __m256i *)(col + 8 * j));
+            if (order == ORDER_NATURAL) {
+                _mm256_storeu_si256((__m256i *)(out + j0 + 8 * j), v);
+            } else {
+                _mm_storeu_si128((__m128i *)(out + j0 + order_row(order, (int)j, 0)),
+                                 _mm256_castsi256_si128(v));
+                _mm_storeu_si128((__m128i *)(out + j0 + order_row(order, (int)j, 4)),
+                                 _mm256_extracti128_si256(v, 1));
+            }
         }
+        return;
     }
-}
-
-/* Column buffer of one token and row group: up to 8 pending columns plus
- * the ≤ 4 columns of the scale group being computed. */
-#define COLS_MAX 12
-
-typedef struct {
-    int32_t *out;  /* the row group's first output (row 0, column 0) */
-    size_t ostride; /* nb · plane_out */
-    size_t j0;      /* global column of col[0] */
-    int cnt;        /* pending columns */
-} col_writer;
-
-/* After `added` new columns were written at col[cnt..]: flushes full
- * blocks of 8. */
-LG_INLINE void cols_commit(col_writer *cw, int32_t *col, size_t ld, int added, int rows)
-{
-    cw->cnt += added;
-    if (cw->cnt >= 8) {
-        cols_store(cw->out, cw->ostride, cw->j0, col, ld, 8, rows);
-        cw->cnt -= 8;
-        cw->j0 += 8;
-        /* ≤ 3 leftover columns (plane_out = 3 straddles blocks) */
-        if (cw->cnt > 0)
-            memmove(col, col + 8 * ld, (size_t)cw->cnt * ld * sizeof(int32_t));
-    }
-}
-
-LG_INLINE void cols_finish(col_writer *cw, const int32_t *col, size_t ld, int rows)
-{
-    if (cw->cnt > 0)
-        cols_store(cw->out, cw->ostride, cw->j0, col, ld, cw->cnt, rows);
-    cw->cnt = 0;
+    for (size_t j = 0; j < ld / 8; j++)
+        for (int c0 = 0; c0 < cnt; c0 += 8)
+            cols_store8(out, ostride, j0 + (size_t)c0, col + (size_t)c0 * ld, ld,
+                        cnt - c0 < 8 ? cnt - c0 : 8, order, j);
 }
 
 /* ------------------------------------------------------------------------
@@ -143,6 +145,7 @@ LG_INLINE void cols_finish(col_writer *cw, const int32_t *col, size_t ld, int ro
 #define MAD_STEP 64
 #define MAD4_SPAN 4
 #define MAD2_SPAN 10
+#define MAD2AB_SPAN 5
 #define MAD_TMAX 4
 #ifndef MAD_TILE
 #define MAD_TILE 4
@@ -175,6 +178,7 @@ LG_INLINE void mad_span(const uint8_t *w, const int8_t *const *x, size_t ns, int
     const __m256i m03 = _mm256_set1_epi8(0x03);
     for (int t = 0; t < T; t++)
         acc[t][0] = acc[t][1] = _mm256_setzero_si256();
+    __m256i accb[2] = {_mm256_setzero_si256(), _mm256_setzero_si256()};
     for (size_t s = 0; s < ns; s++) {
         const uint8_t *ws = w + s * MAD_STEP;
         __m256i v0 = _mm256_loadu_si256((const __m256i *)ws);
@@ -195,6 +199,24 @@ LG_INLINE void mad_span(const uint8_t *w, const int8_t *const *x, size_t ns, int
                 PIN(acc[t][0]);
                 PIN(acc[t][1]);
             }
+        } else if (T == 1) {
+            const __m256i m0c = _mm256_set1_epi8(0x0c);
+            const __m256i u0 = _mm256_srli_epi16(v0, 4), u1 = _mm256_srli_epi16(v1, 4);
+            const int8_t *xs = x[0] + 16 * s;
+            const __m256i x0 = bcast32(xs), x1 = bcast32(xs + 4);
+            const __m256i x2 = bcast32(xs + 8), x3 = bcast32(xs + 12);
+            acc[0][0] = _mm256_add_epi16(acc[0][0], _mm256_maddubs_epi16(_mm256_and_si256(v0, m03), x0));
+            acc[0][0] = _mm256_add_epi16(acc[0][0], _mm256_maddubs_epi16(_mm256_and_si256(u0, m03), x2));
+            accb[0] = _mm256_add_epi16(accb[0], _mm256_maddubs_epi16(_mm256_and_si256(v0, m0c), x1));
+            accb[0] = _mm256_add_epi16(accb[0], _mm256_maddubs_epi16(_mm256_and_si256(u0, m0c), x3));
+            acc[0][1] = _mm256_add_epi16(acc[0][1], _mm256_maddubs_epi16(_mm256_and_si256(v1, m03), x0));
+            acc[0][1] = _mm256_add_epi16(acc[0][1], _mm256_maddubs_epi16(_mm256_and_si256(u1, m03), x2));
+            accb[1] = _mm256_add_epi16(accb[1], _mm256_maddubs_epi16(_mm256_and_si256(v1, m0c), x1));
+            accb[1] = _mm256_add_epi16(accb[1], _mm256_maddubs_epi16(_mm256_and_si256(u1, m0c), x3));
+            PIN(acc[0][0]);
+            PIN(acc[0][1]);
+            PIN(accb[0]);
+            PIN(accb[1]);
         } else {
             for (int f = 0; f < 4; f++) {
                 const __m256i d0 = _mm256_and_si256(f ? _mm256_srli_epi16(v0, 2 * f) : v0, m03);
@@ -209,23 +231,27 @@ LG_INLINE void mad_span(const uint8_t *w, const int8_t *const *x, size_t ns, int
             }
         }
     }
+    if (bits == 2 && T == 1) {
+        acc[0][0] = _mm256_add_epi16(acc[0][0], _mm256_srai_epi16(accb[0], 2));
+        acc[0][1] = _mm256_add_epi16(acc[0][1], _mm256_srai_epi16(accb[1], 2));
+    }
 }
 
-/* One row group × T tokens, all scale groups, in blocks of 8 groups whose
- * results are written through one transpose. */
+/* One row group × T tokens, all scale groups, in blocks of COLS groups
+ * whose results are written through transposes. */
 LG_INLINE void mad_tile(const lutgemm_kernel_args *a, const uint8_t *wg, size_t row0, size_t tok,
                         int T, int bits)
 {
     const size_t nb = a->nb, bp = a->bp, kc = bits == 4 ? 8 : 16;
     const size_t gsteps = bp / kc;
-    const size_t span = bits == 4 ? MAD4_SPAN : MAD2_SPAN;
-    int32_t col[MAD_TMAX][8 * MAD_MR];
+    const size_t span = bits == 4 ? MAD4_SPAN : T == 1 ? MAD2AB_SPAN : MAD2_SPAN;
+    int32_t col[MAD_TMAX][COLS * MAD_MR];
     const int8_t *x[MAD_TMAX];
     for (int t = 0; t < T; t++)
         x[t] = a->qpad + (tok + t) * a->qpad_stride;
     const uint8_t *wb = wg;
-    for (size_t b0 = 0; b0 < nb; b0 += 8) {
-        const int cnt = nb - b0 < 8 ? (int)(nb - b0) : 8;
+    for (size_t b0 = 0; b0 < nb; b0 += COLS) {
+        const int cnt = nb - b0 < COLS ? (int)(nb - b0) : COLS;
         for (int c = 0; c < cnt; c++) {
             for (size_t s = 0; s < gsteps; s += span) {
                 const size_t ns = gsteps - s < span ? gsteps - s : span;
@@ -233,7 +259,12 @@ LG_INLINE void mad_tile(const lutgemm_kernel_args *a, const uint8_t *wg, size_t 
                 for (int t = 0; t < T; t++)
                     xs[t] = x[t] + s * kc;
                 __m256i acc[MAD_TMAX][2];
-                mad_span(wb + s * MAD_STEP, xs, ns, T, bits, acc);
+                if (ns == 4)
+                    mad_span(wb + s * MAD_STEP, xs, 4, T, bits, acc);
+                else if (T == 1 && ns == span)
+                    mad_span(wb + s * MAD_STEP, xs, MAD2AB_SPAN, T, bits, acc);
+                else
+                    mad_span(wb + s * MAD_STEP, xs, ns, T, bits, acc);
                 for (int t = 0; t < T; t++) {
                     int32_t *cc = col[t] + c * MAD_MR;
                     for (int h = 0; h < 2; h++) {
@@ -250,7 +281,7 @@ LG_INLINE void mad_tile(const lutgemm_kernel_args *a, const uint8_t *wg, size_t 
         }
         for (int t = 0; t < T; t++)
             cols_store((int32_t *)a->out + (tok + t) * a->out_stride + row0 * nb, nb, b0, col[t],
-                       MAD_MR, cnt, MAD_MR);
+                       MAD_MR, cnt, ORDER_NATURAL);
     }
 }
 
@@ -295,13 +326,21 @@ LUTGEMM_KERNEL(lutgemm_avx2_int_mad)
  * each step adds one entry of each of the two groups per lane,
  * |T| ≤ 4·127 = 508, so |gain| ≤ 1016 per step; LUT_SPAN = 32 steps give
  * ≤ 32512 < 32767 (33 steps: 33528, overflow). Spans restart at every scale
- * group. Widening to int32 (and for plane_out = 1 the shift by i) happens
- * once per span and plane.
- * int32: |P_i| ≤ 127·bp, |Σ 2^i P_i| ≤ 127·15·bp < 2^31 for bp < 1.1e6.
+ * group.
+ * Widening: planes p and p + 1 are processed together (their 4 int16
+ * accumulators, the step's 4 tables and the decode temporaries fit the 16
+ * registers; each table broadcast serves both planes). At the end of a span
+ * vpunpck{l,h}wd interleaves the two planes' int16 sums per row and one
+ * vpmaddwd by (2^p, 2^(p+1)) (plane_out = 1) or by (1, 0) and (0, 1)
+ * (plane_out = bits) widens them to int32: 8 ops per plane pair and 8 rows
+ * where sign extension, shifts and adds took 14 per plane.
+ * int32: |P_i| ≤ 127·bp·4/4... precisely |P_i| ≤ 4·127·bp/4 = 127·bp, and
+ * |Σ 2^i P_i| ≤ 15·127·bp < 2^31 for bp < 1.1e6.
  *
- * Loop order per row group and token: scale group, span, plane, step: one
- * plane's accumulators and the step's 4 tables live in registers; tables
- * are re-broadcast per plane (load ports are idle; the shuffle ports bind).
+ * Loop order per token and row group: scale group, span, plane pair, step.
+ * Tokens are outermost: each token has its own tables, so n > 1 could only
+ * share the 3-op index decode; the row group's weights are re-read from
+ * L1/L2 per token.
  * ---------------------------------------------------------------------- */
 
 #define LUT_MR 32
@@ -313,72 +352,127 @@ LG_INLINE __m256i bcast128(const uint8_t *p)
     return _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)p));
 }
 
-/* One plane over `ns` steps: idx at w (bits · 32 bytes per step), tables at
- * tab (64 bytes per step). Adds (plane sums << shift) into col (32 rows). */
-LG_INLINE void lut_plane(const uint8_t *w, size_t wstep, const uint8_t *tab, size_t ns,
-                         int shift, int32_t *col)
+/* Adds one plane's step (index bytes at w) to (accl, acch). */
+LG_INLINE void lut_step(const uint8_t *w, __m256i tl0, __m256i th0, __m256i tl1, __m256i th1,
+                        __m256i *accl, __m256i *acch)
 {
     const __m256i m0f = _mm256_set1_epi8(0x0f);
-    __m256i accl = _mm256_setzero_si256(), acch = _mm256_setzero_si256();
+    __m256i idx = _mm256_loadu_si256((const __m256i *)w);
+    PIN(idx);
+    const __m256i i0 = _mm256_and_si256(idx, m0f);
+    const __m256i i1 = _mm256_and_si256(_mm256_srli_epi16(idx, 4), m0f);
+    const __m256i l0 = _mm256_shuffle_epi8(tl0, i0);
+    const __m256i h0 = _mm256_shuffle_epi8(th0, i0);
+    const __m256i l1 = _mm256_shuffle_epi8(tl1, i1);
+    const __m256i h1 = _mm256_shuffle_epi8(th1, i1);
+    *accl = _mm256_add_epi16(*accl, _mm256_unpacklo_epi8(l0, h0));
+    *acch = _mm256_add_epi16(*acch, _mm256_unpackhi_epi8(l0, h0));
+    *accl = _mm256_add_epi16(*accl, _mm256_unpacklo_epi8(l1, h1));
+    *acch = _mm256_add_epi16(*acch, _mm256_unpackhi_epi8(l1, h1));
+    PIN(*accl);
+    PIN(*acch);
+}
+
+/* Planes p (index bytes at w) and, if two, p + 1 (at w + 32) over ns
+ * steps (wstep bytes apart; tables at tab, 64 bytes per step). Returns the
+ * int16 sums: acc[0], acc[1] low / high of plane p, acc[2], acc[3] of p + 1
+ * (zero if !two). */
+LG_INLINE void lut_pair(const uint8_t *w, size_t wstep, const uint8_t *tab, size_t ns, int two,
+                        __m256i acc[4])
+{
+    __m256i a0 = _mm256_setzero_si256(), a1 = a0, a2 = a0, a3 = a0;
     for (size_t s = 0; s < ns; s++) {
         const uint8_t *t = tab + 64 * s;
         const __m256i tl0 = bcast128(t), th0 = bcast128(t + 16);
         const __m256i tl1 = bcast128(t + 32), th1 = bcast128(t + 48);
-        const __m256i idx = _mm256_loadu_si256((const __m256i *)(w + s * wstep));
-        const __m256i i0 = _mm256_and_si256(idx, m0f);
-        const __m256i i1 = _mm256_and_si256(_mm256_srli_epi16(idx, 4), m0f);
-        const __m256i l0 = _mm256_shuffle_epi8(tl0, i0);
-        const __m256i h0 = _mm256_shuffle_epi8(th0, i0);
-        const __m256i l1 = _mm256_shuffle_epi8(tl1, i1);
-        const __m256i h1 = _mm256_shuffle_epi8(th1, i1);
-        accl = _mm256_add_epi16(accl, _mm256_unpacklo_epi8(l0, h0));
-        acch = _mm256_add_epi16(acch, _mm256_unpackhi_epi8(l0, h0));
-        accl = _mm256_add_epi16(accl, _mm256_unpacklo_epi8(l1, h1));
-        acch = _mm256_add_epi16(acch, _mm256_unpackhi_epi8(l1, h1));
+        lut_step(w + s * wstep, tl0, th0, tl1, th1, &a0, &a1);
+        if (two)
+            lut_step(w + s * wstep + LUT_MR, tl0, th0, tl1, th1, &a2, &a3);
     }
-    const __m128i sh = _mm_cvtsi32_si128(shift);
-    const __m256i r[4] = {
-        _mm256_cvtepi16_epi32(_mm256_castsi256_si128(accl)),      /* rows 0..7 */
-        _mm256_cvtepi16_epi32(_mm256_castsi256_si128(acch)),      /* rows 8..15 */
-        _mm256_cvtepi16_epi32(_mm256_extracti128_si256(accl, 1)), /* rows 16..23 */
-        _mm256_cvtepi16_epi32(_mm256_extracti128_si256(acch, 1)), /* rows 24..31 */
+    acc[0] = a0;
+    acc[1] = a1;
+    acc[2] = a2;
+    acc[3] = a3;
+}
+
+/* Widens a plane pair's int16 sums with vpmaddwd by (c0, c1) per row into
+ * 4 int32 vectors in ORDER_LUT; stores them to col, or adds if `add`. */
+LG_INLINE void lut_widen(const __m256i acc[4], __m256i coef, int32_t *col, int add)
+{
+    const __m256i u[4] = {
+        _mm256_unpacklo_epi16(acc[0], acc[2]), /* rows 0..3   | 16..19 */
+        _mm256_unpackhi_epi16(acc[0], acc[2]), /* rows 4..7   | 20..23 */
+        _mm256_unpacklo_epi16(acc[1], acc[3]), /* rows 8..11  | 24..27 */
+        _mm256_unpackhi_epi16(acc[1], acc[3]), /* rows 12..15 | 28..31 */
     };
-    for (int i = 0; i < 4; i++) {
-        __m256i *c = (__m256i *)(col + 8 * i);
-        _mm256_storeu_si256(c, _mm256_add_epi32(_mm256_loadu_si256(c), _mm256_sll_epi32(r[i], sh)));
+    for (int j = 0; j < 4; j++) {
+        __m256i v = _mm256_madd_epi16(u[j], coef);
+        __m256i *c = (__m256i *)(col + 8 * j);
+        if (add)
+            v = _mm256_add_epi32(v, _mm256_loadu_si256(c));
+        _mm256_storeu_si256(c, v);
     }
 }
 
-LG_INLINE void lut_token(const lutgemm_kernel_args *a, const uint8_t *wg, size_t row0, size_t tok)
+/* One token × one row group; bits and po (1 or bits) are constants in
+ * each instantiation so the plane loops unroll and the widening
+ * coefficients are immediates. */
+LG_INLINE void lut_token(const lutgemm_kernel_args *a, const uint8_t *wg, size_t row0, size_t tok,
+                         const size_t bits, const size_t po)
 {
-    const size_t nb = a->nb, bits = a->bits, po = a->plane_out;
+    const size_t nb = a->nb;
     const size_t gsteps = a->bp / LUT_KC;
     const size_t wstep = bits * LUT_MR;
     const uint8_t *tabs = a->tables + tok * a->tables_stride;
-    int32_t col[COLS_MAX * LUT_MR];
-    col_writer cw = {(int32_t *)a->out + tok * a->out_stride + row0 * nb * po, nb * po, 0, 0};
-    for (size_t b = 0; b < nb; b++) {
-        int32_t *c = col + cw.cnt * LUT_MR;
-        memset(c, 0, po * LUT_MR * sizeof(int32_t));
-        for (size_t s = 0; s < gsteps; s += LUT_SPAN) {
-            const size_t ns = gsteps - s < LUT_SPAN ? gsteps - s : LUT_SPAN;
-            const size_t sg = b * gsteps + s;
-            for (size_t i = 0; i < bits; i++)
-                lut_plane(wg + sg * wstep + i * LUT_MR, wstep, tabs + 64 * sg, ns,
-                          po == 1 ? (int)i : 0, po == 1 ? c : c + i * LUT_MR);
+    int32_t *out = (int32_t *)a->out + tok * a->out_stride + row0 * nb * po;
+    /* whole groups per block of ≤ COLS columns: 16, 8, 5 (15 columns), 4 */
+    const size_t gblock = COLS / po;
+    int32_t col[COLS * LUT_MR];
+    for (size_t b0 = 0; b0 < nb; b0 += gblock) {
+        const size_t cnt = nb - b0 < gblock ? nb - b0 : gblock;
+        for (size_t c = 0; c < cnt; c++) {
+            const size_t b = b0 + c;
+            int32_t *cc = col + c * po * LUT_MR;
+            for (size_t s = 0; s < gsteps; s += LUT_SPAN) {
+                const size_t ns = gsteps - s < LUT_SPAN ? gsteps - s : LUT_SPAN;
+                const size_t sg = b * gsteps + s;
+                for (size_t p = 0; p < bits; p += 2) {
+                    const int two = p + 1 < bits;
+                    __m256i acc[4];
+                    lut_pair(wg + sg * wstep + p * LUT_MR, wstep, tabs + 64 * sg, ns, two, acc);
+                    if (po == 1) {
+                        const __m256i coef = _mm256_set1_epi32((int)((2u << p) << 16 | (1u << p)));
+                        lut_widen(acc, coef, cc, s > 0 || p > 0);
+                    } else {
+                        lut_widen(acc, _mm256_set1_epi32(1), cc + p * LUT_MR, s > 0);
+                        if (two)
+                            lut_widen(acc, _mm256_set1_epi32(1 << 16), cc + (p + 1) * LUT_MR, s > 0);
+                    }
+                }
+            }
         }
-        cols_commit(&cw, col, LUT_MR, (int)po, LUT_MR);
+        cols_store(out, nb * po, b0 * po, col, LUT_MR, (int)(cnt * po), ORDER_LUT);
     }
-    cols_finish(&cw, col, LUT_MR, LUT_MR);
+}
+
+LG_INLINE void lut_all(const lutgemm_kernel_args *a, const size_t bits, const size_t po)
+{
+    for (size_t g = 0; g < a->row_groups; g++)
+        for (size_t t = 0; t < a->n; t++)
+            lut_token(a, a->w + g * a->w_stride, g * LUT_MR, t, bits, po);
 }
 
 LUTGEMM_KERNEL(lutgemm_avx2_int_bitlut_g4)
 {
     LUTGEMM_REQUIRE(a->mr == LUT_MR && a->kc == LUT_KC);
     LUTGEMM_REQUIRE(a->bits >= 1 && a->bits <= 4 && (a->plane_out == 1 || a->plane_out == a->bits));
-    for (size_t g = 0; g < a->row_groups; g++)
-        for (size_t t = 0; t < a->n; t++)
-            lut_token(a, a->w + g * a->w_stride, g * LUT_MR, t);
+    const int per_plane = a->plane_out != 1;
+    switch (a->bits) {
+    case 1: lut_all(a, 1, 1); break;
+    case 2: per_plane ? lut_all(a, 2, 2) : lut_all(a, 2, 1); break;
+    case 3: per_plane ? lut_all(a, 3, 3) : lut_all(a, 3, 1); break;
+    default: per_plane ? lut_all(a, 4, 4) : lut_all(a, 4, 1); break;
+    }
 }
 
 /* ------------------------------------------------------------------------

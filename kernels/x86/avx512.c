@@ -491,43 +491,13 @@ TOKEN_TABLE_BUILDER(token_lut2_tables)
 /* ABI entry points: the token tile of a call                                */
 /* ------------------------------------------------------------------------ */
 
-LUTGEMM_KERNEL(lutgemm_avx512_ternary_mad)
-{
-    LUTGEMM_REQUIRE(a->mr == 8 && a->kc == 256 && a->plane_out == 1 && a->bits == 2);
-    LUTGEMM_REQUIRE(a->w_stride == a->mr * a->nb * a->bp / 4);
-    for (size_t t = 0; t < a->n; t++)
-        token_mad(a->w, a->qpad + t * a->qpad_stride, a->qsum + t * a->qsum_stride,
-                 a->tables + t * a->tables_stride, a->row_groups, a->nb, a->bp,
-                 (int32_t *)a->out + t * a->out_stride);
-}
+LUTGEMM_PER_TOKEN_KERNEL(lutgemm_avx512_ternary_mad, token_mad, 8, 256)
 
-LUTGEMM_KERNEL(lutgemm_avx512_ternary_lut_g2)
-{
-    LUTGEMM_REQUIRE(a->mr == 64 && a->kc == 4 && a->plane_out == 1 && a->bits == 2);
-    LUTGEMM_REQUIRE(a->w_stride == a->mr * a->nb * a->bp / 4);
-    for (size_t t = 0; t < a->n; t++)
-        token_lut2(a->w, a->qpad + t * a->qpad_stride, a->qsum + t * a->qsum_stride,
-                 a->tables + t * a->tables_stride, a->row_groups, a->nb, a->bp,
-                 (int32_t *)a->out + t * a->out_stride);
-}
+LUTGEMM_PER_TOKEN_KERNEL(lutgemm_avx512_ternary_lut_g2, token_lut2, 64, 4)
 
-LUTGEMM_TABLE_BUILDER(lutgemm_avx512_ternary_lut_g2_tables)
-{
-    token_lut2_tables(a->qpad, a->kp, a->tables);
-}
+LUTGEMM_EXACT_TABLE_BUILDER(lutgemm_avx512_ternary_lut_g2_tables, token_lut2_tables)
 
-LUTGEMM_KERNEL(lutgemm_avx512_ternary_lut_g4)
-{
-    LUTGEMM_REQUIRE(a->mr == 64 && a->kc == 4 && a->plane_out == 1 && a->bits == 2);
-    LUTGEMM_REQUIRE(a->w_stride == a->mr * a->nb * a->bp / 4);
-    for (size_t t = 0; t < a->n; t++)
-        token_lut4(a->w, a->qpad + t * a->qpad_stride, a->qsum + t * a->qsum_stride,
-                 a->tables + t * a->tables_stride, a->row_groups, a->nb, a->bp,
-                 (int32_t *)a->out + t * a->out_stride);
-}
+LUTGEMM_PER_TOKEN_KERNEL(lutgemm_avx512_ternary_lut_g4, token_lut4, 64, 4)
 
-LUTGEMM_TABLE_BUILDER(lutgemm_avx512_ternary_lut_g4_tables)
-{
-    token_lut4_tables(a->qpad, a->kp, a->tables);
-}
+LUTGEMM_EXACT_TABLE_BUILDER(lutgemm_avx512_ternary_lut_g4_tables, token_lut4_tables)
 

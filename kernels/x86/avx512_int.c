@@ -67,23 +67,33 @@ INLINE void transpose16(__m512i *r)
 }
 
 /* Writes 16 rows × C (<= 16) output columns given as column vectors (lane
- * = row): row i's C values go to o + i·rs (consecutive), stored or (add)
- * added to what is there. One transpose + 16 masked stores instead of
- * 16·C strided scalar stores, which cost as much as the whole
- * multiply-add work when scale groups are short (bp = 32). */
-INLINE void store_cols16(const __m512i *col, int C, int32_t *o, size_t rs, int add)
+ * = row): the C values of the row in lane i go to o + row(i)·rs
+ * (consecutive), stored or (add) added to what is there. row(i) = i, or for
+ * the bitlut kernel's even/odd chunk k (k >= 0) the row that lane holds
+ * (bl_row). One transpose + 16 masked stores instead of 16·C strided
+ * scalar stores, which cost as much as the multiply-add work itself when
+ * scale groups are short (bp = 32). With add, all 16 loads go before the
+ * stores: a masked load behind a masked store to the same 64 bytes
+ * (rs < 16) would wait for it. */
+INLINE size_t bl_row(int k, int i);
+
+INLINE void store_cols16(const __m512i *col, int C, int32_t *o, size_t rs, int add, int k)
 {
     __m512i v[16];
+    UNROLL
     for (int c = 0; c < 16; c++)
         v[c] = c < C ? col[c] : _mm512_setzero_si512();
     transpose16(v);
     const __mmask16 m = (__mmask16)((1u << C) - 1);
-    for (int i = 0; i < 16; i++) {
-        __m512i x = v[i];
-        if (add)
-            x = _mm512_add_epi32(x, _mm512_maskz_loadu_epi32(m, o + i * rs));
-        _mm512_mask_storeu_epi32(o + i * rs, m, x);
+    if (add) {
+        UNROLL
+        for (int i = 0; i < 16; i++)
+            v[i] = _mm512_add_epi32(
+                v[i], _mm512_maskz_loadu_epi32(m, o + (k < 0 ? (size_t)i : bl_row(k, i)) * rs));
     }
+    UNROLL
+    for (int i = 0; i < 16; i++)
+        _mm512_mask_storeu_epi32(o + (k < 0 ? (size_t)i : bl_row(k, i)) * rs, m, v[i]);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -193,14 +203,14 @@ INLINE void mad_tile(const lutgemm_kernel_args *a, size_t g, size_t t0, const in
             for (int r = 0; r < R; r++)
                 UNROLL
                 for (int t = 0; t < T; t++)
-                    store_cols16(stage[r * T + t], G, o[t] + r * MAD_MR * nb + b0, nb, 0);
+                    store_cols16(stage[r * T + t], G, o[t] + r * MAD_MR * nb + b0, nb, 0, -1);
     }
 }
 
 /* All row groups for tokens t0..t0+T-1: R = RB at a time, then one. */
 INLINE void mad_rows(const lutgemm_kernel_args *a, size_t t0, const int T, const int B4)
 {
-    const int RB = T == 1 ? 8 : 2;
+    const int RB = T == 1 ? 4 : T == 2 ? 2 : 1;
     size_t g = 0;
     for (; g + RB <= a->row_groups; g += RB)
         mad_tile(a, g, t0, RB, T, B4);
@@ -284,16 +294,24 @@ static const uint8_t BL_WIDX[64] __attribute__((aligned(64))) = {
     8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31,
 };
 
-/* Natural row order of the int32 sums (E, O: even / odd rows, as 2 × 16
- * dwords each, lo = words 0..3 of each 128-bit lane, hi = words 4..7) into
- * v[i] = rows 16i..16i+15. */
-INLINE void bl_order(__m512i elo, __m512i ehi, __m512i olo, __m512i ohi, __m512i *v)
+/* Row sums leave the int16 accumulators as 4 chunks of 16 dwords
+ * (k = 0..3: even rows from words 0..3 / 4..7 of each 128-bit lane, then
+ * odd rows the same): lane 4l + i of chunk k holds row bl_row(k, 4l + i).
+ * The stage keeps them in this order; bl_order or the transposing store
+ * (store_cols16) put them in place. */
+INLINE size_t bl_row(int k, int i)
+{
+    return (size_t)(16 * (i / 4) + 2 * (i % 4) + 8 * (k & 1) + (k >> 1));
+}
+
+/* Chunks 0..3 -> v[i] = rows 16i..16i+15. */
+INLINE void bl_order(const __m512i *c, __m512i *v)
 {
     /* Lane l of r0..r3: rows 16l+0..3, 4..7, 8..11, 12..15. */
-    const __m512i r0 = _mm512_unpacklo_epi32(elo, olo);
-    const __m512i r1 = _mm512_unpackhi_epi32(elo, olo);
-    const __m512i r2 = _mm512_unpacklo_epi32(ehi, ohi);
-    const __m512i r3 = _mm512_unpackhi_epi32(ehi, ohi);
+    const __m512i r0 = _mm512_unpacklo_epi32(c[0], c[2]);
+    const __m512i r1 = _mm512_unpackhi_epi32(c[0], c[2]);
+    const __m512i r2 = _mm512_unpacklo_epi32(c[1], c[3]);
+    const __m512i r3 = _mm512_unpackhi_epi32(c[1], c[3]);
     const __m512i t0 = _mm512_shuffle_i32x4(r0, r1, _MM_SHUFFLE(1, 0, 1, 0));
     const __m512i t1 = _mm512_shuffle_i32x4(r2, r3, _MM_SHUFFLE(1, 0, 1, 0));
     const __m512i t2 = _mm512_shuffle_i32x4(r0, r1, _MM_SHUFFLE(3, 2, 3, 2));
@@ -306,46 +324,45 @@ INLINE void bl_order(__m512i elo, __m512i ehi, __m512i olo, __m512i ohi, __m512i
 
 INLINE void bl_put(int32_t *col, const __m512i *v, int add)
 {
-    for (int i = 0; i < 4; i++) {
-        __m512i x = v[i];
+    UNROLL
+    for (int k = 0; k < 4; k++) {
+        __m512i x = v[k];
         if (add)
-            x = _mm512_add_epi32(x, _mm512_load_si512((const void *)(col + 16 * i)));
-        _mm512_store_si512((void *)(col + 16 * i), x);
+            x = _mm512_add_epi32(x, _mm512_load_si512((const void *)(col + 16 * k)));
+        _mm512_store_si512((void *)(col + 16 * k), x);
     }
 }
 
 /* Widens one real row group's span accumulators (E[p], O[p], p < BITS)
- * into its stage columns col (64 int32 each): one column Σ 2^p P_p
- * (combined) or BITS columns P_p. */
+ * into its stage columns col (64 int32 each, chunk order): one column
+ * Σ 2^p P_p (combined) or BITS columns P_p. */
 INLINE void bl_flush(const __m512i *E, const __m512i *O, const int BITS, int combined,
                      int32_t *col, int add)
 {
     const __m512i z = _mm512_setzero_si512();
     __m512i v[4];
     if (combined) {
-        __m512i elo = z, ehi = z, olo = z, ohi = z;
+        v[0] = v[1] = v[2] = v[3] = z;
         UNROLL
         for (int p = 0; p < BITS; p += 2) {
             /* Word pairs (P_p, P_{p+1}) times (2^p, 2^{p+1}). */
             const __m512i c = _mm512_set1_epi32((int)((2u << (p + 16)) | (1u << p)));
             const __m512i e1 = p + 1 < BITS ? E[p + 1] : z;
             const __m512i o1 = p + 1 < BITS ? O[p + 1] : z;
-            elo = _mm512_add_epi32(elo, _mm512_madd_epi16(_mm512_unpacklo_epi16(E[p], e1), c));
-            ehi = _mm512_add_epi32(ehi, _mm512_madd_epi16(_mm512_unpackhi_epi16(E[p], e1), c));
-            olo = _mm512_add_epi32(olo, _mm512_madd_epi16(_mm512_unpacklo_epi16(O[p], o1), c));
-            ohi = _mm512_add_epi32(ohi, _mm512_madd_epi16(_mm512_unpackhi_epi16(O[p], o1), c));
+            v[0] = _mm512_add_epi32(v[0], _mm512_madd_epi16(_mm512_unpacklo_epi16(E[p], e1), c));
+            v[1] = _mm512_add_epi32(v[1], _mm512_madd_epi16(_mm512_unpackhi_epi16(E[p], e1), c));
+            v[2] = _mm512_add_epi32(v[2], _mm512_madd_epi16(_mm512_unpacklo_epi16(O[p], o1), c));
+            v[3] = _mm512_add_epi32(v[3], _mm512_madd_epi16(_mm512_unpackhi_epi16(O[p], o1), c));
         }
-        bl_order(elo, ehi, olo, ohi, v);
         bl_put(col, v, add);
     } else {
         UNROLL
         for (int p = 0; p < BITS; p++) {
             /* x << 16 then arithmetic >> 16: sign extension in dword lanes. */
-            const __m512i elo = _mm512_srai_epi32(_mm512_unpacklo_epi16(z, E[p]), 16);
-            const __m512i ehi = _mm512_srai_epi32(_mm512_unpackhi_epi16(z, E[p]), 16);
-            const __m512i olo = _mm512_srai_epi32(_mm512_unpacklo_epi16(z, O[p]), 16);
-            const __m512i ohi = _mm512_srai_epi32(_mm512_unpackhi_epi16(z, O[p]), 16);
-            bl_order(elo, ehi, olo, ohi, v);
+            v[0] = _mm512_srai_epi32(_mm512_unpacklo_epi16(z, E[p]), 16);
+            v[1] = _mm512_srai_epi32(_mm512_unpackhi_epi16(z, E[p]), 16);
+            v[2] = _mm512_srai_epi32(_mm512_unpacklo_epi16(z, O[p]), 16);
+            v[3] = _mm512_srai_epi32(_mm512_unpackhi_epi16(z, O[p]), 16);
             bl_put(col + BL_MR * p, v, add);
         }
     }
@@ -402,25 +419,30 @@ INLINE void bl_pass(const uint8_t *w, size_t ws, const uint8_t *tab, const int R
     }
 }
 
-/* Stage columns (C of them, 64 rows each) of one row group -> out rows
- * o + i·rs, i < 64, C consecutive values each; stored, or added (add: a
- * scale group split over several runs). */
+/* Stage columns (C of them, 64 rows each, chunk order) of one row group
+ * -> out rows o + i·rs, i < 64, C consecutive values each; stored, or
+ * added (add: a scale group split over several runs). */
 INLINE void bl_write(const int32_t *col, int C, int32_t *o, size_t rs, int add)
 {
     if (rs == 1) {
+        __m512i c[4], v[4];
+        UNROLL
+        for (int k = 0; k < 4; k++)
+            c[k] = _mm512_load_si512((const void *)(col + 16 * k));
+        bl_order(c, v);
+        UNROLL
         for (int i = 0; i < 4; i++) {
-            __m512i x = _mm512_load_si512((const void *)(col + 16 * i));
             if (add)
-                x = _mm512_add_epi32(x, _mm512_loadu_si512((const void *)(o + 16 * i)));
-            _mm512_storeu_si512((void *)(o + 16 * i), x);
+                v[i] = _mm512_add_epi32(v[i], _mm512_loadu_si512((const void *)(o + 16 * i)));
+            _mm512_storeu_si512((void *)(o + 16 * i), v[i]);
         }
         return;
     }
-    for (int i = 0; i < 4; i++) {
+    for (int k = 0; k < 4; k++) {
         __m512i v[16];
         for (int c = 0; c < C; c++)
-            v[c] = _mm512_load_si512((const void *)(col + BL_MR * c + 16 * i));
-        store_cols16(v, C, o + 16 * i * rs, rs, add);
+            v[c] = _mm512_load_si512((const void *)(col + BL_MR * c + 16 * k));
+        store_cols16(v, C, o, rs, add, k);
     }
 }
 
