@@ -90,6 +90,22 @@ const RULES: &[Rule] = &[
         order: &[BitLutG4, MultiplyAdd],
         why: "scalar/exact int: one table lookup per 4 weights and plane (src/select.rs)",
     },
+    Rule {
+        ternary: true,
+        contract: Fast,
+        isa: Isa::Scalar,
+        tokens: ANY_N,
+        order: &[LutG4, LutG2],
+        why: "scalar/fast: lut_g4 does four weights per lookup (src/select.rs)",
+    },
+    Rule {
+        ternary: true,
+        contract: Float,
+        isa: Isa::Scalar,
+        tokens: ANY_N,
+        order: &[LutG4, LutG2],
+        why: "scalar/float: lut_g4 does four weights per lookup (src/select.rs)",
+    },
 ];
 
 /// Picks the kernel for `format` weights under `contract` on `isa` for
@@ -103,31 +119,49 @@ pub(crate) fn select(
 ) -> Result<(&'static KernelDesc, &'static str)> {
     let usable = |k: &KernelDesc| !plane_scales || k.layout.supports_plane_scales();
     let ternary = format == Format::Ternary;
-    for rule in RULES.iter().filter(|r| {
-        r.ternary == ternary && r.contract == contract && r.isa == isa && r.tokens.contains(&tokens)
-    }) {
-        for &family in rule.order {
-            if let Some(k) = kernels::find(family, format, contract, isa).filter(|k| usable(k)) {
-                return Ok((k, rule.why));
-            }
-        }
+    let by_rules = |isa: Isa| {
+        RULES
+            .iter()
+            .filter(|r| {
+                r.ternary == ternary
+                    && r.contract == contract
+                    && r.isa == isa
+                    && r.tokens.contains(&tokens)
+            })
+            .find_map(|rule| {
+                rule.order.iter().find_map(|&family| {
+                    kernels::find(family, format, contract, isa)
+                        .filter(|k| usable(k))
+                        .map(|k| (k, rule.why))
+                })
+            })
+    };
+    let any_of = |isa: Isa| {
+        kernels::all()
+            .find(|k| k.isa == isa && k.supports(format) && k.contract == contract && usable(k))
+    };
+    if let Some(pick) = by_rules(isa) {
+        return Ok(pick);
     }
-    // No rule, or no kernel of its families: any kernel of this ISA, then
-    // the portable kernel of the same format and contract.
-    if let Some(k) = kernels::all()
-        .find(|k| k.isa == isa && k.supports(format) && k.contract == contract && usable(k))
-    {
+    if let Some(k) = any_of(isa) {
         return Ok((
             k,
             "the only kernel of this ISA for this format and contract",
         ));
     }
-    kernels::all()
-        .find(|k| k.isa == Isa::Scalar && k.supports(format) && k.contract == contract && usable(k))
+    // No SIMD kernel for this case: the portable kernel the scalar rows
+    // prefer.
+    if let Some((k, _)) = by_rules(Isa::Scalar) {
+        return Ok((
+            k,
+            "no SIMD kernel for this format and contract on this ISA: the fastest portable one",
+        ));
+    }
+    any_of(Isa::Scalar)
         .map(|k| {
             (
                 k,
-                "no SIMD kernel for this format and contract on this ISA: portable kernel",
+                "no SIMD kernel for this format and contract: portable kernel",
             )
         })
         .ok_or_else(|| {

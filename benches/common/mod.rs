@@ -1,8 +1,11 @@
-//! Shapes and inputs shared by the criterion bench and the quick bench
-//! (`examples/bench.rs` includes this file by path).
+//! Shapes, weight cases and inputs shared by the criterion benches and the
+//! quick bench (`examples/bench.rs` includes this file by path).
 #![allow(dead_code)]
 
-use lutgemm::{ScaleGranularity, TernaryMatrix};
+use lutgemm::{
+    Dequantize, Format, IntMatrix, IntQuantizer, Isa, KernelDesc, KernelFamily, PackOptions,
+    PackedWeights, ScaleGranularity, TernaryMatrix, kernels,
+};
 
 /// Real (m, k) shapes of DESIGN.md §1, with the model they come from.
 pub const SHAPES: &[(usize, usize, &str)] = &[
@@ -39,6 +42,176 @@ pub fn values(len: usize, seed: u64) -> Vec<f32> {
 pub fn ternary(m: usize, k: usize) -> TernaryMatrix {
     TernaryMatrix::quantize_f32(&values(m * k, 42), m, k, ScaleGranularity::PerTensor)
         .expect("valid shape")
+}
+
+/// A b-bit integer matrix quantized from random floats in [-1, 1) with a
+/// scale and an offset per group ([`IntQuantizer::Asymmetric`], llama.cpp
+/// Q4_1 style, so the offset path of the epilogue is measured too).
+pub fn intb(m: usize, k: usize, bits: u32, granularity: ScaleGranularity) -> IntMatrix {
+    IntMatrix::quantize_f32(
+        &values(m * k, 42),
+        m,
+        k,
+        bits,
+        granularity,
+        IntQuantizer::Asymmetric,
+    )
+    .expect("valid shape and group")
+}
+
+/// One weight case: a format and its scale group length along k (0: one
+/// group per row; for ternary, one scale per tensor as BitNet b1.58).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Case {
+    pub format: Format,
+    pub group: usize,
+}
+
+impl Case {
+    pub const fn new(format: Format, group: usize) -> Case {
+        Case { format, group }
+    }
+
+    /// `ternary`, `int4_g32`, `int2_row` …: criterion group names.
+    pub fn name(&self) -> String {
+        match (self.format, self.group) {
+            (Format::Ternary, 0) => "ternary".to_string(),
+            (f, 0) => format!("{f}_row"),
+            (f, g) => format!("{f}_g{g}"),
+        }
+    }
+
+    /// The scale granularity: per tensor (ternary, group 0), per row
+    /// (integers, group 0) or per block of `group`.
+    pub fn granularity(&self) -> ScaleGranularity {
+        match (self.format, self.group) {
+            (Format::Ternary, 0) => ScaleGranularity::PerTensor,
+            (_, 0) => ScaleGranularity::PerRow,
+            (_, g) => ScaleGranularity::PerBlock(g),
+        }
+    }
+
+    /// Whether rows of length `k` split into whole groups.
+    pub fn fits(&self, k: usize) -> bool {
+        self.group == 0 || k % self.group == 0
+    }
+
+    /// Random weights of this case (see [`ternary`] and [`intb`]).
+    pub fn weights(&self, m: usize, k: usize) -> Weights {
+        match self.format {
+            Format::Ternary => Weights::Ternary(
+                TernaryMatrix::quantize_f32(&values(m * k, 42), m, k, self.granularity())
+                    .expect("valid shape and group"),
+            ),
+            f => Weights::Int(intb(m, k, f.bits(), self.granularity())),
+        }
+    }
+}
+
+impl std::fmt::Display for Case {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.name())
+    }
+}
+
+/// The ternary case: one scale per tensor.
+pub const TERNARY_CASES: &[Case] = &[Case::new(Format::Ternary, 0)];
+
+/// The integer cases benchmarked: 2-bit in groups of 64, 4-bit in groups of
+/// 32 and 128.
+pub const INT_CASES: &[Case] = &[
+    Case::new(Format::Int2, 64),
+    Case::new(Format::Int4, 32),
+    Case::new(Format::Int4, 128),
+];
+
+/// Default groups of a format when none are asked for.
+pub fn default_groups(format: Format) -> Vec<usize> {
+    let mut g: Vec<usize> = TERNARY_CASES
+        .iter()
+        .chain(INT_CASES)
+        .filter(|c| c.format == format)
+        .map(|c| c.group)
+        .collect();
+    if g.is_empty() {
+        g.push(64);
+    }
+    g
+}
+
+/// Weights of either kind, for the formats' inherent methods.
+pub enum Weights {
+    Ternary(TernaryMatrix),
+    Int(IntMatrix),
+}
+
+impl Weights {
+    /// As the trait the packers and the oracle read.
+    pub fn as_dyn(&self) -> &dyn Dequantize {
+        match self {
+            Weights::Ternary(w) => w,
+            Weights::Int(w) => w,
+        }
+    }
+
+    /// The dequantized f32 weights, m × k (the dense baseline's input).
+    pub fn dequantize(&self) -> Vec<f32> {
+        match self {
+            Weights::Ternary(w) => w.dequantize(),
+            Weights::Int(w) => w.dequantize(),
+        }
+    }
+}
+
+/// Every kernel that can run here for `format` (every contract), best ISA
+/// first, the multiply-add kernel first within an ISA.
+pub fn kernels_for(format: Format) -> Vec<&'static KernelDesc> {
+    let mut ks: Vec<&'static KernelDesc> = kernels::available()
+        .filter(|k| k.supports(format))
+        .collect();
+    ks.sort_by_key(|k| {
+        (
+            std::cmp::Reverse(k.isa),
+            lutgemm::Contract::ALL.iter().position(|&c| c == k.contract),
+            k.family() != KernelFamily::MultiplyAdd,
+        )
+    });
+    ks
+}
+
+/// Packs `w` for exactly `kd` (forcing its family, ISA and contract); an
+/// error if packing fails or selects another kernel.
+pub fn pack_for(w: &dyn Dequantize, kd: &'static KernelDesc) -> Result<PackedWeights, String> {
+    let p = PackedWeights::pack(
+        w,
+        &PackOptions {
+            family: Some(kd.family()),
+            isa: Some(kd.isa),
+            contract: kd.contract,
+            ..PackOptions::default()
+        },
+    )
+    .map_err(|e| format!("packing for {} failed: {e}", kd.name))?;
+    if p.kernel().name != kd.name {
+        return Err(format!(
+            "packing for {} (family {}, isa {}, {} contract) gave kernel {}",
+            kd.name,
+            kd.family(),
+            kd.isa,
+            kd.contract,
+            p.kernel().name
+        ));
+    }
+    Ok(p)
+}
+
+/// Scalar kernels are skipped at more than this many tokens unless asked
+/// for (a single call at n = 256 on the big shapes takes seconds).
+pub const SCALAR_MAX_N: usize = 8;
+
+/// Whether a kernel of `isa` runs at `n` tokens by default.
+pub fn runs_by_default(isa: Isa, n: usize) -> bool {
+    isa != Isa::Scalar || n <= SCALAR_MAX_N
 }
 
 /// The dense f32 baseline `y = x · wᵀ`: an AVX2/FMA dot product per row
