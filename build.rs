@@ -15,8 +15,8 @@ use std::path::Path;
 struct IsaObject {
     /// cfg name emitted when built, also the library name.
     cfg: &'static str,
-    /// Source file under `kernels/`.
-    source: &'static str,
+    /// Source files under `kernels/`, all built with this ISA's flags.
+    sources: &'static [&'static str],
     /// Compiler flags this object needs (GCC/Clang spelling).
     flags: &'static [&'static str],
 }
@@ -24,12 +24,12 @@ struct IsaObject {
 const X86_OBJECTS: &[IsaObject] = &[
     IsaObject {
         cfg: "lutgemm_avx2",
-        source: "kernels/x86/avx2.c",
+        sources: &["kernels/x86/avx2.c", "kernels/x86/avx2_int.c"],
         flags: &["-mavx2", "-mfma", "-mf16c", "-mbmi2"],
     },
     IsaObject {
         cfg: "lutgemm_avx512",
-        source: "kernels/x86/avx512.c",
+        sources: &["kernels/x86/avx512.c", "kernels/x86/avx512_int.c"],
         flags: &[
             "-mavx2",
             "-mfma",
@@ -69,11 +69,11 @@ fn main() {
             Ok(()) => println!("cargo::rustc-cfg={}", obj.cfg),
             Err(why) => {
                 if strict {
-                    panic!("LUTGEMM_CI=1: cannot build {}: {why}", obj.source);
+                    panic!("LUTGEMM_CI=1: cannot build {}: {why}", obj.cfg);
                 }
                 println!(
                     "cargo::warning=lutgemm: skipping {} ({why}); those kernels are not available",
-                    obj.source
+                    obj.cfg
                 );
             }
         }
@@ -83,7 +83,7 @@ fn main() {
 fn build_object(obj: &IsaObject) -> Result<(), String> {
     let mut build = cc::Build::new();
     build
-        .file(obj.source)
+        .files(obj.sources)
         .include("kernels")
         .std("c11")
         .opt_level(3)
@@ -102,8 +102,8 @@ fn build_object(obj: &IsaObject) -> Result<(), String> {
             Err(e) => return Err(format!("cannot probe the C compiler: {e}")),
         }
     }
-    if !Path::new(obj.source).exists() {
-        return Err("source file missing".into());
+    if let Some(missing) = obj.sources.iter().find(|s| !Path::new(s).exists()) {
+        return Err(format!("source file {missing} missing"));
     }
     build.try_compile(obj.cfg).map_err(|e| e.to_string())
 }

@@ -13,8 +13,32 @@
  *   int_bitlut_g4    Layout B (IntBitLutG4, mr 64, kc 8, bits 1..4): per
  *                    step, bit plane and 64 rows, 4 vpermw on int16 tables
  *                    (no unpacking), int16 accumulation widened every <= 32
- *                    steps.
+ *                    steps. 2 tokens share each weight load and its shifts.
  *   int_bitlut_g4_tables   the exact tables of Layout B (vpdpbusd + vpermt2b).
+ *
+ * Outputs out[t·out_stride + (r·nb + b)·plane_out + p] are written once
+ * (never accumulated across calls). With nb > 1 or plane_out > 1 a row's
+ * outputs are strided: they are collected per 16 (or fewer) columns and
+ * written by a 16 × 16 transpose and masked row stores (store_cols16).
+ *
+ * Measurements (this machine: 2-core KVM guest, AMD EPYC family 25 model
+ * 17 = Zen 4, 512-bit ops as two 256-bit halves, i.e. at most 2 zmm ALU
+ * ops per cycle; GCC 12, the build.rs flags; one thread, kernel only,
+ * median of 200 calls, m = k = 4096, one call over all rows):
+ *
+ *                          mad            bitlut_g4 (tables +0.6 us/token)
+ *   n = 1, 4 bits nb 1     100-105 us     228-232 us
+ *   n = 1, 2 bits nb 1      84-86 us      118-120 us
+ *   n = 1, 4 bits g 32     156-170 us     315-340 us   (nb 128, bp 32)
+ *   n = 1, 2 bits g 64     110-113 us     157-160 us   (nb 64, bp 64)
+ *   n = 8, 4 bits nb 1     610-630 us     1590-1690 us
+ *   n = 8, 2 bits nb 1     577-585 us     825-840 us
+ *   n = 8, 4 bits g 32     2.2-3.5 ms     4.3-5.6 ms   (16 MB of int32 out)
+ *   n = 8, 4 bits g 32, 512 rows per call: 118 us (mad), 285 us (bitlut),
+ *                          i.e. ×8 = 0.95 / 2.3 ms for 4096 rows.
+ * With short scale groups the outputs (m · nb int32 per token, 2 MB at
+ * nb = 128) dominate once they leave L2: call with row tiles whose
+ * outputs stay in cache.
  */
 
 #include <immintrin.h>
@@ -66,17 +90,24 @@ INLINE void transpose16(__m512i *r)
     }
 }
 
+/* The row held by lane i of the bitlut kernel's sum chunk k (see the note
+ * before bl_order). */
+INLINE size_t bl_row(int k, int i)
+{
+    return (size_t)(16 * (i / 4) + 2 * (i % 4) + 8 * (k & 1) + (k >> 1));
+}
+
 /* Writes 16 rows × C (<= 16) output columns given as column vectors (lane
  * = row): the C values of the row in lane i go to o + row(i)·rs
  * (consecutive), stored or (add) added to what is there. row(i) = i, or for
  * the bitlut kernel's even/odd chunk k (k >= 0) the row that lane holds
- * (bl_row). One transpose + 16 masked stores instead of 16·C strided
- * scalar stores, which cost as much as the multiply-add work itself when
- * scale groups are short (bp = 32). With add, all 16 loads go before the
- * stores: a masked load behind a masked store to the same 64 bytes
- * (rs < 16) would wait for it. */
-INLINE size_t bl_row(int k, int i);
-
+ * (bl_row). One transpose (64 shuffles) + 16 masked stores instead of
+ * 16·C strided scalar stores: mad at 4 bits, nb = 128, bp = 32 took 170 us
+ * (n = 1, 4096 rows) and 119 us (n = 8, 512 rows) this way against 282 and
+ * 210 us storing through a scalar loop. With add, all 16 loads go before
+ * the stores: a masked load behind a masked store to the same 64 bytes
+ * (rs < 16) would wait for it (bitlut, 4 bits, plane_out 4, nb 1: 469 ->
+ * 289 us, with bl_row replacing a reorder per flush). */
 INLINE void store_cols16(const __m512i *col, int C, int32_t *o, size_t rs, int add, int k)
 {
     __m512i v[16];
@@ -119,10 +150,16 @@ INLINE void store_cols16(const __m512i *col, int C, int32_t *o, size_t rs, int a
  * (vpdpbusd itself does not saturate: 4 products of |u8·s8| <= 240·127 per
  * lane and step.)
  *
- * Tiling: T tokens × R row groups per pass over a scale group's steps. One
- * token: R = 8 row groups share each activation broadcast; 2-4 tokens:
- * R = 2, each weight load and decode feeds T · (2 or 4) vpdpbusd. Either
- * way 2·R·T = 16 accumulators. */
+ * Tiling: T tokens × R row groups per pass over a scale group's steps;
+ * each weight load and decode feeds T · (2 or 4) vpdpbusd, each activation
+ * broadcast R of them. Measured (m = k = 4096, nb = 1): one token R = 4
+ * (8 accumulators) 100 / 83 us (4 / 2 bits) vs R = 8 105 / 85, R = 2
+ * 100 / 89, R = 1 144 / 143; 8 tokens as 2 × (T = 4, R = 1) 590 / 580 us
+ * vs (T = 4, R = 2) 705 / 655 (GCC spills 16 accumulators) and T = 8,
+ * R = 1 590 / 580. At ~580 us per 8 tokens, 1 vpdpbusd per cycle, the
+ * kernel is at the VNNI throughput; one token at 4 bits (8 MB of weights
+ * from L3) is at ~80 GB/s, and at 2 bits at the VNNI throughput again.
+ * Software prefetch did not help. */
 
 #define MAD_MR 16
 #define MAD_STEP 64
@@ -141,6 +178,7 @@ INLINE void mad_tile(const lutgemm_kernel_args *a, size_t g, size_t t0, const in
     const uint8_t *w = a->w + g * ws;
     const int8_t *x[4];
     int32_t *o[4];
+    /* R·T <= 4 (mad_rows). */
     UNROLL
     for (int t = 0; t < T; t++) {
         x[t] = a->qpad + (t0 + t) * a->qpad_stride;
@@ -148,10 +186,10 @@ INLINE void mad_tile(const lutgemm_kernel_args *a, size_t g, size_t t0, const in
     }
     for (size_t b0 = 0; b0 < nb; b0 += MAD_GB) {
         const int G = nb - b0 < MAD_GB ? (int)(nb - b0) : MAD_GB;
-        __m512i stage[8][MAD_GB];
+        __m512i stage[4][MAD_GB];
         for (int bb = 0; bb < G; bb++) {
             const size_t b = b0 + bb;
-            __m512i X[8], Y[8];
+            __m512i X[4], Y[4];
             UNROLL
             for (int i = 0; i < R * T; i++)
                 X[i] = Y[i] = _mm512_setzero_si512();
@@ -198,16 +236,18 @@ INLINE void mad_tile(const lutgemm_kernel_args *a, size_t g, size_t t0, const in
                         stage[i][bb] = sum;
                 }
         }
-        if (nb > 1)
+        if (nb > 1) {
             UNROLL
             for (int r = 0; r < R; r++)
                 UNROLL
                 for (int t = 0; t < T; t++)
                     store_cols16(stage[r * T + t], G, o[t] + r * MAD_MR * nb + b0, nb, 0, -1);
+        }
     }
 }
 
-/* All row groups for tokens t0..t0+T-1: R = RB at a time, then one. */
+/* All row groups for tokens t0..t0+T-1: R = RB at a time, then one.
+ * 2·R·T <= 8 accumulators. */
 INLINE void mad_rows(const lutgemm_kernel_args *a, size_t t0, const int T, const int B4)
 {
     const int RB = T == 1 ? 4 : T == 2 ? 2 : 1;
@@ -275,14 +315,33 @@ LUTGEMM_KERNEL(lutgemm_avx512_int_mad)
  * combined in int16 (4 bits would allow 2 steps); they are combined when
  * widening: vpmaddwd on (P0, P1) word pairs with (1, 2) and (P2, P3) with
  * (4, 8): |2^p·P_p + 2^q·P_q| <= 12·32512 < 2^31 per span. int32 totals:
- * |Σ_p 2^p P_p| <= 15·127·bp <= 2.5e8 for bp <= 131072. */
+ * |Σ_p 2^p P_p| <= 15·127·bp <= 2.5e8 for bp <= 131072.
+ *
+ * Cost: a (step, plane, 64 rows) unit is 11 zmm ALU ops (4 vpermw, 3
+ * shifts, 4 adds); at 2 per cycle that is 5.5 cycles, measured ~6.2 (GCC
+ * still spills a few accumulators). Tried and measured:
+ *   - vpshufb on the byte tables + unpack: 6.1 vs 4.3 TSC ticks per unit
+ *     in an L1 loop;
+ *   - vpmulhuw / vpmaddubsw in place of the shifts: no gain (every zmm op
+ *     takes the same two 256-bit pipe slots);
+ *   - W0, W1 built once per run into a stack buffer instead of 2 vpermb
+ *     per step and pass: 4% faster (fewer live registers);
+ *   - BL_RUN 32 / 64 / 128 / 256 steps: 4 bits nb 128 385 / 320 / 322 /
+ *     327 us, 2 bits nb 64 231 / 180 / 153 / 151 us (runs of whole blocks
+ *     of 16 groups need >= 128 steps at bp = 64);
+ *   - 2 tokens per pass (shifts and weight loads shared): n = 8, 4 bits
+ *     1860 -> 1600 us, 2 bits 950 -> 815 us;
+ *   - 4, 6 or 8 (row group, plane) pairs per pass: within noise. */
 
 #define BL_MR 64
 #define BL_SPAN 32
 /* Steps of tables (64 B each) kept in L1 while every row group of the
  * call streams past them; see avx512.c's LUT_KERNEL note. */
 #ifndef BL_RUN
-#define BL_RUN 64
+#define BL_RUN 128
+#endif
+#ifndef BL_TMAX
+#define BL_TMAX 2
 #endif
 
 /* Byte i of W0 (before +32 for W1): entry e = (i/2) mod 16, low byte
@@ -298,11 +357,7 @@ static const uint8_t BL_WIDX[64] __attribute__((aligned(64))) = {
  * (k = 0..3: even rows from words 0..3 / 4..7 of each 128-bit lane, then
  * odd rows the same): lane 4l + i of chunk k holds row bl_row(k, 4l + i).
  * The stage keeps them in this order; bl_order or the transposing store
- * (store_cols16) put them in place. */
-INLINE size_t bl_row(int k, int i)
-{
-    return (size_t)(16 * (i / 4) + 2 * (i % 4) + 8 * (k & 1) + (k >> 1));
-}
+ * (store_cols16) put them in place, which saves a reordering per flush. */
 
 /* Chunks 0..3 -> v[i] = rows 16i..16i+15. */
 INLINE void bl_order(const __m512i *c, __m512i *v)
@@ -368,17 +423,16 @@ INLINE void bl_flush(const __m512i *E, const __m512i *O, const int BITS, int com
     }
 }
 
-/* R row groups (w, ws apart) over steps [s0, s1) of one token's tables:
- * int16 spans of <= BL_SPAN steps that never cross a scale group, each
- * flushed into stage column (b − bfirst)·po (+ p) of its row group
- * (stage + r·cmax·64). A span continuing a group inside this run adds to
- * its column; the first span of the run or of a group stores. */
-INLINE void bl_pass(const uint8_t *w, size_t ws, const uint8_t *tab, const int R,
+/* T tokens × R row groups (w, ws apart) over steps [s0, s1): int16 spans
+ * of <= BL_SPAN steps that never cross a scale group, each flushed into
+ * stage column (b − bfirst)·po (+ p) of its row group (stage + (t·R + r)·
+ * cmax·64). A span continuing a group inside this run adds to its column;
+ * the first span of the run or of a group stores. wt: the run's tables as
+ * W0, W1 per step (128 B), token t's at wt + t·BL_RUN·128. */
+INLINE void bl_pass(const uint8_t *w, size_t ws, const uint8_t *wt, const int T, const int R,
                     const int BITS, size_t s0, size_t s1, size_t spg, size_t bfirst,
                     int combined, int32_t *stage, int cmax)
 {
-    const __m512i wi0 = _mm512_load_si512((const void *)BL_WIDX);
-    const __m512i wi1 = _mm512_add_epi8(wi0, _mm512_set1_epi8(32));
     const size_t po = combined ? 1 : (size_t)BITS;
     size_t s = s0;
     while (s < s1) {
@@ -391,12 +445,18 @@ INLINE void bl_pass(const uint8_t *w, size_t ws, const uint8_t *tab, const int R
         const int add = s != s0 && s != b * spg;
         __m512i E[8], O[8];
         UNROLL
-        for (int i = 0; i < R * BITS; i++)
+        for (int i = 0; i < T * R * BITS; i++)
             E[i] = O[i] = _mm512_setzero_si512();
         for (; s < se; s++) {
-            const __m512i tv = _mm512_loadu_si512((const void *)(tab + 64 * s));
-            const __m512i W0 = _mm512_permutexvar_epi8(wi0, tv);
-            const __m512i W1 = _mm512_permutexvar_epi8(wi1, tv);
+            __m512i W0[2], W1[2];
+            UNROLL
+            for (int t = 0; t < T; t++) {
+                const uint8_t *wts = wt + (size_t)t * BL_RUN * 128 + 128 * (s - s0);
+                W0[t] = _mm512_load_si512((const void *)wts);
+                W1[t] = _mm512_load_si512((const void *)(wts + 64));
+                REG(W0[t]);
+                REG(W1[t]);
+            }
             UNROLL
             for (int r = 0; r < R; r++)
                 UNROLL
@@ -404,18 +464,25 @@ INLINE void bl_pass(const uint8_t *w, size_t ws, const uint8_t *tab, const int R
                     __m512i x = _mm512_loadu_si512(
                         (const void *)(w + r * ws + 64 * (s * (size_t)BITS + (size_t)p)));
                     REG(x);
-                    const __m512i a0 = _mm512_permutexvar_epi16(x, W0);
-                    const __m512i a1 = _mm512_permutexvar_epi16(_mm512_srli_epi16(x, 4), W1);
-                    const __m512i b0 = _mm512_permutexvar_epi16(_mm512_srli_epi16(x, 8), W0);
-                    const __m512i b1 = _mm512_permutexvar_epi16(_mm512_srli_epi16(x, 12), W1);
-                    E[r * BITS + p] = _mm512_add_epi16(E[r * BITS + p], _mm512_add_epi16(a0, a1));
-                    O[r * BITS + p] = _mm512_add_epi16(O[r * BITS + p], _mm512_add_epi16(b0, b1));
+                    const __m512i x4 = _mm512_srli_epi16(x, 4);
+                    const __m512i x8 = _mm512_srli_epi16(x, 8);
+                    const __m512i x12 = _mm512_srli_epi16(x, 12);
+                    UNROLL
+                    for (int t = 0; t < T; t++) {
+                        const int i = (t * R + r) * BITS + p;
+                        const __m512i a0 = _mm512_permutexvar_epi16(x, W0[t]);
+                        const __m512i a1 = _mm512_permutexvar_epi16(x4, W1[t]);
+                        const __m512i b0 = _mm512_permutexvar_epi16(x8, W0[t]);
+                        const __m512i b1 = _mm512_permutexvar_epi16(x12, W1[t]);
+                        E[i] = _mm512_add_epi16(E[i], _mm512_add_epi16(a0, a1));
+                        O[i] = _mm512_add_epi16(O[i], _mm512_add_epi16(b0, b1));
+                    }
                 }
         }
         UNROLL
-        for (int r = 0; r < R; r++)
-            bl_flush(E + r * BITS, O + r * BITS, BITS, combined,
-                     stage + ((size_t)r * cmax + (b - bfirst) * po) * BL_MR, add);
+        for (int i = 0; i < T * R; i++)
+            bl_flush(E + i * BITS, O + i * BITS, BITS, combined,
+                     stage + ((size_t)i * cmax + (b - bfirst) * po) * BL_MR, add);
     }
 }
 
@@ -446,22 +513,40 @@ INLINE void bl_write(const int32_t *col, int C, int32_t *o, size_t rs, int add)
     }
 }
 
-/* Row groups per pass: 8 / BITS (BITS = 3: 2), i.e. <= 8 (row group,
- * plane) pairs = 16 int16 accumulators, plus W0, W1 and temporaries, in 32
- * zmm registers. */
-#define BL_RB(BITS) ((BITS) == 1 ? 8 : (BITS) == 2 ? 4 : 2)
-
-INLINE void bl_kernel(const lutgemm_kernel_args *a, const int BITS)
+/* Row groups g..g+R-1 for tokens t0..t0+T-1 over one run: lookups, then
+ * the stage columns (C per token and row group) to the outputs. */
+INLINE void bl_rows(const lutgemm_kernel_args *a, size_t t0, size_t g, const int T, const int R,
+                    const int BITS, size_t s0, size_t s1, size_t b0, int C, int add,
+                    int32_t *stage, int cmax, const uint8_t *wt)
 {
-    const int RB = BL_RB(BITS);
-    /* Stage columns per row group: <= 16 (one transpose), and the stage
-     * (RB · cmax · 256 B) <= 16 KB so it shares L1 with the run's tables. */
-    const int cmax = RB == 8 ? 8 : 16;
-    int32_t stage[8 * 8 * BL_MR] __attribute__((aligned(64)));
     const int combined = a->plane_out == 1;
     const size_t po = combined ? 1 : (size_t)BITS;
-    const size_t nb = a->nb, spg = a->bp / 8, ws = a->w_stride;
-    const size_t rs = nb * po;
+    const size_t rs = a->nb * po;
+    bl_pass(a->w + g * a->w_stride, a->w_stride, wt, T, R, BITS, s0, s1, a->bp / 8, b0,
+            combined, stage, cmax);
+    for (int t = 0; t < T; t++)
+        for (int r = 0; r < R; r++)
+            bl_write(stage + (size_t)(t * R + r) * cmax * BL_MR, C,
+                     (int32_t *)a->out + (t0 + t) * a->out_stride + (g + r) * BL_MR * rs + b0 * po,
+                     rs, add);
+}
+
+/* Row groups per pass: T·R·BITS <= 8 (token, row group, plane) triples =
+ * 16 int16 accumulators, plus W0, W1 per token and temporaries, in 32 zmm
+ * registers. */
+#define BL_RB(T, BITS) ((BITS) == 1 ? 8 / (T) : (BITS) == 2 ? 4 / (T) : 2 / (T))
+
+/* Tokens t0..t0+T-1, all row groups. */
+INLINE void bl_tokens(const lutgemm_kernel_args *a, size_t t0, const int T, const int BITS,
+                      int32_t *stage, uint8_t *wt)
+{
+    const int RB = BL_RB(T, BITS);
+    /* Stage columns per (token, row group): <= 16 (one transpose), and the
+     * stage (T · RB · cmax · 256 B) <= 16 KB so it shares L1 with the run's
+     * tables. */
+    const int cmax = T * RB == 8 ? 8 : 16;
+    const size_t po = a->plane_out == 1 ? 1 : (size_t)BITS;
+    const size_t nb = a->nb, spg = a->bp / 8;
     /* Scale groups per run: all of a run's groups fit the stage columns and
      * BL_RUN steps; a group longer than BL_RUN is split over runs (GB = 1). */
     size_t GB = 1;
@@ -472,31 +557,46 @@ INLINE void bl_kernel(const lutgemm_kernel_args *a, const int BITS)
         if (GB > nb)
             GB = nb;
     }
-    for (size_t t = 0; t < a->n; t++) {
-        const uint8_t *tab = a->tables + t * a->tables_stride;
-        int32_t *out = (int32_t *)a->out + t * a->out_stride;
-        for (size_t b0 = 0; b0 < nb; b0 += GB) {
-            const size_t G = nb - b0 < GB ? nb - b0 : GB;
-            const int C = (int)(G * po);
-            for (size_t s0 = b0 * spg; s0 < (b0 + G) * spg; s0 += BL_RUN) {
-                const size_t s1 = s0 + BL_RUN < (b0 + G) * spg ? s0 + BL_RUN : (b0 + G) * spg;
-                const int add = s0 != b0 * spg;
-                size_t g = 0;
-                for (; g + (size_t)RB <= a->row_groups; g += RB) {
-                    bl_pass(a->w + g * ws, ws, tab, RB, BITS, s0, s1, spg, b0, combined, stage,
-                            cmax);
-                    for (int r = 0; r < RB; r++)
-                        bl_write(stage + (size_t)r * cmax * BL_MR, C,
-                                 out + (g + r) * BL_MR * rs + b0 * po, rs, add);
-                }
-                for (; g < a->row_groups; g++) {
-                    bl_pass(a->w + g * ws, ws, tab, 1, BITS, s0, s1, spg, b0, combined, stage,
-                            cmax);
-                    bl_write(stage, C, out + g * BL_MR * rs + b0 * po, rs, add);
+    const __m512i wi0 = _mm512_load_si512((const void *)BL_WIDX);
+    const __m512i wi1 = _mm512_add_epi8(wi0, _mm512_set1_epi8(32));
+    for (size_t b0 = 0; b0 < nb; b0 += GB) {
+        const size_t G = nb - b0 < GB ? nb - b0 : GB;
+        const int C = (int)(G * po);
+        for (size_t s0 = b0 * spg; s0 < (b0 + G) * spg; s0 += BL_RUN) {
+            const size_t s1 = s0 + BL_RUN < (b0 + G) * spg ? s0 + BL_RUN : (b0 + G) * spg;
+            const int add = s0 != b0 * spg;
+            /* The run's tables as W0, W1 once for all row groups: 4% faster
+             * than two vpermb per step and pass (fewer live registers). */
+            for (int t = 0; t < T; t++) {
+                const uint8_t *tab = a->tables + (t0 + t) * a->tables_stride;
+                uint8_t *wtt = wt + (size_t)t * BL_RUN * 128;
+                for (size_t s = s0; s < s1; s++) {
+                    const __m512i tv = _mm512_loadu_si512((const void *)(tab + 64 * s));
+                    _mm512_store_si512((void *)(wtt + 128 * (s - s0)),
+                                       _mm512_permutexvar_epi8(wi0, tv));
+                    _mm512_store_si512((void *)(wtt + 128 * (s - s0) + 64),
+                                       _mm512_permutexvar_epi8(wi1, tv));
                 }
             }
+            size_t g = 0;
+            for (; g + (size_t)RB <= a->row_groups; g += (size_t)RB)
+                bl_rows(a, t0, g, T, RB, BITS, s0, s1, b0, C, add, stage, cmax, wt);
+            for (; g < a->row_groups; g++)
+                bl_rows(a, t0, g, T, 1, BITS, s0, s1, b0, C, add, stage, cmax, wt);
         }
     }
+}
+
+INLINE void bl_kernel(const lutgemm_kernel_args *a, const int BITS)
+{
+    int32_t stage[8 * 8 * BL_MR] __attribute__((aligned(64)));
+    uint8_t wt[BL_TMAX * BL_RUN * 128] __attribute__((aligned(64)));
+    size_t t = 0;
+    if (BL_TMAX == 2)
+        for (; t + 2 <= a->n; t += 2)
+            bl_tokens(a, t, 2, BITS, stage, wt);
+    for (; t < a->n; t++)
+        bl_tokens(a, t, 1, BITS, stage, wt);
 }
 
 LUTGEMM_KERNEL(lutgemm_avx512_int_bitlut_g4)
@@ -520,7 +620,7 @@ LUTGEMM_KERNEL(lutgemm_avx512_int_bitlut_g4)
     }
 }
 
-/* Exact tables: for group j, dword e of vpdpbusd(0, BL_COEF, bcast(q[4j..4j+3]))
+/* Exact tables: for group j, dword e of vpdpbusd(0, coef, bcast(q[4j..4j+3]))
  * is Σ_c bit_c(e)·q[4j+c] = T[e] (|T| <= 508), and one vpermt2b gathers byte
  * 0 (low) and byte 1 (high) of the 16 entries of groups 2s and 2s+1 into
  * the step's 64 bytes: lo(2s), hi(2s), lo(2s+1), hi(2s+1). */

@@ -13,8 +13,8 @@ use crate::isa::Isa;
 use crate::layout::Layout;
 
 c_functions! {
-    kernels: lutgemm_avx2_ternary_mad, lutgemm_avx2_ternary_lut_g2;
-    tables: lutgemm_avx2_ternary_lut_g2_tables
+    kernels: lutgemm_avx2_int_mad, lutgemm_avx2_int_bitlut_g4, lutgemm_avx2_ternary_mad, lutgemm_avx2_ternary_lut_g2;
+    tables: lutgemm_avx2_int_bitlut_g4_tables, lutgemm_avx2_ternary_lut_g2_tables
 }
 
 pub(crate) const KERNELS: &[KernelDesc] = &[
@@ -35,5 +35,23 @@ pub(crate) const KERNELS: &[KernelDesc] = &[
         layout: Layout::TernaryLutG2 { mr: 32, kc: 4 },
         run: lutgemm_avx2_ternary_lut_g2,
         build_tables: Some(lutgemm_avx2_ternary_lut_g2_tables),
+    },
+    KernelDesc {
+        name: "mad_int_avx2",
+        formats: &[Format::Int2, Format::Int4],
+        contract: Contract::Exact,
+        isa: Isa::Avx2,
+        layout: Layout::IntMad { mr: 16 },
+        run: lutgemm_avx2_int_mad,
+        build_tables: None,
+    },
+    KernelDesc {
+        name: "bitlut_g4_avx2",
+        formats: &[Format::Int1, Format::Int2, Format::Int3, Format::Int4],
+        contract: Contract::Exact,
+        isa: Isa::Avx2,
+        layout: Layout::IntBitLutG4 { mr: 32 },
+        run: lutgemm_avx2_int_bitlut_g4,
+        build_tables: Some(lutgemm_avx2_int_bitlut_g4_tables),
     },
 ];

@@ -10,9 +10,9 @@ use crate::isa::Isa;
 use crate::layout::Layout;
 
 c_functions! {
-    kernels: lutgemm_avx512_ternary_mad, lutgemm_avx512_ternary_lut_g2,
+    kernels: lutgemm_avx512_int_mad, lutgemm_avx512_int_bitlut_g4, lutgemm_avx512_ternary_mad, lutgemm_avx512_ternary_lut_g2,
         lutgemm_avx512_ternary_lut_g4;
-    tables: lutgemm_avx512_ternary_lut_g2_tables, lutgemm_avx512_ternary_lut_g4_tables
+    tables: lutgemm_avx512_int_bitlut_g4_tables, lutgemm_avx512_ternary_lut_g2_tables, lutgemm_avx512_ternary_lut_g4_tables
 }
 
 pub(crate) const KERNELS: &[KernelDesc] = &[
@@ -44,5 +44,23 @@ pub(crate) const KERNELS: &[KernelDesc] = &[
         layout: Layout::TernaryLutG4 { mr: 64, kc: 4 },
         run: lutgemm_avx512_ternary_lut_g4,
         build_tables: Some(lutgemm_avx512_ternary_lut_g4_tables),
+    },
+    KernelDesc {
+        name: "mad_int_avx512",
+        formats: &[Format::Int2, Format::Int4],
+        contract: Contract::Exact,
+        isa: Isa::Avx512,
+        layout: Layout::IntMad { mr: 16 },
+        run: lutgemm_avx512_int_mad,
+        build_tables: None,
+    },
+    KernelDesc {
+        name: "bitlut_g4_avx512",
+        formats: &[Format::Int1, Format::Int2, Format::Int3, Format::Int4],
+        contract: Contract::Exact,
+        isa: Isa::Avx512,
+        layout: Layout::IntBitLutG4 { mr: 64 },
+        run: lutgemm_avx512_int_bitlut_g4,
+        build_tables: Some(lutgemm_avx512_int_bitlut_g4_tables),
     },
 ];
