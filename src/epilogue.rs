@@ -7,7 +7,8 @@
 //! activation sum (`Σ q` for Exact, `Σ x` for Fast and Float), and `d` the
 //! token's dequantization factor (1 for Fast and Float).
 //!
-//! Policy: everything is evaluated in f64 in this fixed order and rounded
+//! Policy: everything is evaluated in f64 in one fixed order (groups
+//! summed in 8 interleaved lanes, then pairwise: see [`LANES`]) and rounded
 //! to f32 once, so
 //! - no representable result overflows or turns NaN on the way (with any
 //!   finite f32 scales, offsets and `d`, every product and sum here stays
@@ -26,8 +27,15 @@ pub(crate) enum Sums<'a> {
     Float(&'a [f32]),
 }
 
-/// Scales rows of one token: `scales` and `offsets` are rows × nb (× planes
-/// for the scales), `gsum` the token's nb group sums, `y` the rows' outputs.
+/// Lanes of the per-row group sum: groups `g ≡ j (mod LANES)` add into lane
+/// `j`, and the lanes are combined pairwise at the end. A fixed order (so
+/// results do not depend on the kernel, tiling or thread count) that
+/// vectorizes; with hundreds of groups per row (int4, groups of 32) a
+/// sequential f64 sum cost more than the kernel.
+const LANES: usize = 8;
+
+/// Scales rows of one token: `scales` are rows × nb × planes, `offsets`
+/// rows × nb, `gsum` the token's nb group sums, `y` the rows' outputs.
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn scale_rows(
     sums: Sums,
@@ -39,10 +47,70 @@ pub(crate) fn scale_rows(
     d: f32,
     y: &mut [f32],
 ) {
-    let per_row = nb * planes;
+    #[cfg(target_arch = "x86_64")]
+    {
+        use crate::isa::Isa;
+        if Isa::Avx512.is_available() {
+            // SAFETY: the CPU has AVX-512F (checked just above).
+            return unsafe { scale_rows_avx512(sums, scales, offsets, gsum, nb, planes, d, y) };
+        }
+        if Isa::Avx2.is_detected() {
+            // SAFETY: the CPU has AVX2 (checked just above).
+            return unsafe { scale_rows_avx2(sums, scales, offsets, gsum, nb, planes, d, y) };
+        }
+    }
+    scale_rows_body(sums, scales, offsets, gsum, nb, planes, d, y)
+}
+
+/// The same code compiled for AVX-512 (8 f64 lanes); same bits.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx2")]
+#[allow(clippy::too_many_arguments)]
+unsafe fn scale_rows_avx512(
+    sums: Sums,
+    scales: &[f32],
+    offsets: Option<&[f32]>,
+    gsum: &[f64],
+    nb: usize,
+    planes: usize,
+    d: f32,
+    y: &mut [f32],
+) {
+    scale_rows_body(sums, scales, offsets, gsum, nb, planes, d, y)
+}
+
+/// The same code compiled for AVX2 (4 f64 lanes); same bits.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+#[allow(clippy::too_many_arguments)]
+unsafe fn scale_rows_avx2(
+    sums: Sums,
+    scales: &[f32],
+    offsets: Option<&[f32]>,
+    gsum: &[f64],
+    nb: usize,
+    planes: usize,
+    d: f32,
+    y: &mut [f32],
+) {
+    scale_rows_body(sums, scales, offsets, gsum, nb, planes, d, y)
+}
+
+#[allow(clippy::too_many_arguments)]
+#[inline(always)]
+fn scale_rows_body(
+    sums: Sums,
+    scales: &[f32],
+    offsets: Option<&[f32]>,
+    gsum: &[f64],
+    nb: usize,
+    planes: usize,
+    d: f32,
+    y: &mut [f32],
+) {
     match sums {
-        Sums::Int(p) => rows(p, scales, offsets, gsum, nb, per_row, planes, d, y),
-        Sums::Float(p) => rows(p, scales, offsets, gsum, nb, per_row, planes, d, y),
+        Sums::Int(p) => rows(p, scales, offsets, gsum, nb, planes, d, y),
+        Sums::Float(p) => rows(p, scales, offsets, gsum, nb, planes, d, y),
     }
 }
 
@@ -54,14 +122,14 @@ fn rows<P: Copy + Into<f64>>(
     offsets: Option<&[f32]>,
     gsum: &[f64],
     nb: usize,
-    per_row: usize,
     planes: usize,
     d: f32,
     y: &mut [f32],
 ) {
     let d = d as f64;
+    let per_row = nb * planes;
     if per_row == 1 && offsets.is_none() {
-        // Per-tensor or per-row scales: a loop that vectorizes.
+        // Per-tensor or per-row scales: one product per row.
         for ((y, &v), &s) in y.iter_mut().zip(p).zip(scales) {
             *y = (v.into() * s as f64 * d) as f32;
         }
@@ -70,16 +138,53 @@ fn rows<P: Copy + Into<f64>>(
     for (r, y) in y.iter_mut().enumerate() {
         let pr = &p[r * per_row..][..per_row];
         let sr = &scales[r * per_row..][..per_row];
-        let mut acc = 0f64;
-        for g in 0..nb {
-            for i in 0..planes {
-                acc += pr[g * planes + i].into() * sr[g * planes + i] as f64;
+        let mut acc = [0f64; LANES];
+        if planes == 1 {
+            // The common case, written as whole lanes so it vectorizes.
+            let full = nb / LANES * LANES;
+            match offsets {
+                Some(o) => {
+                    let or = &o[r * nb..][..nb];
+                    for (((pc, sc), oc), xc) in pr[..full]
+                        .chunks_exact(LANES)
+                        .zip(sr.chunks_exact(LANES))
+                        .zip(or.chunks_exact(LANES))
+                        .zip(gsum.chunks_exact(LANES))
+                    {
+                        for j in 0..LANES {
+                            acc[j] += pc[j].into() * sc[j] as f64 + oc[j] as f64 * xc[j];
+                        }
+                    }
+                    for g in full..nb {
+                        acc[g - full] += pr[g].into() * sr[g] as f64 + or[g] as f64 * gsum[g];
+                    }
+                }
+                None => {
+                    for (pc, sc) in pr[..full].chunks_exact(LANES).zip(sr.chunks_exact(LANES)) {
+                        for j in 0..LANES {
+                            acc[j] += pc[j].into() * sc[j] as f64;
+                        }
+                    }
+                    for g in full..nb {
+                        acc[g - full] += pr[g].into() * sr[g] as f64;
+                    }
+                }
             }
-            if let Some(o) = offsets {
-                acc += o[r * nb + g] as f64 * gsum[g];
+        } else {
+            for g in 0..nb {
+                let mut t = pr[g * planes].into() * sr[g * planes] as f64;
+                for i in 1..planes {
+                    t += pr[g * planes + i].into() * sr[g * planes + i] as f64;
+                }
+                if let Some(o) = offsets {
+                    t += o[r * nb + g] as f64 * gsum[g];
+                }
+                acc[g % LANES] += t;
             }
         }
-        *y = (acc * d) as f32;
+        let total =
+            ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]));
+        *y = (total * d) as f32;
     }
 }
 
