@@ -299,3 +299,82 @@ pub(crate) fn run_table_builder(
     // SAFETY: extents checked above; the builder's ISA is available.
     unsafe { builder(&args) };
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::aligned::AlignedBuf;
+    use crate::layout::Geometry;
+
+    /// Every ISA's own table builder writes exactly the bytes (and scales)
+    /// of the layout's portable builder: this pins the table sizes and
+    /// formats the C kernels rely on to the Rust descriptors.
+    #[test]
+    fn simd_table_builders_match_the_portable_ones() {
+        let mut seed = 0x2545_f491_4f6c_dd1du64;
+        let mut next = || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed
+        };
+        for k in available().filter(|k| k.build_tables.is_some()) {
+            let format = k.formats[0];
+            for kp in [8usize, 64, 200, 4096] {
+                let bl = if k.contract == Contract::Exact {
+                    kp
+                } else {
+                    kp.min(64)
+                };
+                let geo = Geometry::new(1, kp, bl, k.layout, format, k.contract);
+                let kp = geo.kp;
+                let q: Vec<i8> = (0..kp)
+                    .map(|_| ((next() % 255) as i32 - 127) as i8)
+                    .collect();
+                let x: Vec<f32> = (0..kp)
+                    .map(|_| (next() % 2001) as f32 / 100.0 - 10.0)
+                    .collect();
+                let len = k.layout.table_bytes(k.contract, kp);
+                let spans = kp / geo.span;
+                let portable = k.layout.portable_table_builder(k.contract).unwrap();
+                // Tables live in the 64-byte-aligned workspace; the C
+                // builders store whole aligned vectors.
+                let (mut t0, mut t1) = (AlignedBuf::zeroed(len), AlignedBuf::zeroed(len));
+                t1.bytes_mut().fill(1);
+                let (mut s0, mut s1) = (vec![0f32; spans], vec![1f32; spans]);
+                run_table_builder(
+                    portable,
+                    &geo,
+                    &q,
+                    &x,
+                    t0.bytes_mut(),
+                    &mut s0,
+                    len,
+                    k.contract,
+                );
+                run_table_builder(
+                    k.build_tables.unwrap(),
+                    &geo,
+                    &q,
+                    &x,
+                    t1.bytes_mut(),
+                    &mut s1,
+                    len,
+                    k.contract,
+                );
+                assert!(
+                    t0.bytes() == t1.bytes(),
+                    "{}: tables differ from the portable builder's (kp {kp})",
+                    k.name
+                );
+                if k.contract == Contract::Fast {
+                    assert!(
+                        s0.iter().zip(&s1).all(|(a, b)| a.to_bits() == b.to_bits()),
+                        "{}",
+                        k.name
+                    );
+                }
+            }
+        }
+    }
+}
