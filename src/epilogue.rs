@@ -34,83 +34,54 @@ pub(crate) enum Sums<'a> {
 /// sequential f64 sum cost more than the kernel.
 const LANES: usize = 8;
 
-/// Scales rows of one token: `scales` are rows × nb × planes, `offsets`
-/// rows × nb, `gsum` the token's nb group sums, `y` the rows' outputs.
-#[allow(clippy::too_many_arguments)]
-pub(crate) fn scale_rows(
-    sums: Sums,
-    scales: &[f32],
-    offsets: Option<&[f32]>,
-    gsum: &[f64],
-    nb: usize,
-    planes: usize,
-    d: f32,
-    y: &mut [f32],
-) {
+/// One token's rows for [`scale_rows`]: `scales` are rows × nb × planes,
+/// `offsets` rows × nb, `gsum` the token's nb group sums, `d` its factor.
+pub(crate) struct Rows<'a> {
+    pub sums: Sums<'a>,
+    pub scales: &'a [f32],
+    pub offsets: Option<&'a [f32]>,
+    pub gsum: &'a [f64],
+    pub nb: usize,
+    pub planes: usize,
+    pub d: f32,
+}
+
+/// Scales one token's rows into `y`, with the widest f64 vectors this CPU
+/// has (every build computes the same bits: the order is fixed).
+pub(crate) fn scale_rows(r: &Rows, y: &mut [f32]) {
     #[cfg(target_arch = "x86_64")]
     {
         use crate::isa::Isa;
         if Isa::Avx512.is_available() {
             // SAFETY: the CPU has AVX-512F (checked just above).
-            return unsafe { scale_rows_avx512(sums, scales, offsets, gsum, nb, planes, d, y) };
+            return unsafe { scale_rows_avx512(r, y) };
         }
         if Isa::Avx2.is_detected() {
             // SAFETY: the CPU has AVX2 (checked just above).
-            return unsafe { scale_rows_avx2(sums, scales, offsets, gsum, nb, planes, d, y) };
+            return unsafe { scale_rows_avx2(r, y) };
         }
     }
-    scale_rows_body(sums, scales, offsets, gsum, nb, planes, d, y)
+    scale_rows_body(r, y)
 }
 
-/// The same code compiled for AVX-512 (8 f64 lanes); same bits.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f,avx2")]
-#[allow(clippy::too_many_arguments)]
-unsafe fn scale_rows_avx512(
-    sums: Sums,
-    scales: &[f32],
-    offsets: Option<&[f32]>,
-    gsum: &[f64],
-    nb: usize,
-    planes: usize,
-    d: f32,
-    y: &mut [f32],
-) {
-    scale_rows_body(sums, scales, offsets, gsum, nb, planes, d, y)
+unsafe fn scale_rows_avx512(r: &Rows, y: &mut [f32]) {
+    scale_rows_body(r, y)
 }
 
-/// The same code compiled for AVX2 (4 f64 lanes); same bits.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2")]
-#[allow(clippy::too_many_arguments)]
-unsafe fn scale_rows_avx2(
-    sums: Sums,
-    scales: &[f32],
-    offsets: Option<&[f32]>,
-    gsum: &[f64],
-    nb: usize,
-    planes: usize,
-    d: f32,
-    y: &mut [f32],
-) {
-    scale_rows_body(sums, scales, offsets, gsum, nb, planes, d, y)
+unsafe fn scale_rows_avx2(r: &Rows, y: &mut [f32]) {
+    scale_rows_body(r, y)
 }
 
-#[allow(clippy::too_many_arguments)]
 #[inline(always)]
-fn scale_rows_body(
-    sums: Sums,
-    scales: &[f32],
-    offsets: Option<&[f32]>,
-    gsum: &[f64],
-    nb: usize,
-    planes: usize,
-    d: f32,
-    y: &mut [f32],
-) {
-    match sums {
-        Sums::Int(p) => rows(p, scales, offsets, gsum, nb, planes, d, y),
-        Sums::Float(p) => rows(p, scales, offsets, gsum, nb, planes, d, y),
+fn scale_rows_body(r: &Rows, y: &mut [f32]) {
+    let (s, o, g, nb, planes, d) = (r.scales, r.offsets, r.gsum, r.nb, r.planes, r.d);
+    match r.sums {
+        Sums::Int(p) => rows(p, s, o, g, nb, planes, d, y),
+        Sums::Float(p) => rows(p, s, o, g, nb, planes, d, y),
     }
 }
 
@@ -192,46 +163,50 @@ fn rows<P: Copy + Into<f64>>(
 mod tests {
     use super::*;
 
+    fn one(sums: Sums, scales: &[f32], offsets: Option<&[f32]>, gsum: &[f64], d: f32) -> f32 {
+        let mut y = [0f32];
+        let r = Rows {
+            sums,
+            scales,
+            offsets,
+            gsum,
+            nb: scales.len(),
+            planes: 1,
+            d,
+        };
+        scale_rows(&r, &mut y);
+        y[0]
+    }
+
     #[test]
     fn no_spurious_overflow_or_nan() {
         // 1 × 4 all +1 weights with scale 1e38, x = 1e-3 quantized to 127
         // with d = 1e-3 / 127: the answer is 4e35, not inf.
-        let mut y = [0f32];
-        let d = 1e-3f32 / 127.0;
-        scale_rows(
-            Sums::Int(&[4 * 127]),
-            &[1e38],
-            None,
-            &[0.0],
-            1,
-            1,
-            d,
-            &mut y,
-        );
-        assert!((y[0] / 4e35 - 1.0).abs() < 1e-6, "{}", y[0]);
+        let y = one(Sums::Int(&[4 * 127]), &[1e38], None, &[0.0], 1e-3 / 127.0);
+        assert!((y / 4e35 - 1.0).abs() < 1e-6, "{y}");
         // Mixed-sign huge group scales whose contributions cancel: 0, not NaN.
-        scale_rows(
-            Sums::Int(&[127, 127]),
-            &[3e38, -3e38],
-            None,
-            &[0.0; 2],
-            2,
-            1,
-            1.0,
-            &mut y,
-        );
-        assert_eq!(y[0], 0.0);
+        let y = one(Sums::Int(&[127, 127]), &[3e38, -3e38], None, &[0.0; 2], 1.0);
+        assert_eq!(y, 0.0);
         // Offsets: o · Σx.
-        scale_rows(
-            Sums::Float(&[2.0]),
-            &[0.5],
-            Some(&[-1.0]),
-            &[3.0],
-            1,
-            1,
-            1.0,
-            &mut y,
-        );
-        assert_eq!(y[0], -2.0);
+        let y = one(Sums::Float(&[2.0]), &[0.5], Some(&[-1.0]), &[3.0], 1.0);
+        assert_eq!(y, -2.0);
+    }
+
+    #[test]
+    fn many_groups_use_the_fixed_lane_order() {
+        // 19 groups: two full lane sets and a tail, against a direct f64
+        // evaluation of the same order.
+        let p: Vec<i32> = (0..19).map(|g| g * 1000 - 7000).collect();
+        let s: Vec<f32> = (0..19).map(|g| 0.1 + g as f32 * 0.37).collect();
+        let o: Vec<f32> = (0..19).map(|g| g as f32 * -0.5).collect();
+        let x: Vec<f64> = (0..19).map(|g| g as f64 * 3.0).collect();
+        let mut acc = [0f64; LANES];
+        for g in 0..19 {
+            acc[g % LANES] += p[g] as f64 * s[g] as f64 + o[g] as f64 * x[g];
+        }
+        let want =
+            ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]));
+        let y = one(Sums::Int(&p), &s, Some(&o), &x, 0.5);
+        assert_eq!(y, (want * 0.5) as f32);
     }
 }

@@ -404,18 +404,19 @@ unsafe fn compute_item(
                     SlotBuf::Int(o) => Sums::Int(&o[range]),
                     SlotBuf::Float(o) => Sums::Float(&o[range]),
                 };
-                epilogue::scale_rows(
-                    psums,
-                    &w.scales[r0 * per_row..(r0 + rows) * per_row],
-                    w.offsets
+                let rows_in = epilogue::Rows {
+                    sums: psums,
+                    scales: &w.scales[r0 * per_row..(r0 + rows) * per_row],
+                    offsets: w
+                        .offsets
                         .as_ref()
                         .map(|o| &o[r0 * geo.nb..(r0 + rows) * geo.nb]),
                     gsum,
-                    geo.nb,
-                    plan.plane_out,
+                    nb: geo.nb,
+                    planes: plan.plane_out,
                     d,
-                    y,
-                );
+                };
+                epilogue::scale_rows(&rows_in, y);
             }
             Sink::Ints(out) => {
                 let SlotBuf::Int(o) = &buf else {

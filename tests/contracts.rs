@@ -152,18 +152,7 @@ fn fast_and_float_are_thread_invariant_and_name_their_contract() {
     for contract in [Contract::Fast, Contract::Float] {
         let p = PackedWeights::pack(&w, &PackOptions::with_contract(contract)).unwrap();
         assert!(p.describe().contains(contract.name()), "{}", p.describe());
-        let mut first: Option<Vec<f32>> = None;
-        for threads in [1, 2, 3] {
-            let mut y = vec![0f32; 9 * 500];
-            Context::with_threads(threads)
-                .unwrap()
-                .matmul(&p, &x, 9, &mut y)
-                .unwrap();
-            match &first {
-                None => first = Some(y),
-                Some(y0) => assert!(y0.iter().zip(&y).all(|(a, b)| a.to_bits() == b.to_bits())),
-            }
-        }
+        assert_thread_invariant(&p, &x, 9);
     }
     // Integer sums exist only under the Exact contract.
     let p = PackedWeights::pack(&w, &PackOptions::with_contract(Contract::Fast)).unwrap();

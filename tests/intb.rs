@@ -135,21 +135,7 @@ fn many_tokens_and_thread_invariance() {
         let x: Vec<f32> = (0..17 * k).map(|_| rng.gauss()).collect();
         for contract in Contract::ALL {
             for kernel in kernels_for(w.format(), contract) {
-                let p = pack_for(&w, kernel);
-                let mut first: Option<Vec<f32>> = None;
-                for threads in [1, 2, 3, 0] {
-                    let mut ctx = Context::with_threads(threads).unwrap();
-                    let mut y = vec![0f32; 17 * m];
-                    ctx.matmul(&p, &x, 17, &mut y).unwrap();
-                    match &first {
-                        None => first = Some(y),
-                        Some(y0) => assert!(
-                            y0.iter().zip(&y).all(|(a, b)| a.to_bits() == b.to_bits()),
-                            "{}: {threads} threads differ from 1",
-                            kernel.name
-                        ),
-                    }
-                }
+                assert_thread_invariant(&pack_for(&w, kernel), &x, 17);
             }
         }
     }

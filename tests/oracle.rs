@@ -187,21 +187,7 @@ fn thread_count_invariance() {
     let w = random_ternary(m, k, ScaleGranularity::PerBlock(256), &mut rng);
     let x: Vec<f32> = (0..n * k).map(|_| rng.f32()).collect();
     for kernel in kernels_here() {
-        let p = pack_for(&w, kernel);
-        let mut first: Option<Vec<f32>> = None;
-        for threads in [1, 2, 3, 0] {
-            let mut ctx = Context::with_threads(threads).unwrap();
-            let mut y = vec![0f32; n * m];
-            ctx.matmul(&p, &x, n, &mut y).unwrap();
-            match &first {
-                None => first = Some(y),
-                Some(y0) => assert!(
-                    y0.iter().zip(&y).all(|(a, b)| a.to_bits() == b.to_bits()),
-                    "{}: {threads} threads differ from 1",
-                    kernel.name
-                ),
-            }
-        }
+        assert_thread_invariant(&pack_for(&w, kernel), &x, n);
     }
 }
 

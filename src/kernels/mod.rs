@@ -9,6 +9,22 @@
 //! `kernels/<arch>/`; the per-ISA files here declare them and list their
 //! descriptors, one line of [`all`] per ISA.
 
+/// A descriptor in one line:
+/// `kernel!("name", Isa, formats, Contract, layout, run, Some(tables) | None)`.
+macro_rules! kernel {
+    ($name:literal, $isa:ident, $formats:expr, $contract:ident, $layout:expr, $run:expr, $tables:expr) => {
+        $crate::kernels::KernelDesc {
+            name: $name,
+            formats: $formats,
+            contract: $crate::contract::Contract::$contract,
+            isa: $crate::isa::Isa::$isa,
+            layout: $layout,
+            run: $run,
+            build_tables: $tables,
+        }
+    };
+}
+
 #[macro_use]
 pub(crate) mod abi;
 pub(crate) mod portable;
@@ -22,6 +38,13 @@ use crate::format::Format;
 use crate::isa::Isa;
 use crate::layout::{Geometry, Layout};
 use abi::{KernelArgs, KernelFn, TableArgs, TableFn};
+
+/// Ternary weights only.
+pub(crate) const TERNARY: &[Format] = &[Format::Ternary];
+/// Every b-bit integer format.
+pub(crate) const INT_ALL: &[Format] = &[Format::Int1, Format::Int2, Format::Int3, Format::Int4];
+/// The integer formats the multiply-add layout holds.
+pub(crate) const INT_MAD: &[Format] = &[Format::Int2, Format::Int4];
 
 /// The algorithm a kernel uses (DESIGN.md §4), named by algorithm and group
 /// size.

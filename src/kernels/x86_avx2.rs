@@ -6,10 +6,7 @@
 //! packed matrix serves both and the portable kernel checks these on the
 //! very same bytes.
 
-use super::KernelDesc;
-use crate::contract::Contract;
-use crate::format::Format;
-use crate::isa::Isa;
+use super::{INT_ALL, INT_MAD, KernelDesc, TERNARY};
 use crate::layout::Layout;
 
 c_functions! {
@@ -17,41 +14,15 @@ c_functions! {
     tables: lutgemm_avx2_int_bitlut_g4_tables, lutgemm_avx2_ternary_lut_g2_tables
 }
 
+// One descriptor a line: a table.
+#[rustfmt::skip]
 pub(crate) const KERNELS: &[KernelDesc] = &[
-    KernelDesc {
-        name: "mad_avx2",
-        formats: &[Format::Ternary],
-        contract: Contract::Exact,
-        isa: Isa::Avx2,
-        layout: Layout::TernaryMad { mr: 8, kc: 128 },
-        run: lutgemm_avx2_ternary_mad,
-        build_tables: None,
-    },
-    KernelDesc {
-        name: "lut_g2_avx2",
-        formats: &[Format::Ternary],
-        contract: Contract::Exact,
-        isa: Isa::Avx2,
-        layout: Layout::TernaryLutG2 { mr: 32, kc: 4 },
-        run: lutgemm_avx2_ternary_lut_g2,
-        build_tables: Some(lutgemm_avx2_ternary_lut_g2_tables),
-    },
-    KernelDesc {
-        name: "mad_int_avx2",
-        formats: &[Format::Int2, Format::Int4],
-        contract: Contract::Exact,
-        isa: Isa::Avx2,
-        layout: Layout::IntMad { mr: 16 },
-        run: lutgemm_avx2_int_mad,
-        build_tables: None,
-    },
-    KernelDesc {
-        name: "bitlut_g4_avx2",
-        formats: &[Format::Int1, Format::Int2, Format::Int3, Format::Int4],
-        contract: Contract::Exact,
-        isa: Isa::Avx2,
-        layout: Layout::IntBitLutG4 { mr: 32 },
-        run: lutgemm_avx2_int_bitlut_g4,
-        build_tables: Some(lutgemm_avx2_int_bitlut_g4_tables),
-    },
+    kernel!("mad_avx2", Avx2, TERNARY, Exact, Layout::TernaryMad { mr: 8, kc: 128 },
+            lutgemm_avx2_ternary_mad, None),
+    kernel!("lut_g2_avx2", Avx2, TERNARY, Exact, Layout::TernaryLutG2 { mr: 32, kc: 4 },
+            lutgemm_avx2_ternary_lut_g2, Some(lutgemm_avx2_ternary_lut_g2_tables)),
+    kernel!("mad_int_avx2", Avx2, INT_MAD, Exact, Layout::IntMad { mr: 16 },
+            lutgemm_avx2_int_mad, None),
+    kernel!("bitlut_g4_avx2", Avx2, INT_ALL, Exact, Layout::IntBitLutG4 { mr: 32 },
+            lutgemm_avx2_int_bitlut_g4, Some(lutgemm_avx2_int_bitlut_g4_tables)),
 ];

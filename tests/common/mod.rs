@@ -195,3 +195,22 @@ pub const GRANULARITIES: [fn(usize) -> Option<ScaleGranularity>; 4] = [
 pub fn small_shapes() -> bool {
     std::env::var("LUTGEMM_TEST_SHAPES").is_ok_and(|v| v == "small")
 }
+
+/// `y = x · Wᵀ` through `p` on 1, 2, 3 threads and the global pool: every
+/// result bit-identical.
+pub fn assert_thread_invariant(p: &PackedWeights, x: &[f32], n: usize) {
+    let mut first: Option<Vec<f32>> = None;
+    for threads in [1, 2, 3, 0] {
+        let mut ctx = Context::with_threads(threads).unwrap();
+        let mut y = vec![0f32; n * p.m()];
+        ctx.matmul(p, x, n, &mut y).unwrap();
+        match &first {
+            None => first = Some(y),
+            Some(y0) => assert!(
+                y0.iter().zip(&y).all(|(a, b)| a.to_bits() == b.to_bits()),
+                "{}: {threads} threads differ from 1",
+                p.kernel().name
+            ),
+        }
+    }
+}

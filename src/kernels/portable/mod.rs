@@ -16,7 +16,6 @@ use super::KernelDesc;
 use super::abi::KernelArgs;
 use crate::contract::Contract;
 use crate::format::Format;
-use crate::isa::Isa;
 use crate::layout::Layout;
 use crate::lut::entry;
 
@@ -25,105 +24,42 @@ const MAX_MR: usize = 64;
 /// Largest bit-plane count.
 const MAX_PLANES: usize = 4;
 
-const TERNARY: &[Format] = &[Format::Ternary];
-const INT_ALL: &[Format] = &[Format::Int1, Format::Int2, Format::Int3, Format::Int4];
-const INT_MAD: &[Format] = &[Format::Int2, Format::Int4];
+use super::{INT_ALL, INT_MAD, TERNARY};
 
+/// A portable descriptor (the layout's portable table builder).
 macro_rules! portable {
     ($name:literal, $formats:expr, $contract:ident, $layout:expr, $run:path) => {
-        KernelDesc {
-            name: $name,
-            formats: $formats,
-            contract: Contract::$contract,
-            isa: Isa::Scalar,
-            layout: $layout,
-            run: $run,
-            build_tables: None,
-        }
+        kernel!($name, Scalar, $formats, $contract, $layout, $run, None)
     };
 }
 
 /// Portable layouts: the AVX2 kernels' where one exists (so one packed
 /// matrix serves both and the portable kernel checks the SIMD one on one
 /// input). Every kernel here reads any `mr ≤ 64`.
+#[rustfmt::skip]
 pub(crate) const KERNELS: &[KernelDesc] = &[
-    portable!(
-        "mad_scalar",
-        TERNARY,
-        Exact,
-        Layout::TernaryMad { mr: 8, kc: 128 },
-        mad::ternary
-    ),
-    portable!(
-        "lut_g2_scalar",
-        TERNARY,
-        Exact,
-        Layout::TernaryLutG2 { mr: 32, kc: 4 },
-        lut_g2::<Exact>
-    ),
-    portable!(
-        "lut_g2_fast_scalar",
-        TERNARY,
-        Fast,
-        Layout::TernaryLutG2 { mr: 32, kc: 4 },
-        lut_g2::<Fast>
-    ),
-    portable!(
-        "lut_g2_float_scalar",
-        TERNARY,
-        Float,
-        Layout::TernaryLutG2 { mr: 32, kc: 4 },
-        lut_g2::<Float>
-    ),
-    portable!(
-        "lut_g4_scalar",
-        TERNARY,
-        Exact,
-        Layout::TernaryLutG4 { mr: 64, kc: 4 },
-        lut_g4::<Exact>
-    ),
-    portable!(
-        "lut_g4_fast_scalar",
-        TERNARY,
-        Fast,
-        Layout::TernaryLutG4 { mr: 64, kc: 4 },
-        lut_g4::<Fast>
-    ),
-    portable!(
-        "lut_g4_float_scalar",
-        TERNARY,
-        Float,
-        Layout::TernaryLutG4 { mr: 64, kc: 4 },
-        lut_g4::<Float>
-    ),
-    portable!(
-        "mad_int_scalar",
-        INT_MAD,
-        Exact,
-        Layout::IntMad { mr: 16 },
-        mad::int
-    ),
-    portable!(
-        "bitlut_g4_scalar",
-        INT_ALL,
-        Exact,
-        Layout::IntBitLutG4 { mr: 32 },
-        bitlut_g4::<Exact>
-    ),
-    portable!(
-        "bitlut_g4_fast_scalar",
-        INT_ALL,
-        Fast,
-        Layout::IntBitLutG4 { mr: 32 },
-        bitlut_g4::<Fast>
-    ),
-    portable!(
-        "bitlut_g4_float_scalar",
-        INT_ALL,
-        Float,
-        Layout::IntBitLutG4 { mr: 32 },
-        bitlut_g4::<Float>
-    ),
+    portable!("mad_scalar", TERNARY, Exact, Layout::TernaryMad { mr: 8, kc: 128 },
+              mad::ternary),
+    portable!("lut_g2_scalar", TERNARY, Exact, Layout::TernaryLutG2 { mr: 32, kc: 4 },
+              lut_g2::<Exact>),
+    portable!("lut_g2_fast_scalar", TERNARY, Fast, Layout::TernaryLutG2 { mr: 32, kc: 4 },
+              lut_g2::<Fast>),
+    portable!("lut_g2_float_scalar", TERNARY, Float, Layout::TernaryLutG2 { mr: 32, kc: 4 },
+              lut_g2::<Float>),
+    portable!("lut_g4_scalar", TERNARY, Exact, Layout::TernaryLutG4 { mr: 64, kc: 4 },
+              lut_g4::<Exact>),
+    portable!("lut_g4_fast_scalar", TERNARY, Fast, Layout::TernaryLutG4 { mr: 64, kc: 4 },
+              lut_g4::<Fast>),
+    portable!("lut_g4_float_scalar", TERNARY, Float, Layout::TernaryLutG4 { mr: 64, kc: 4 },
+              lut_g4::<Float>),
+    portable!("mad_int_scalar", INT_MAD, Exact, Layout::IntMad { mr: 16 },
+              mad::int),
+    portable!("bitlut_g4_scalar", INT_ALL, Exact, Layout::IntBitLutG4 { mr: 32 },
+              bitlut_g4::<Exact>),
+    portable!("bitlut_g4_fast_scalar", INT_ALL, Fast, Layout::IntBitLutG4 { mr: 32 },
+              bitlut_g4::<Fast>),
+    portable!("bitlut_g4_float_scalar", INT_ALL, Float, Layout::IntBitLutG4 { mr: 32 },
+              bitlut_g4::<Float>),
 ];
 
 /// The portable kernel that reads `layout` under `contract` for `format`
