@@ -164,7 +164,15 @@ impl Context {
         }
     }
 
-    fn run(&mut self, w: &PackedWeights, n: usize, input: Input, sink: Sink) -> Result<()> {
+    /// Runs a call whose lengths the caller checked: `sink` must cover `n`
+    /// tokens (the C ABI passes its own `ldy`).
+    pub(crate) fn run(
+        &mut self,
+        w: &PackedWeights,
+        n: usize,
+        input: Input,
+        sink: Sink,
+    ) -> Result<()> {
         let threads = match self.threads {
             0 => rayon::current_num_threads(),
             t => t,
@@ -173,23 +181,9 @@ impl Context {
         // Grows to the largest plan seen, never shrinks.
         self.workspace.resize(plan.workspace_bytes);
         let ws = Workspace::new(self.workspace.bytes_mut(), &plan)?;
-        let work = || -> Result<()> {
-            for t0 in (0..n).step_by(plan.batch) {
-                let nt = plan.batch.min(n - t0);
-                exec::run_items(plan.threads, nt, |i, _| {
-                    exec::prepare_tokens(&plan, &input, &ws, t0, i..i + 1)
-                })?;
-                exec::run_items(plan.threads, plan.items(nt), |item, slot| {
-                    // SAFETY: `sink` covers n tokens (lengths checked by the
-                    // entry points); run_items gives each worker its slot.
-                    unsafe {
-                        exec::compute_items(&plan, w, &ws, t0, nt, item..item + 1, slot, sink)
-                    };
-                    Ok(())
-                })?;
-            }
-            Ok(())
-        };
+        // SAFETY: `sink` covers n tokens (lengths checked by the entry
+        // points).
+        let work = || unsafe { exec::run_batches(&plan, w, &input, &ws, n, sink) };
         let result = match self.pool.as_ref() {
             Some(p) => p.install(work),
             None => work(),

@@ -87,20 +87,27 @@ unsafe impl Sync for Workspace {}
 impl Workspace {
     /// Wraps `bytes` (64-byte aligned, at least `plan.workspace_bytes`).
     pub fn new(bytes: &mut [u8], plan: &Plan) -> Result<Workspace> {
-        if bytes.len() < plan.workspace_bytes {
+        // SAFETY: a unique borrow of `len` bytes.
+        unsafe { Workspace::from_raw(bytes.as_mut_ptr(), bytes.len(), plan) }
+    }
+
+    /// Wraps `len` bytes at `base`, which several host threads share (each
+    /// touching only its own tokens and slot, as the type says).
+    ///
+    /// # Safety
+    /// `base` is valid for reads and writes of `len` bytes for as long as
+    /// the workspace is used, and only lutgemm calls of this plan use it.
+    pub unsafe fn from_raw(base: *mut u8, len: usize, plan: &Plan) -> Result<Workspace> {
+        if len < plan.workspace_bytes {
             return Err(Error::Shape(format!(
-                "workspace of {} bytes is smaller than the {} this call needs",
-                bytes.len(),
+                "workspace of {len} bytes is smaller than the {} this call needs",
                 plan.workspace_bytes
             )));
         }
-        if bytes.as_ptr() as usize % 64 != 0 {
+        if base as usize % 64 != 0 {
             return Err(Error::Value("workspace is not 64-byte aligned".into()));
         }
-        Ok(Workspace {
-            base: bytes.as_mut_ptr(),
-            len: bytes.len(),
-        })
+        Ok(Workspace { base, len })
     }
 
     /// Token `i`'s part of `region`, as `len` elements of `T`.
@@ -196,6 +203,33 @@ where
         Some((_, e)) => Err(e),
         None => Ok(()),
     }
+}
+
+/// Runs a whole call on `plan.threads` workers, batch by batch: prepare
+/// (tokens in parallel), then compute (work items in parallel).
+///
+/// # Safety
+/// As [`compute_items`]: `sink` covers the call's `n` tokens.
+pub(crate) unsafe fn run_batches(
+    plan: &Plan,
+    w: &PackedWeights,
+    input: &Input,
+    ws: &Workspace,
+    n: usize,
+    sink: Sink,
+) -> Result<()> {
+    for t0 in (0..n).step_by(plan.batch) {
+        let nt = plan.batch.min(n - t0);
+        run_items(plan.threads, nt, |i, _| {
+            prepare_tokens(plan, input, ws, t0, i..i + 1)
+        })?;
+        run_items(plan.threads, plan.items(nt), |item, slot| {
+            // SAFETY: forwarded; run_items gives each worker its own slot.
+            unsafe { compute_items(plan, w, ws, t0, nt, item..item + 1, slot, sink) };
+            Ok(())
+        })?;
+    }
+    Ok(())
 }
 
 /// Prepares tokens `t0 + range` (batch-relative indices `range`) of the

@@ -57,6 +57,7 @@
 
 pub mod activation;
 mod aligned;
+mod capi;
 mod context;
 pub mod contract;
 mod epilogue;

@@ -1,0 +1,660 @@
+//! The C ABI (`include/lutgemm.h`): a thin front door onto the same exec
+//! layer as [`crate::Context`], for C/C++ engines that own their threads.
+//!
+//! Every function checks its pointers and sizes and returns a
+//! `lutgemm_status`; none lets a panic cross the boundary (each body runs
+//! under `catch_unwind` and a panic becomes `LUTGEMM_ERR_INTERNAL`). The
+//! message of the last error on the calling thread is kept for
+//! `lutgemm_last_error()`.
+//!
+//! Host-threaded protocol (ggml style): `lutgemm_work_size(w, n, nth)`
+//! bytes of 64-byte-aligned `wdata`; every thread `ith < nth` calls
+//! `lutgemm_prepare` (its share of the tokens), the host puts a barrier,
+//! then every thread calls `lutgemm_compute` (its share of the work items).
+//! The plan is a pure function of (weights, n, nth), so all calls agree,
+//! and results are bit-identical for every `nth`.
+
+#![allow(clippy::missing_safety_doc)]
+
+use crate::context::Context;
+use crate::contract::Contract;
+use crate::error::Error;
+use crate::exec::{self, FloatSlice, Input, Sink, Workspace};
+use crate::format::{IntMatrix, IntQuantizer, ScaleGranularity, TernaryMatrix};
+use crate::isa::Isa;
+use crate::kernels::KernelFamily;
+use crate::packed::{PackOptions, PackedWeights};
+use crate::plan::Plan;
+use half::{bf16, f16};
+use std::cell::RefCell;
+use std::ffi::{CString, c_char, c_int, c_void};
+use std::panic::{AssertUnwindSafe, catch_unwind};
+
+/// `lutgemm_status`.
+pub type Status = c_int;
+const OK: Status = 0;
+const ERR_NULL: Status = 1;
+const ERR_ARGUMENT: Status = 2;
+const ERR_SHAPE: Status = 3;
+const ERR_LENGTH: Status = 4;
+const ERR_VALUE: Status = 5;
+const ERR_NON_FINITE: Status = 6;
+const ERR_UNAVAILABLE: Status = 7;
+const ERR_WORKSPACE: Status = 8;
+const ERR_INTERNAL: Status = 9;
+
+/// `lutgemm_type`: element type of float arrays.
+const TYPE_F32: c_int = 0;
+const TYPE_F16: c_int = 1;
+const TYPE_BF16: c_int = 2;
+
+/// The opaque `lutgemm_weights`.
+pub struct CWeights {
+    packed: PackedWeights,
+    describe: CString,
+}
+
+/// `lutgemm_pack_options` (see the header).
+#[repr(C)]
+#[derive(Debug, Clone, Copy)]
+pub struct CPackOptions {
+    /// `lutgemm_contract`: 0 exact, 1 fast, 2 float.
+    pub contract: c_int,
+    /// `lutgemm_isa`: 0 auto, 1 scalar, 2 avx2, 3 avx512.
+    pub isa: c_int,
+    /// `lutgemm_family`: 0 auto, 1 mad, 2 lut_g2, 3 lut_g4, 4 bitlut_g4.
+    pub family: c_int,
+    /// Typical tokens per call (0 or 1: decode).
+    pub tokens: i64,
+}
+
+thread_local! {
+    static LAST_ERROR: RefCell<CString> = RefCell::new(CString::default());
+    /// Contexts for `lutgemm_matmul`, one per thread count, so repeated
+    /// calls reuse their pools and workspaces.
+    static CONTEXTS: RefCell<Vec<(usize, Context)>> = const { RefCell::new(Vec::new()) };
+}
+
+/// A failure at the boundary: a status and its message.
+struct Fail(Status, String);
+
+impl From<Error> for Fail {
+    fn from(e: Error) -> Fail {
+        let status = match e {
+            Error::Shape(_) => ERR_SHAPE,
+            Error::Length { .. } => ERR_LENGTH,
+            Error::Value(_) => ERR_VALUE,
+            Error::NonFinite { .. } => ERR_NON_FINITE,
+            Error::Unavailable(_) => ERR_UNAVAILABLE,
+        };
+        Fail(status, e.to_string())
+    }
+}
+
+fn fail<T>(status: Status, msg: impl Into<String>) -> Result<T, Fail> {
+    Err(Fail(status, msg.into()))
+}
+
+fn set_last_error(msg: &str) {
+    let c = CString::new(msg.replace('\0', " ")).unwrap_or_default();
+    LAST_ERROR.with(|e| *e.borrow_mut() = c);
+}
+
+/// Runs `f` with the panic boundary and status mapping.
+fn guard(f: impl FnOnce() -> Result<(), Fail>) -> Status {
+    match catch_unwind(AssertUnwindSafe(f)) {
+        Ok(Ok(())) => OK,
+        Ok(Err(Fail(status, msg))) => {
+            set_last_error(&msg);
+            status
+        }
+        Err(panic) => {
+            let what = panic
+                .downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| panic.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "unknown panic".into());
+            set_last_error(&format!("internal error (a bug in lutgemm): {what}"));
+            ERR_INTERNAL
+        }
+    }
+}
+
+fn non_null<T>(p: *const T, what: &str) -> Result<(), Fail> {
+    if p.is_null() {
+        fail(ERR_NULL, format!("{what} is NULL"))
+    } else {
+        Ok(())
+    }
+}
+
+fn dim(v: i64, what: &str) -> Result<usize, Fail> {
+    if v <= 0 {
+        return fail(ERR_SHAPE, format!("{what} must be positive, got {v}"));
+    }
+    usize::try_from(v).or_else(|_| fail(ERR_SHAPE, format!("{what} = {v} is too large")))
+}
+
+/// `count` elements of `size` bytes, or an error if that overflows.
+fn elems(count: [usize; 2], what: &str) -> Result<usize, Fail> {
+    count[0]
+        .checked_mul(count[1])
+        .filter(|&v| v <= isize::MAX as usize / 8)
+        .ok_or_else(|| {
+            Fail(
+                ERR_SHAPE,
+                format!("{what}: {} × {} overflows", count[0], count[1]),
+            )
+        })
+}
+
+fn options(opts: *const CPackOptions) -> Result<PackOptions, Fail> {
+    let mut o = PackOptions::default();
+    if opts.is_null() {
+        return Ok(o);
+    }
+    // SAFETY: non-null, and the caller passes a valid options struct.
+    let c = unsafe { *opts };
+    o.contract = match c.contract {
+        0 => Contract::Exact,
+        1 => Contract::Fast,
+        2 => Contract::Float,
+        v => return fail(ERR_ARGUMENT, format!("unknown contract {v}")),
+    };
+    o.isa = match c.isa {
+        0 => None,
+        1 => Some(Isa::Scalar),
+        2 => Some(Isa::Avx2),
+        3 => Some(Isa::Avx512),
+        v => return fail(ERR_ARGUMENT, format!("unknown ISA {v}")),
+    };
+    o.family = match c.family {
+        0 => None,
+        1 => Some(KernelFamily::MultiplyAdd),
+        2 => Some(KernelFamily::LutG2),
+        3 => Some(KernelFamily::LutG4),
+        4 => Some(KernelFamily::BitLutG4),
+        v => return fail(ERR_ARGUMENT, format!("unknown kernel family {v}")),
+    };
+    o.tokens = c.tokens.clamp(1, i64::MAX) as usize;
+    Ok(o)
+}
+
+/// `group`: 0 one scale per tensor, −1 per row, else the group length.
+fn granularity(group: i64) -> Result<ScaleGranularity, Fail> {
+    match group {
+        0 => Ok(ScaleGranularity::PerTensor),
+        -1 => Ok(ScaleGranularity::PerRow),
+        g if g > 0 => Ok(ScaleGranularity::PerBlock(g as usize)),
+        g => fail(
+            ERR_ARGUMENT,
+            format!("group {g}: use 0 (tensor), -1 (row) or a length"),
+        ),
+    }
+}
+
+fn finish(packed: PackedWeights, out: *mut *mut CWeights) -> Result<(), Fail> {
+    let describe = CString::new(packed.describe()).unwrap_or_default();
+    let b = Box::new(CWeights { packed, describe });
+    // SAFETY: `out` was checked non-null by the caller of `finish`.
+    unsafe { *out = Box::into_raw(b) };
+    Ok(())
+}
+
+/// Float weights of `ty` as f32 (converted), `len` elements.
+///
+/// # Safety
+/// `p` points to `len` elements of `ty`.
+unsafe fn float_input(p: *const c_void, ty: c_int, len: usize) -> Result<Vec<f32>, Fail> {
+    let mut out = vec![0f32; len];
+    // SAFETY: forwarded.
+    unsafe {
+        match ty {
+            TYPE_F32 => out.copy_from_slice(std::slice::from_raw_parts(p.cast::<f32>(), len)),
+            TYPE_F16 => half::slice::HalfFloatSliceExt::convert_to_f32_slice(
+                std::slice::from_raw_parts(p.cast::<f16>(), len),
+                &mut out,
+            ),
+            TYPE_BF16 => half::slice::HalfBitsSliceExt::reinterpret_cast::<bf16>(
+                std::slice::from_raw_parts(p.cast::<u16>(), len),
+            )
+            .iter()
+            .zip(out.iter_mut())
+            .for_each(|(s, d)| *d = s.to_f32()),
+            t => return fail(ERR_ARGUMENT, format!("unknown element type {t}")),
+        }
+    }
+    Ok(out)
+}
+
+/// The version string, `"MAJOR.MINOR.PATCH"`.
+#[unsafe(no_mangle)]
+pub extern "C" fn lutgemm_version() -> *const c_char {
+    concat!(env!("CARGO_PKG_VERSION"), "\0").as_ptr().cast()
+}
+
+/// A static description of a status code.
+#[unsafe(no_mangle)]
+pub extern "C" fn lutgemm_status_str(status: Status) -> *const c_char {
+    let s: &'static str = match status {
+        OK => "ok\0",
+        ERR_NULL => "a required pointer is NULL\0",
+        ERR_ARGUMENT => "invalid argument\0",
+        ERR_SHAPE => "invalid shape\0",
+        ERR_LENGTH => "wrong length\0",
+        ERR_VALUE => "invalid value\0",
+        ERR_NON_FINITE => "NaN or infinite activation\0",
+        ERR_UNAVAILABLE => "kernel or ISA unavailable\0",
+        ERR_WORKSPACE => "workspace too small or misaligned\0",
+        ERR_INTERNAL => "internal error\0",
+        _ => "unknown status\0",
+    };
+    s.as_ptr().cast()
+}
+
+/// The message of the last error on this thread ("" if none); valid until
+/// the next lutgemm call on this thread.
+#[unsafe(no_mangle)]
+pub extern "C" fn lutgemm_last_error() -> *const c_char {
+    LAST_ERROR.with(|e| e.borrow().as_ptr())
+}
+
+/// Fills `opts` with the defaults (Exact, automatic ISA and family).
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn lutgemm_pack_options_default(opts: *mut CPackOptions) -> Status {
+    guard(|| {
+        non_null(opts, "opts")?;
+        // SAFETY: non-null; the caller passes writable storage.
+        unsafe {
+            *opts = CPackOptions {
+                contract: 0,
+                isa: 0,
+                family: 0,
+                tokens: 1,
+            }
+        };
+        Ok(())
+    })
+}
+
+/// Quantizes float weights (m × k of `ty`) to ternary (absmean per group)
+/// and packs them.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn lutgemm_weights_from_float_ternary(
+    w: *const c_void,
+    ty: c_int,
+    m: i64,
+    k: i64,
+    group: i64,
+    opts: *const CPackOptions,
+    out: *mut *mut CWeights,
+) -> Status {
+    guard(|| {
+        non_null(out, "out")?;
+        non_null(w, "w")?;
+        let (m, k) = (dim(m, "m")?, dim(k, "k")?);
+        let len = elems([m, k], "m × k")?;
+        let o = options(opts)?;
+        // SAFETY: the caller passes m × k elements of `ty`.
+        let f = unsafe { float_input(w, ty, len)? };
+        let t = TernaryMatrix::quantize_f32(&f, m, k, granularity(group)?)?;
+        finish(PackedWeights::pack(&t, &o)?, out)
+    })
+}
+
+/// Quantizes float weights (m × k of `ty`) to `bits`-bit integers with a
+/// scale and offset per group (`symmetric` != 0: symmetric, else min/max)
+/// and packs them.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn lutgemm_weights_from_float_int(
+    w: *const c_void,
+    ty: c_int,
+    m: i64,
+    k: i64,
+    bits: c_int,
+    group: i64,
+    symmetric: c_int,
+    opts: *const CPackOptions,
+    out: *mut *mut CWeights,
+) -> Status {
+    guard(|| {
+        non_null(out, "out")?;
+        non_null(w, "w")?;
+        let (m, k) = (dim(m, "m")?, dim(k, "k")?);
+        let len = elems([m, k], "m × k")?;
+        let o = options(opts)?;
+        let bits = u32::try_from(bits).or_else(|_| fail(ERR_VALUE, format!("bits {bits}")))?;
+        let q = if symmetric != 0 {
+            IntQuantizer::Symmetric
+        } else {
+            IntQuantizer::Asymmetric
+        };
+        // SAFETY: the caller passes m × k elements of `ty`.
+        let f = unsafe { float_input(w, ty, len)? };
+        let t = IntMatrix::quantize_f32(&f, m, k, bits, granularity(group)?, q)?;
+        finish(PackedWeights::pack(&t, &o)?, out)
+    })
+}
+
+/// Packs ternary codes (m × k int8 in {−1, 0, 1}) with `nscales` scales
+/// (1 per tensor, m per row, or m · k / group).
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn lutgemm_weights_from_ternary(
+    codes: *const i8,
+    scales: *const f32,
+    nscales: usize,
+    m: i64,
+    k: i64,
+    group: i64,
+    opts: *const CPackOptions,
+    out: *mut *mut CWeights,
+) -> Status {
+    guard(|| {
+        non_null(out, "out")?;
+        non_null(codes, "codes")?;
+        non_null(scales, "scales")?;
+        let (m, k) = (dim(m, "m")?, dim(k, "k")?);
+        let len = elems([m, k], "m × k")?;
+        let o = options(opts)?;
+        // SAFETY: the caller passes m × k codes and `nscales` scales.
+        let (c, s) = unsafe {
+            (
+                std::slice::from_raw_parts(codes, len).to_vec(),
+                std::slice::from_raw_parts(scales, nscales).to_vec(),
+            )
+        };
+        let t = TernaryMatrix::new(m, k, c, s, granularity(group)?)?;
+        finish(PackedWeights::pack(&t, &o)?, out)
+    })
+}
+
+/// Packs `bits`-bit codes (m × k, one per byte) with `ngroups` scales and
+/// offsets (`w = s · q + o` per group).
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn lutgemm_weights_from_int(
+    codes: *const u8,
+    scales: *const f32,
+    offsets: *const f32,
+    ngroups: usize,
+    m: i64,
+    k: i64,
+    bits: c_int,
+    group: i64,
+    opts: *const CPackOptions,
+    out: *mut *mut CWeights,
+) -> Status {
+    guard(|| {
+        non_null(out, "out")?;
+        non_null(codes, "codes")?;
+        non_null(scales, "scales")?;
+        non_null(offsets, "offsets")?;
+        let (m, k) = (dim(m, "m")?, dim(k, "k")?);
+        let len = elems([m, k], "m × k")?;
+        let o = options(opts)?;
+        let bits = u32::try_from(bits).or_else(|_| fail(ERR_VALUE, format!("bits {bits}")))?;
+        // SAFETY: the caller passes m × k codes and `ngroups` scales and
+        // offsets.
+        let (c, s, off) = unsafe {
+            (
+                std::slice::from_raw_parts(codes, len).to_vec(),
+                std::slice::from_raw_parts(scales, ngroups).to_vec(),
+                std::slice::from_raw_parts(offsets, ngroups).to_vec(),
+            )
+        };
+        let t = IntMatrix::new(m, k, bits, granularity(group)?, c, s, off)?;
+        finish(PackedWeights::pack(&t, &o)?, out)
+    })
+}
+
+/// Frees weights; NULL is a no-op.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn lutgemm_weights_free(w: *mut CWeights) {
+    if !w.is_null() {
+        // SAFETY: `w` came from Box::into_raw in this module and is freed
+        // once (caller contract).
+        drop(unsafe { Box::from_raw(w) });
+    }
+}
+
+/// # Safety
+/// `w` is NULL or a live handle.
+unsafe fn weights<'a>(w: *const CWeights) -> Result<&'a CWeights, Fail> {
+    non_null(w, "w")?;
+    // SAFETY: non-null live handle (caller contract).
+    Ok(unsafe { &*w })
+}
+
+/// Rows of the weights (0 for NULL).
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn lutgemm_weights_m(w: *const CWeights) -> i64 {
+    // SAFETY: NULL or a live handle.
+    unsafe { w.as_ref() }.map_or(0, |w| w.packed.m() as i64)
+}
+
+/// Columns of the weights (0 for NULL).
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn lutgemm_weights_k(w: *const CWeights) -> i64 {
+    // SAFETY: NULL or a live handle.
+    unsafe { w.as_ref() }.map_or(0, |w| w.packed.k() as i64)
+}
+
+/// Bytes of packed weights (0 for NULL).
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn lutgemm_weights_packed_bytes(w: *const CWeights) -> usize {
+    // SAFETY: NULL or a live handle.
+    unsafe { w.as_ref() }.map_or(0, |w| w.packed.packed_bytes())
+}
+
+/// What runs and why (owned by the weights; "" for NULL).
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn lutgemm_weights_describe(w: *const CWeights) -> *const c_char {
+    // SAFETY: NULL or a live handle.
+    match unsafe { w.as_ref() } {
+        Some(w) => w.describe.as_ptr(),
+        None => c"".as_ptr(),
+    }
+}
+
+/// The plan of a host-threaded call.
+fn host_plan(w: &CWeights, n: i64, nth: c_int) -> Result<(Plan, usize), Fail> {
+    let n = dim(n, "n")?;
+    if nth < 1 {
+        return fail(ERR_ARGUMENT, format!("nth must be at least 1, got {nth}"));
+    }
+    elems(
+        [
+            n,
+            w.packed.k().max(w.packed.m() * w.packed.blocks_per_row()),
+        ],
+        "n × size",
+    )?;
+    let plan = Plan::new(w.packed.kernel(), &w.packed, n, nth as usize, true);
+    Ok((plan, n))
+}
+
+/// Bytes of `wdata` a host-threaded call of `n` tokens on `nth` threads
+/// needs (64-byte aligned).
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn lutgemm_work_size(
+    w: *const CWeights,
+    n: i64,
+    nth: c_int,
+    bytes: *mut usize,
+) -> Status {
+    guard(|| {
+        non_null(bytes, "bytes")?;
+        // SAFETY: NULL or a live handle.
+        let w = unsafe { weights(w)? };
+        let (plan, _) = host_plan(w, n, nth)?;
+        // SAFETY: non-null, writable (caller contract).
+        unsafe { *bytes = plan.workspace_bytes };
+        Ok(())
+    })
+}
+
+fn check_thread(ith: c_int, nth: c_int) -> Result<(), Fail> {
+    if nth < 1 || ith < 0 || ith >= nth {
+        return fail(
+            ERR_ARGUMENT,
+            format!("need 0 <= ith < nth, got ith {ith}, nth {nth}"),
+        );
+    }
+    Ok(())
+}
+
+/// # Safety
+/// `wdata` is valid for `wsize` bytes.
+unsafe fn workspace(plan: &Plan, wdata: *mut c_void, wsize: usize) -> Result<Workspace, Fail> {
+    non_null(wdata, "wdata")?;
+    // SAFETY: forwarded.
+    unsafe { Workspace::from_raw(wdata.cast(), wsize, plan) }
+        .map_err(|e| Fail(ERR_WORKSPACE, e.to_string()))
+}
+
+/// Thread `ith` of `nth` prepares its share of the `n` tokens of `x`
+/// (n × k of `ty`) into `wdata`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn lutgemm_prepare(
+    w: *const CWeights,
+    x: *const c_void,
+    ty: c_int,
+    n: i64,
+    ith: c_int,
+    nth: c_int,
+    wdata: *mut c_void,
+    wsize: usize,
+) -> Status {
+    guard(|| {
+        // SAFETY: NULL or a live handle.
+        let w = unsafe { weights(w)? };
+        non_null(x, "x")?;
+        check_thread(ith, nth)?;
+        let (plan, n) = host_plan(w, n, nth)?;
+        // SAFETY: the caller passes wsize bytes.
+        let ws = unsafe { workspace(&plan, wdata, wsize)? };
+        let k = w.packed.k();
+        let len = elems([n, k], "n × k")?;
+        let (ith, nth) = (ith as usize, nth as usize);
+        let tokens = n * ith / nth..n * (ith + 1) / nth;
+        // SAFETY: the caller passes n × k elements of `ty`.
+        unsafe {
+            match ty {
+                TYPE_F32 => {
+                    let x = FloatSlice(std::slice::from_raw_parts(x.cast::<f32>(), len));
+                    exec::prepare_tokens(&plan, &Input::Float(&x), &ws, 0, tokens)?
+                }
+                TYPE_F16 => {
+                    let x = FloatSlice(std::slice::from_raw_parts(x.cast::<f16>(), len));
+                    exec::prepare_tokens(&plan, &Input::Float(&x), &ws, 0, tokens)?
+                }
+                TYPE_BF16 => {
+                    let x = FloatSlice(std::slice::from_raw_parts(x.cast::<bf16>(), len));
+                    exec::prepare_tokens(&plan, &Input::Float(&x), &ws, 0, tokens)?
+                }
+                t => return fail(ERR_ARGUMENT, format!("unknown element type {t}")),
+            }
+        }
+        Ok(())
+    })
+}
+
+/// After every thread's `lutgemm_prepare` (a barrier), thread `ith` of
+/// `nth` computes its share of `y` (n rows of m floats, `ldy` apart).
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn lutgemm_compute(
+    w: *const CWeights,
+    n: i64,
+    y: *mut f32,
+    ldy: i64,
+    ith: c_int,
+    nth: c_int,
+    wdata: *mut c_void,
+    wsize: usize,
+) -> Status {
+    guard(|| {
+        // SAFETY: NULL or a live handle.
+        let w = unsafe { weights(w)? };
+        non_null(y, "y")?;
+        check_thread(ith, nth)?;
+        let (plan, n) = host_plan(w, n, nth)?;
+        let m = w.packed.m();
+        let ldy = usize::try_from(ldy)
+            .ok()
+            .filter(|&l| l >= m)
+            .ok_or_else(|| Fail(ERR_ARGUMENT, format!("ldy {ldy} is smaller than m = {m}")))?;
+        elems([n, ldy], "n × ldy")?;
+        // SAFETY: the caller passes wsize bytes.
+        let ws = unsafe { workspace(&plan, wdata, wsize)? };
+        let items = plan.items(n);
+        let (ith, nth) = (ith as usize, nth as usize);
+        let range = items * ith / nth..items * (ith + 1) / nth;
+        let sink = Sink::Float { y, ldy };
+        // SAFETY: y holds n rows of ldy ≥ m floats (caller contract); this
+        // thread uses slot ith alone.
+        unsafe { exec::compute_items(&plan, &w.packed, &ws, 0, n, range, ith, sink) };
+        Ok(())
+    })
+}
+
+/// `y = x · Wᵀ` in one call on the library's own threads (`threads`: 0 all
+/// cores, 1 the calling thread, n a private pool of n, kept for later
+/// calls of this thread).
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn lutgemm_matmul(
+    w: *const CWeights,
+    x: *const c_void,
+    ty: c_int,
+    n: i64,
+    y: *mut f32,
+    ldy: i64,
+    threads: c_int,
+) -> Status {
+    guard(|| {
+        // SAFETY: NULL or a live handle.
+        let w = unsafe { weights(w)? };
+        non_null(x, "x")?;
+        non_null(y, "y")?;
+        let n = dim(n, "n")?;
+        let threads = usize::try_from(threads)
+            .or_else(|_| fail(ERR_ARGUMENT, format!("threads {threads}")))?;
+        let (m, k) = (w.packed.m(), w.packed.k());
+        let ldy = usize::try_from(ldy)
+            .ok()
+            .filter(|&l| l >= m)
+            .ok_or_else(|| Fail(ERR_ARGUMENT, format!("ldy {ldy} is smaller than m = {m}")))?;
+        let xlen = elems([n, k], "n × k")?;
+        elems([n, ldy], "n × ldy")?;
+        CONTEXTS.with(|cs| -> Result<(), Fail> {
+            let mut cs = cs.borrow_mut();
+            let i = match cs.iter().position(|(t, _)| *t == threads) {
+                Some(i) => i,
+                None => {
+                    cs.push((threads, Context::with_threads(threads)?));
+                    cs.len() - 1
+                }
+            };
+            let ctx = &mut cs[i].1;
+            let sink = Sink::Float { y, ldy };
+            // SAFETY: the caller passes n × k elements of `ty` and n rows of
+            // ldy ≥ m floats of y.
+            unsafe {
+                match ty {
+                    TYPE_F32 => {
+                        let x = FloatSlice(std::slice::from_raw_parts(x.cast::<f32>(), xlen));
+                        ctx.run(&w.packed, n, Input::Float(&x), sink)?
+                    }
+                    TYPE_F16 => {
+                        let x = FloatSlice(std::slice::from_raw_parts(x.cast::<f16>(), xlen));
+                        ctx.run(&w.packed, n, Input::Float(&x), sink)?
+                    }
+                    TYPE_BF16 => {
+                        let x = FloatSlice(std::slice::from_raw_parts(x.cast::<bf16>(), xlen));
+                        ctx.run(&w.packed, n, Input::Float(&x), sink)?
+                    }
+                    t => return fail(ERR_ARGUMENT, format!("unknown element type {t}")),
+                }
+            }
+            Ok(())
+        })
+    })
+}
