@@ -128,6 +128,36 @@ lutgemm_status lutgemm_weights_from_int(const uint8_t *codes, const float *scale
                                         int64_t k, int bits, int64_t group,
                                         const lutgemm_pack_options *opts,
                                         lutgemm_weights **out);
+/* llama.cpp GGUF block types (their ggml_type ids). */
+#define LUTGEMM_GGML_Q4_0 2
+#define LUTGEMM_GGML_Q2_K 10
+#define LUTGEMM_GGML_Q4_K 12
+#define LUTGEMM_GGML_TQ1_0 34
+#define LUTGEMM_GGML_TQ2_0 35
+
+/* An m × k tensor of GGUF blocks (rows of consecutive blocks, nbytes
+ * bytes), imported without loss: block scales and mins become group scales
+ * and offsets exactly. */
+lutgemm_status lutgemm_weights_from_gguf(int ggml_type, const void *blocks, size_t nbytes,
+                                         int64_t m, int64_t k,
+                                         const lutgemm_pack_options *opts,
+                                         lutgemm_weights **out);
+/* Bytes of an m × k tensor of ggml_type blocks. */
+lutgemm_status lutgemm_gguf_size(int ggml_type, int64_t m, int64_t k, size_t *bytes);
+/* Exports ternary codes and scales as TQ1_0 or TQ2_0 blocks without loss
+ * (scales exact in f16, one per 256 weights or coarser); out_bytes must be
+ * lutgemm_gguf_size(). */
+lutgemm_status lutgemm_gguf_export_ternary(const int8_t *codes, const float *scales,
+                                           size_t nscales, int64_t m, int64_t k,
+                                           int64_t group, int ggml_type, void *out,
+                                           size_t out_bytes);
+/* Exports 4-bit codes, scales and offsets as Q4_0 blocks without loss
+ * (groups of 32, offset = -8 · scale, scales exact in f16). */
+lutgemm_status lutgemm_gguf_export_int(const uint8_t *codes, const float *scales,
+                                       const float *offsets, size_t ngroups, int64_t m,
+                                       int64_t k, int bits, int64_t group, int ggml_type,
+                                       void *out, size_t out_bytes);
+
 /* Frees weights; NULL is a no-op. */
 void lutgemm_weights_free(lutgemm_weights *w);
 

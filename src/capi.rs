@@ -658,3 +658,145 @@ pub unsafe extern "C" fn lutgemm_matmul(
         })
     })
 }
+
+fn gguf_type(ty: c_int) -> Result<crate::format::gguf::GgufType, Fail> {
+    u32::try_from(ty)
+        .ok()
+        .and_then(crate::format::gguf::GgufType::from_ggml_type)
+        .ok_or_else(|| Fail(ERR_ARGUMENT, format!("unsupported ggml type {ty}")))
+}
+
+/// Imports an m × k tensor of llama.cpp GGUF blocks (`ggml_type`: TQ1_0
+/// 34, TQ2_0 35, Q4_0 2, Q4_K 12, Q2_K 10; rows of consecutive blocks,
+/// `nbytes` bytes) without loss and packs it.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn lutgemm_weights_from_gguf(
+    ggml_type: c_int,
+    blocks: *const c_void,
+    nbytes: usize,
+    m: i64,
+    k: i64,
+    opts: *const CPackOptions,
+    out: *mut *mut CWeights,
+) -> Status {
+    guard(|| {
+        non_null(out, "out")?;
+        non_null(blocks, "blocks")?;
+        let ty = gguf_type(ggml_type)?;
+        let (m, k) = (dim(m, "m")?, dim(k, "k")?);
+        let o = options(opts)?;
+        // SAFETY: the caller passes nbytes readable bytes.
+        let bytes = unsafe { std::slice::from_raw_parts(blocks.cast::<u8>(), nbytes) };
+        let w = crate::format::gguf::import(ty, bytes, m, k)?;
+        finish(PackedWeights::pack(w.as_dequantize(), &o)?, out)
+    })
+}
+
+/// Bytes of an m × k tensor of `ggml_type` blocks.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn lutgemm_gguf_size(
+    ggml_type: c_int,
+    m: i64,
+    k: i64,
+    bytes: *mut usize,
+) -> Status {
+    guard(|| {
+        non_null(bytes, "bytes")?;
+        let ty = gguf_type(ggml_type)?;
+        let n = ty.tensor_bytes(dim(m, "m")?, dim(k, "k")?)?;
+        // SAFETY: non-null, writable.
+        unsafe { *bytes = n };
+        Ok(())
+    })
+}
+
+/// Writes `bytes` (exactly `lutgemm_gguf_size` long) to `out`.
+fn write_blocks(bytes: &[u8], out: *mut c_void, out_bytes: usize) -> Result<(), Fail> {
+    if out_bytes != bytes.len() {
+        return fail(
+            ERR_LENGTH,
+            format!(
+                "output holds {out_bytes} bytes, the tensor needs {}",
+                bytes.len()
+            ),
+        );
+    }
+    // SAFETY: the caller passes out_bytes writable bytes.
+    unsafe { std::ptr::copy_nonoverlapping(bytes.as_ptr(), out.cast::<u8>(), bytes.len()) };
+    Ok(())
+}
+
+/// Exports ternary codes and scales (as `lutgemm_weights_from_ternary`
+/// takes them) as TQ1_0 (34) or TQ2_0 (35) blocks, without loss (scales
+/// must be exact in f16, one per 256 weights or coarser); `out_bytes` must
+/// be `lutgemm_gguf_size`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn lutgemm_gguf_export_ternary(
+    codes: *const i8,
+    scales: *const f32,
+    nscales: usize,
+    m: i64,
+    k: i64,
+    group: i64,
+    ggml_type: c_int,
+    out: *mut c_void,
+    out_bytes: usize,
+) -> Status {
+    guard(|| {
+        non_null(codes, "codes")?;
+        non_null(scales, "scales")?;
+        non_null(out, "out")?;
+        let ty = gguf_type(ggml_type)?;
+        let (m, k) = (dim(m, "m")?, dim(k, "k")?);
+        let len = elems([m, k], "m × k")?;
+        // SAFETY: the caller passes m × k codes and nscales scales.
+        let (c, s) = unsafe {
+            (
+                std::slice::from_raw_parts(codes, len).to_vec(),
+                std::slice::from_raw_parts(scales, nscales).to_vec(),
+            )
+        };
+        let t = TernaryMatrix::new(m, k, c, s, granularity(group)?)?;
+        write_blocks(&crate::format::gguf::export(ty, &t)?, out, out_bytes)
+    })
+}
+
+/// Exports 4-bit codes with scales and offsets (as `lutgemm_weights_from_int`
+/// takes them) as Q4_0 (2) blocks, without loss (groups of 32, offset
+/// = −8 · scale, scales exact in f16).
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn lutgemm_gguf_export_int(
+    codes: *const u8,
+    scales: *const f32,
+    offsets: *const f32,
+    ngroups: usize,
+    m: i64,
+    k: i64,
+    bits: c_int,
+    group: i64,
+    ggml_type: c_int,
+    out: *mut c_void,
+    out_bytes: usize,
+) -> Status {
+    guard(|| {
+        non_null(codes, "codes")?;
+        non_null(scales, "scales")?;
+        non_null(offsets, "offsets")?;
+        non_null(out, "out")?;
+        let ty = gguf_type(ggml_type)?;
+        let (m, k) = (dim(m, "m")?, dim(k, "k")?);
+        let len = elems([m, k], "m × k")?;
+        let bits = u32::try_from(bits).or_else(|_| fail(ERR_VALUE, format!("bits {bits}")))?;
+        // SAFETY: the caller passes m × k codes and ngroups scales and
+        // offsets.
+        let (c, s, o) = unsafe {
+            (
+                std::slice::from_raw_parts(codes, len).to_vec(),
+                std::slice::from_raw_parts(scales, ngroups).to_vec(),
+                std::slice::from_raw_parts(offsets, ngroups).to_vec(),
+            )
+        };
+        let t = IntMatrix::new(m, k, bits, granularity(group)?, c, s, o)?;
+        write_blocks(&crate::format::gguf::export(ty, &t)?, out, out_bytes)
+    })
+}

@@ -15,6 +15,7 @@
 //! and offsets are applied afterwards (`src/epilogue.rs`). The oracle in
 //! [`crate::reference`] is generic over [`Dequantize`].
 
+pub mod gguf;
 pub mod intb;
 pub mod ternary;
 

@@ -209,6 +209,57 @@ static void check_bad_inputs(const lutgemm_weights *w)
     CHECK(strcmp(lutgemm_status_str(12345), "unknown status") == 0, "unknown status string");
 }
 
+/* Ternary codes exported as TQ2_0 and TQ1_0 blocks and imported back give
+ * the same products as the codes themselves; bad block inputs fail. */
+static void check_gguf(void)
+{
+    enum { M = 8, K = 512 };
+    static int8_t codes[M * K];
+    float scales[M * K / 256];
+    for (int i = 0; i < M * K; i++)
+        codes[i] = (int8_t)((i * 7 + i / 13) % 3 - 1);
+    for (int b = 0; b < M * K / 256; b++)
+        scales[b] = 0.25f * (float)(b + 1); /* exact in f16 */
+    lutgemm_weights *ref = NULL;
+    CHECK(lutgemm_weights_from_ternary(codes, scales, M * K / 256, M, K, 256, NULL, &ref) ==
+              LUTGEMM_OK,
+          "ternary codes");
+    float x[2 * K], want[2 * M], y[2 * M];
+    for (int i = 0; i < 2 * K; i++)
+        x[i] = frand();
+    CHECK(lutgemm_matmul(ref, x, LUTGEMM_TYPE_F32, 2, want, M, 1) == LUTGEMM_OK, "matmul");
+    const int types[] = {LUTGEMM_GGML_TQ2_0, LUTGEMM_GGML_TQ1_0};
+    for (int i = 0; i < 2; i++) {
+        size_t nbytes = 0;
+        CHECK(lutgemm_gguf_size(types[i], M, K, &nbytes) == LUTGEMM_OK && nbytes > 0, "size");
+        unsigned char *blocks = malloc(nbytes);
+        CHECK(lutgemm_gguf_export_ternary(codes, scales, M * K / 256, M, K, 256, types[i],
+                                          blocks, nbytes) == LUTGEMM_OK,
+              "export type %d", types[i]);
+        CHECK(lutgemm_gguf_export_ternary(codes, scales, M * K / 256, M, K, 256, types[i],
+                                          blocks, nbytes - 1) == LUTGEMM_ERR_LENGTH,
+              "export into a short buffer");
+        lutgemm_weights *w = NULL;
+        CHECK(lutgemm_weights_from_gguf(types[i], blocks, nbytes, M, K, NULL, &w) == LUTGEMM_OK,
+              "import type %d", types[i]);
+        CHECK(lutgemm_matmul(w, x, LUTGEMM_TYPE_F32, 2, y, M, 1) == LUTGEMM_OK, "matmul gguf");
+        CHECK(memcmp(y, want, sizeof y) == 0, "type %d: products differ", types[i]);
+        lutgemm_weights *bad = NULL;
+        CHECK(lutgemm_weights_from_gguf(types[i], blocks, nbytes - 3, M, K, NULL, &bad) ==
+                  LUTGEMM_ERR_LENGTH,
+              "short blocks");
+        CHECK(lutgemm_weights_from_gguf(types[i], blocks, nbytes, M, K + 1, NULL, &bad) ==
+                  LUTGEMM_ERR_SHAPE,
+              "k not a multiple of the block");
+        CHECK(bad == NULL, "no handle on error");
+        lutgemm_weights_free(w);
+        free(blocks);
+    }
+    size_t nbytes = 0;
+    CHECK(lutgemm_gguf_size(99, M, K, &nbytes) == LUTGEMM_ERR_ARGUMENT, "unknown ggml type");
+    lutgemm_weights_free(ref);
+}
+
 int main(void)
 {
     const int64_t m = 70, k = 320;
@@ -239,6 +290,7 @@ int main(void)
         lutgemm_weights_free(t);
         lutgemm_weights_free(i4);
     }
+    check_gguf();
     free(wf);
     printf("%d passed, %d failed\n", passed, failed);
     return failed != 0;
