@@ -45,8 +45,29 @@ const X86_OBJECTS: &[IsaObject] = &[
     },
 ];
 
+/// aarch64 levels. NEON is the baseline of every aarch64 target; dotprod
+/// and i8mm objects are built for their architecture extension and only
+/// run where `is_aarch64_feature_detected!` says so.
+const AARCH64_OBJECTS: &[IsaObject] = &[
+    IsaObject {
+        cfg: "lutgemm_neon",
+        sources: &["kernels/arm/neon.c"],
+        flags: &["-march=armv8-a"],
+    },
+    IsaObject {
+        cfg: "lutgemm_dotprod",
+        sources: &["kernels/arm/dotprod.c"],
+        flags: &["-march=armv8.2-a+dotprod"],
+    },
+    IsaObject {
+        cfg: "lutgemm_i8mm",
+        sources: &["kernels/arm/i8mm.c"],
+        flags: &["-march=armv8.6-a+i8mm"],
+    },
+];
+
 fn main() {
-    for obj in X86_OBJECTS {
+    for obj in X86_OBJECTS.iter().chain(AARCH64_OBJECTS) {
         println!("cargo::rustc-check-cfg=cfg({})", obj.cfg);
     }
     println!("cargo::rerun-if-changed=kernels");
@@ -61,6 +82,7 @@ fn main() {
     let arch = env::var("CARGO_CFG_TARGET_ARCH").unwrap_or_default();
     let objects: &[IsaObject] = match arch.as_str() {
         "x86_64" => X86_OBJECTS,
+        "aarch64" => AARCH64_OBJECTS,
         _ => &[],
     };
 

@@ -2,7 +2,7 @@
 //! one runs.
 //!
 //! The best ISA that is both compiled in (see `build.rs`) and detected at run
-//! time is chosen once and cached. `LUTGEMM_ISA=scalar|avx2|avx512` overrides
+//! time is chosen once and cached. `LUTGEMM_ISA=scalar|avx2|avx512|neon|dotprod|i8mm` overrides
 //! that choice for the whole process (tests, benches, bug reports); naming an
 //! ISA that is not available makes packing fail with [`Error::Unavailable`]
 //! instead of silently running something else. [`crate::PackOptions::isa`]
@@ -24,11 +24,25 @@ pub enum Isa {
     /// x86-64: `avx512` means AVX-512 F + BW + VL + DQ + VBMI + VNNI, plus
     /// everything [`Isa::Avx2`] needs (`vpermi2b`, `vpdpbusd`).
     Avx512,
+    /// aarch64: Armv8-A Advanced SIMD (`tbl`, widening multiply-adds).
+    Neon,
+    /// aarch64: NEON + the dot-product extension (`sdot`/`udot`, Armv8.2).
+    Dotprod,
+    /// aarch64: dotprod + the int8 matrix-multiply extension
+    /// (`smmla`/`usmmla`, Armv8.6).
+    I8mm,
 }
 
 impl Isa {
     /// Every ISA level, slowest first.
-    pub const ALL: [Isa; 3] = [Isa::Scalar, Isa::Avx2, Isa::Avx512];
+    pub const ALL: [Isa; 6] = [
+        Isa::Scalar,
+        Isa::Avx2,
+        Isa::Avx512,
+        Isa::Neon,
+        Isa::Dotprod,
+        Isa::I8mm,
+    ];
 
     /// The name used by `LUTGEMM_ISA` and in descriptions.
     pub fn name(self) -> &'static str {
@@ -36,6 +50,9 @@ impl Isa {
             Isa::Scalar => "scalar",
             Isa::Avx2 => "avx2",
             Isa::Avx512 => "avx512",
+            Isa::Neon => "neon",
+            Isa::Dotprod => "dotprod",
+            Isa::I8mm => "i8mm",
         }
     }
 
@@ -46,7 +63,7 @@ impl Isa {
             .find(|isa| isa.name().eq_ignore_ascii_case(name.trim()))
             .ok_or_else(|| {
                 Error::Unavailable(format!(
-                    "unknown ISA {name:?}; expected one of scalar, avx2, avx512"
+                    "unknown ISA {name:?}; expected one of scalar, avx2, avx512, neon, dotprod, i8mm"
                 ))
             })
     }
@@ -57,6 +74,9 @@ impl Isa {
             Isa::Scalar => true,
             Isa::Avx2 => cfg!(lutgemm_avx2),
             Isa::Avx512 => cfg!(lutgemm_avx512),
+            Isa::Neon => cfg!(lutgemm_neon),
+            Isa::Dotprod => cfg!(lutgemm_dotprod),
+            Isa::I8mm => cfg!(lutgemm_i8mm),
         }
     }
 
@@ -81,7 +101,17 @@ impl Isa {
                     && std::arch::is_x86_feature_detected!("avx512vbmi")
                     && std::arch::is_x86_feature_detected!("avx512vnni")
             }
-            #[cfg(not(target_arch = "x86_64"))]
+            #[cfg(target_arch = "aarch64")]
+            Isa::Neon => std::arch::is_aarch64_feature_detected!("neon"),
+            #[cfg(target_arch = "aarch64")]
+            Isa::Dotprod => {
+                Isa::Neon.is_detected() && std::arch::is_aarch64_feature_detected!("dotprod")
+            }
+            #[cfg(target_arch = "aarch64")]
+            Isa::I8mm => {
+                Isa::Dotprod.is_detected() && std::arch::is_aarch64_feature_detected!("i8mm")
+            }
+            #[allow(unreachable_patterns)]
             _ => false,
         }
     }
@@ -91,6 +121,21 @@ impl Isa {
         match self {
             Isa::Scalar => None,
             Isa::Avx2 | Isa::Avx512 => Some("x86_64"),
+            Isa::Neon | Isa::Dotprod | Isa::I8mm => Some("aarch64"),
+        }
+    }
+
+    /// This level and the lower levels of its architecture it includes,
+    /// best first: a level without a kernel of its own for some case runs
+    /// the best included one (i8mm → dotprod → neon, avx512 → avx2).
+    pub fn with_included(self) -> &'static [Isa] {
+        match self {
+            Isa::Scalar => &[Isa::Scalar],
+            Isa::Avx2 => &[Isa::Avx2],
+            Isa::Avx512 => &[Isa::Avx512, Isa::Avx2],
+            Isa::Neon => &[Isa::Neon],
+            Isa::Dotprod => &[Isa::Dotprod, Isa::Neon],
+            Isa::I8mm => &[Isa::I8mm, Isa::Dotprod, Isa::Neon],
         }
     }
 

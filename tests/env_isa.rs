@@ -35,7 +35,7 @@ fn lutgemm_isa_env_forces_the_isa() {
         ("neon9000", "error".to_string()),
         ("", Isa::best().name().to_string()),
     ];
-    for isa in [Isa::Avx2, Isa::Avx512] {
+    for isa in [Isa::Avx2, Isa::Avx512, Isa::Neon, Isa::Dotprod, Isa::I8mm] {
         let expect = if isa.is_available() {
             isa.name()
         } else {
@@ -44,7 +44,7 @@ fn lutgemm_isa_env_forces_the_isa() {
         cases.push((isa.name(), expect.to_string()));
     }
     for (value, expect) in cases {
-        let out = Command::new(std::env::current_exe().unwrap())
+        let out = self_command()
             .args(["--exact", "lutgemm_isa_env_forces_the_isa", "--nocapture"])
             .env("LUTGEMM_ISA", value)
             .env(EXPECT, &expect)
@@ -56,5 +56,21 @@ fn lutgemm_isa_env_forces_the_isa() {
             String::from_utf8_lossy(&out.stdout),
             String::from_utf8_lossy(&out.stderr)
         );
+    }
+}
+
+/// This test binary as a command; under emulation (`LUTGEMM_TEST_RUNNER`,
+/// e.g. `qemu-aarch64 -L /usr/aarch64-linux-gnu`, set by .ci/run) through
+/// the runner, since the host cannot execute it directly.
+fn self_command() -> Command {
+    let exe = std::env::current_exe().unwrap();
+    match std::env::var("LUTGEMM_TEST_RUNNER") {
+        Ok(runner) if !runner.trim().is_empty() => {
+            let mut parts = runner.split_whitespace();
+            let mut c = Command::new(parts.next().unwrap());
+            c.args(parts).arg(exe);
+            c
+        }
+        _ => Command::new(exe),
     }
 }

@@ -207,7 +207,7 @@ fn every_isa_has_integer_kernels() {
 
 fn config() -> Config {
     Config {
-        cases: 32,
+        cases: if small_shapes() { 8 } else { 32 },
         // tests/ cannot locate lib.rs for the default persistence file.
         failure_persistence: Some(Box::new(FileFailurePersistence::Off)),
         ..Config::default()

@@ -10,7 +10,7 @@ use proptest::test_runner::{Config, FileFailurePersistence};
 
 fn config() -> Config {
     Config {
-        cases: 48,
+        cases: if small_shapes() { 8 } else { 48 },
         // tests/ cannot locate lib.rs for the default persistence file.
         failure_persistence: Some(Box::new(FileFailurePersistence::Off)),
         ..Config::default()
