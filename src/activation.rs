@@ -79,6 +79,7 @@ pub(crate) fn quantize_token<T: ActivationElem>(
     token: usize,
     isa: crate::isa::Isa,
 ) -> Result<f32> {
+    let _ = isa; // only x86 has a SIMD build of this loop
     #[cfg(target_arch = "x86_64")]
     if isa.has_avx2() && crate::isa::Isa::Avx2.is_detected() {
         // SAFETY: the ISA is available (checked when packing), and it

@@ -141,6 +141,7 @@ impl Isa {
 
     /// Whether this level includes AVX2 (the activation quantizer's SIMD
     /// build uses it).
+    #[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
     pub(crate) fn has_avx2(self) -> bool {
         matches!(self, Isa::Avx2 | Isa::Avx512)
     }

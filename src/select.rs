@@ -90,6 +90,36 @@ const RULES: &[Rule] = &[
         order: &[BitLutG4, MultiplyAdd],
         why: "scalar/exact int: one table lookup per 4 weights and plane (src/select.rs)",
     },
+    // aarch64: chosen by instruction count per 1,000 weights from the
+    // disassembly (kernels/arm/*.c), not by time: no Arm hardware has been
+    // measured yet.
+    Rule {
+        ternary: true,
+        contract: Exact,
+        isa: Isa::Dotprod,
+        tokens: ANY_N,
+        order: &[MultiplyAdd, LutG4, LutG2],
+        why: "dotprod/exact: chosen by instruction count, not by time (sdot multiply-add \
+              164 instructions per 1,000 weights at n = 1) (src/select.rs)",
+    },
+    Rule {
+        ternary: false,
+        contract: Exact,
+        isa: Isa::I8mm,
+        tokens: 2..=usize::MAX,
+        order: &[MultiplyAdd, BitLutG4],
+        why: "i8mm/exact int, n >= 2: chosen by instruction count, not by time (smmla 80 \
+              instructions per 1,000 token-weights at 4 tokens vs 90 with sdot) (src/select.rs)",
+    },
+    Rule {
+        ternary: false,
+        contract: Exact,
+        isa: Isa::Dotprod,
+        tokens: ANY_N,
+        order: &[MultiplyAdd, BitLutG4],
+        why: "dotprod/exact int: chosen by instruction count, not by time (sdot multiply-add \
+              156 instructions per 1,000 4-bit weights at n = 1) (src/select.rs)",
+    },
     Rule {
         ternary: true,
         contract: Fast,

@@ -198,6 +198,44 @@ TOKEN_KERNEL(token_mad)
  * low bytes as whole words, the odd rows' low bytes with vpmaddubsw by
  * (0, 1), the 0/-1 high bytes with vpaddb, and fix up at span end exactly
  * mod 2^16): fewer shuffle-port ops but 2 more ops in all, same speed.
+ *
+ * Loop order (measured): row-group pair outermost, then block, then p (in
+ * int16 spans of LUT2_SPAN). The alternative, the AVX-512 table kernels'
+ * order (avx512.c, LUT_KERNEL: per block, per run of ≤ 64 p's, over all
+ * row groups, so a run's 4 KB of tables stay in L1), was measured here as
+ * the same lut2_block body with the run loop outside the row groups
+ * (int16 sums widened once per run and written, or added to the int32
+ * outputs), outputs identical (standalone harness, Zen 4, one thread,
+ * n = 1, median µs of 9 × 11 calls; 14336-row shapes stream 14 MB of
+ * weights and vary ±30% with the other core's load: quietest run):
+ *
+ *   m × k, nb × bp           row-group outer   run outer, 2 / 4 row groups
+ *   4096 × 4096, 1 × 4096    169-170           180-183 / 177-181
+ *   4096 × 4096, 16 × 256    192-194           218-225 / 215-218
+ *   14336 × 4096, 1 × 4096   662               909 / 749
+ *   14336 × 4096, 16 × 256   824               1332 / 1067
+ *
+ * Row-group outer is faster in every shape and run. Why: a step's tables
+ * here are 64 B, the index bytes of just two row groups, and the whole
+ * token's tables (64 KB at k = 4096) stream from L2 in order beside the
+ * weights, which L2 feeds easily; run outer instead cuts each row group's
+ * weights into 2 KB pieces a row group (32 KB at k = 4096) apart, which the
+ * prefetchers follow worse than one sequential stream, and adds a pass over
+ * the int32 outputs per run (strided scalar ones for nb > 1). (Row-group
+ * outer with 4 row groups per table load, same runs: 170 / 203-211 /
+ * 670-915 / 803-1049 µs: equal at 4096 × 4096, 5% slower at nb = 16, but
+ * 10-25% faster than 2 at 14336 rows whenever the other core was busy;
+ * LUT2_RG stays 2 until measured on a quiet machine.)
+ * Loop order of the g = 2 family by ISA: portable (table_kernel): token,
+ * row group, block, span; AVX2 (here): row-group pairs outermost; AVX-512
+ * (LUT_KERNEL, shared with lut4): per block, per run of 64 steps, over all
+ * row groups, LUT_RB = 8 row groups per table load. A scratch row-group-
+ * outer variant of that AVX-512 driver (same LUT_RB, same run body)
+ * measured within 4% of it at 4096 rows and 0-17% faster at 14336 rows
+ * (lut2 and lut4), so with 8 row groups per table load the order is not
+ * what makes the AVX-512 kernels fast. A port with 16-entry tables
+ * (vpshufb / NEON tbl) should copy the row-group-outer order, with as many
+ * row groups per table load as its registers hold.
  * ---------------------------------------------------------------------- */
 
 #define LUT2_MR 32
@@ -270,6 +308,8 @@ LG_INLINE void lut2_groups(const uint8_t *w, size_t gstride, int rg, const uint8
         lut2_block(w, gstride, rg, tables, b * pb, (b + 1) * pb, out, nb, b);
 }
 
+/* Row-group pairs outermost (measured against the run-outer order: see
+ * "Loop order" above). */
 TOKEN_KERNEL(token_lut2)
 {
     (void)qpad;

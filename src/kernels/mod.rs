@@ -27,6 +27,12 @@ macro_rules! kernel {
 
 #[macro_use]
 pub(crate) mod abi;
+#[cfg(lutgemm_dotprod)]
+mod arm_dotprod;
+#[cfg(lutgemm_i8mm)]
+mod arm_i8mm;
+#[cfg(lutgemm_neon)]
+mod arm_neon;
 pub(crate) mod portable;
 #[cfg(lutgemm_avx2)]
 mod x86_avx2;
@@ -150,7 +156,7 @@ impl std::fmt::Debug for KernelDesc {
 /// Every kernel compiled into this build (available on this CPU or not):
 /// one line per ISA.
 pub fn all() -> impl Iterator<Item = &'static KernelDesc> {
-    let lists: [&'static [KernelDesc]; 3] = [
+    let lists: [&'static [KernelDesc]; 6] = [
         portable::KERNELS,
         #[cfg(lutgemm_avx2)]
         x86_avx2::KERNELS,
@@ -159,6 +165,18 @@ pub fn all() -> impl Iterator<Item = &'static KernelDesc> {
         #[cfg(lutgemm_avx512)]
         x86_avx512::KERNELS,
         #[cfg(not(lutgemm_avx512))]
+        &[],
+        #[cfg(lutgemm_neon)]
+        arm_neon::KERNELS,
+        #[cfg(not(lutgemm_neon))]
+        &[],
+        #[cfg(lutgemm_dotprod)]
+        arm_dotprod::KERNELS,
+        #[cfg(not(lutgemm_dotprod))]
+        &[],
+        #[cfg(lutgemm_i8mm)]
+        arm_i8mm::KERNELS,
+        #[cfg(not(lutgemm_i8mm))]
         &[],
     ];
     lists.into_iter().flatten()

@@ -10,8 +10,9 @@ use super::{INT_ALL, INT_MAD, KernelDesc, TERNARY};
 use crate::layout::Layout;
 
 c_functions! {
-    kernels: lutgemm_avx2_int_mad, lutgemm_avx2_int_bitlut_g4, lutgemm_avx2_ternary_mad, lutgemm_avx2_ternary_lut_g2;
-    tables: lutgemm_avx2_int_bitlut_g4_tables, lutgemm_avx2_ternary_lut_g2_tables
+    kernels: lutgemm_avx2_int_mad, lutgemm_avx2_int_bitlut_g4, lutgemm_avx2_int_bitlut_g4_fast,
+        lutgemm_avx2_int_bitlut_g4_float, lutgemm_avx2_ternary_mad, lutgemm_avx2_ternary_lut_g2;
+    tables: lutgemm_avx2_int_bitlut_g4_tables, lutgemm_avx2_int_bitlut_g4_fast_tables, lutgemm_avx2_ternary_lut_g2_tables
 }
 
 // One descriptor a line: a table.
@@ -25,4 +26,9 @@ pub(crate) const KERNELS: &[KernelDesc] = &[
             lutgemm_avx2_int_mad, None),
     kernel!("bitlut_g4_avx2", Avx2, INT_ALL, Exact, Layout::IntBitLutG4 { mr: 32 },
             lutgemm_avx2_int_bitlut_g4, Some(lutgemm_avx2_int_bitlut_g4_tables)),
+    kernel!("bitlut_g4_fast_avx2", Avx2, INT_ALL, Fast, Layout::IntBitLutG4 { mr: 32 },
+            lutgemm_avx2_int_bitlut_g4_fast, Some(lutgemm_avx2_int_bitlut_g4_fast_tables)),
+    // Float tables: the portable builder is < 1% of a Float GEMV.
+    kernel!("bitlut_g4_float_avx2", Avx2, INT_ALL, Float, Layout::IntBitLutG4 { mr: 32 },
+            lutgemm_avx2_int_bitlut_g4_float, None),
 ];

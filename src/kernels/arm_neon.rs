@@ -1,0 +1,35 @@
+//! aarch64 baseline NEON kernels (`kernels/arm/neon.c`, Armv8.0: `tbl`
+//! lookups and widening multiply-adds, no dotprod): FFI declarations and
+//! descriptors. Loop orders, bounds and instruction counts are in the C
+//! file.
+
+use super::{INT_ALL, INT_MAD, KernelDesc, TERNARY};
+use crate::layout::Layout;
+
+c_functions! {
+    kernels: lutgemm_neon_ternary_mad, lutgemm_neon_ternary_lut_g2, lutgemm_neon_ternary_lut_g4,
+        lutgemm_neon_int_mad, lutgemm_neon_int_bitlut_g4, lutgemm_neon_int_bitlut_g4_fast,
+        lutgemm_neon_int_bitlut_g4_float;
+    tables: lutgemm_neon_ternary_lut_g2_tables, lutgemm_neon_ternary_lut_g4_tables,
+        lutgemm_neon_int_bitlut_g4_tables
+}
+
+// One descriptor a line: a table. Fast and Float use the portable table
+// builders.
+#[rustfmt::skip]
+pub(crate) const KERNELS: &[KernelDesc] = &[
+    kernel!("mad_neon", Neon, TERNARY, Exact, Layout::TernaryMad { mr: 8, kc: 64 },
+            lutgemm_neon_ternary_mad, None),
+    kernel!("lut_g2_neon", Neon, TERNARY, Exact, Layout::TernaryLutG2 { mr: 64, kc: 4 },
+            lutgemm_neon_ternary_lut_g2, Some(lutgemm_neon_ternary_lut_g2_tables)),
+    kernel!("lut_g4_neon", Neon, TERNARY, Exact, Layout::TernaryLutG4 { mr: 64, kc: 4 },
+            lutgemm_neon_ternary_lut_g4, Some(lutgemm_neon_ternary_lut_g4_tables)),
+    kernel!("mad_int_neon", Neon, INT_MAD, Exact, Layout::IntMad { mr: 16 },
+            lutgemm_neon_int_mad, None),
+    kernel!("bitlut_g4_neon", Neon, INT_ALL, Exact, Layout::IntBitLutG4 { mr: 16 },
+            lutgemm_neon_int_bitlut_g4, Some(lutgemm_neon_int_bitlut_g4_tables)),
+    kernel!("bitlut_g4_fast_neon", Neon, INT_ALL, Fast, Layout::IntBitLutG4 { mr: 16 },
+            lutgemm_neon_int_bitlut_g4_fast, None),
+    kernel!("bitlut_g4_float_neon", Neon, INT_ALL, Float, Layout::IntBitLutG4 { mr: 16 },
+            lutgemm_neon_int_bitlut_g4_float, None),
+];
