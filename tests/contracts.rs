@@ -173,3 +173,45 @@ fn every_format_has_every_contract() {
         }
     }
 }
+
+#[test]
+fn float_bound_holds_where_huge_activations_meet_zero_bits() {
+    // Per-plane sums of groups whose first activation is huge and whose
+    // weights leave it out: an entry built as S − T[e] would cancel.
+    let mut rng = Rng(9);
+    let (m, k) = (40, 256);
+    let codes: Vec<u8> = (0..m * k)
+        .map(|i| if i % 4 == 0 { 0 } else { rng.below(16) as u8 })
+        .collect();
+    let ps: Vec<f32> = (0..m * 4).map(|_| rng.f32()).collect();
+    let w = lutgemm::IntMatrix::with_plane_scales(
+        m,
+        k,
+        4,
+        ScaleGranularity::PerRow,
+        codes,
+        ps,
+        vec![0.0; m],
+    )
+    .unwrap();
+    let x: Vec<f32> = (0..2 * k)
+        .map(|c| if c % 4 == 0 { 3e6 } else { rng.f32() * 1e-2 })
+        .collect();
+    let want = reference::matmul_f64(&w, &x, 2);
+    let mag = reference::abs_products(&w, &x, 2);
+    for kernel in kernels_for(Format::Int4, Contract::Float) {
+        let p = pack_for(&w, kernel);
+        let mut y = vec![0f32; 2 * m];
+        Context::with_threads(1)
+            .unwrap()
+            .matmul(&p, &x, 2, &mut y)
+            .unwrap();
+        for (i, ((&got, &exp), &mag)) in y.iter().zip(&want).zip(&mag).enumerate() {
+            assert!(
+                (got as f64 - exp).abs() <= 1e-5 * mag + 1e-30,
+                "{}: y[{i}] = {got}, oracle {exp}, Σ|x·w| {mag}",
+                kernel.name
+            );
+        }
+    }
+}

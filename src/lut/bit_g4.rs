@@ -2,9 +2,13 @@
 //! `4j..4j+4`), 16 entries `T[e] = Σ_{c < 4, bit c of e set} x[4j + c]`,
 //! looked up once per bit plane of the weights.
 //!
-//! Mirror symmetry halves the build: `T[15 − e] = S − T[e]` with
+//! Mirror symmetry halves the integer build: `T[15 − e] = S − T[e]` with
 //! `S = T[15]`, so only entries 0..8 are summed and 8..16 are derived
-//! (also in f32, where this order is the definition of the entries).
+//! (exact in integers; the Fast tables' f32 entries are defined the same
+//! way before re-quantization, which their SIMD builders reproduce). Float
+//! tables are built directly, `T[8 + i] = T[i] + x₃`, for the same one add
+//! per entry: `S − T[e]` would cancel, an error of ~ulp(Σ|x|) where a
+//! large activation meets zero weights.
 //!
 //! Per group: Exact 32 bytes (16 low bytes, then 16 high bytes of the
 //! int16 entries, |T| ≤ 508); Fast 16 int8 entries (scale per span);
@@ -15,11 +19,9 @@ use crate::kernels::abi::{TableArgs, TableFn};
 
 const ENTRIES: usize = 16;
 
-/// The 16 entries from the first 8 (mirror symmetry).
+/// The first 8 entries: subsets of {x₀, x₁, x₂}.
 #[inline]
-fn entries<T: Copy + Default + std::ops::Add<Output = T> + std::ops::Sub<Output = T>>(
-    x: [T; 4],
-) -> [T; 16] {
+fn low_entries<T: Copy + Default + std::ops::Add<Output = T>>(x: [T; 4]) -> [T; 16] {
     let mut t = [T::default(); 16];
     t[1] = x[0];
     t[2] = x[1];
@@ -27,6 +29,25 @@ fn entries<T: Copy + Default + std::ops::Add<Output = T> + std::ops::Sub<Output 
     for i in 0..4 {
         t[4 + i] = t[i] + x[2];
     }
+    t
+}
+
+/// The 16 entries, 8..16 directly (Float tables).
+#[inline]
+fn direct_entries(x: [f32; 4]) -> [f32; 16] {
+    let mut t = low_entries(x);
+    for i in 0..8 {
+        t[8 + i] = t[i] + x[3];
+    }
+    t
+}
+
+/// The 16 entries from the first 8 (mirror symmetry).
+#[inline]
+fn entries<T: Copy + Default + std::ops::Add<Output = T> + std::ops::Sub<Output = T>>(
+    x: [T; 4],
+) -> [T; 16] {
+    let mut t = low_entries(x);
     let s = t[7] + x[3];
     for e in 0..8 {
         t[15 - e] = s - t[e];
@@ -49,11 +70,18 @@ pub fn build_exact(qpad: &[i8], tables: &mut [u8]) {
 /// Float tables for a padded f32 token; `tables` is `kp / 4 · 16` floats.
 pub fn build_float(xpad: &[f32], tables: &mut [f32]) {
     for (x, t) in xpad.chunks_exact(4).zip(tables.chunks_exact_mut(ENTRIES)) {
+        t.copy_from_slice(&direct_entries([x[0], x[1], x[2], x[3]]));
+    }
+}
+
+/// The f32 entries the Fast tables re-quantize (mirror symmetry).
+fn build_fast_f32(xpad: &[f32], tables: &mut [f32]) {
+    for (x, t) in xpad.chunks_exact(4).zip(tables.chunks_exact_mut(ENTRIES)) {
         t.copy_from_slice(&entries([x[0], x[1], x[2], x[3]]));
     }
 }
 
-super::portable_builders!(group: 4, entries: ENTRIES);
+super::portable_builders!(group: 4, entries: ENTRIES, fast_f32: build_fast_f32);
 
 #[cfg(test)]
 mod tests {

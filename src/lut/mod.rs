@@ -142,10 +142,11 @@ pub(crate) unsafe fn table_views<'a>(
 }
 
 /// Defines the three `extern "C"` portable builders of a table family from
-/// its slice builders `exact(qpad, tables)`, `float(xpad, &mut [f32])` and
-/// the Fast builder derived from `float` by [`requantize_spans`].
+/// its slice builders `build_exact(qpad, tables)`, `build_float(xpad, &mut
+/// [f32])` and `$fast_f32` (the f32 entries the Fast tables re-quantize by
+/// [`requantize_spans`]).
 macro_rules! portable_builders {
-    (group: $g:expr, entries: $e:expr) => {
+    (group: $g:expr, entries: $e:expr, fast_f32: $fast_f32:path) => {
         /// Table bytes per group of activations, by contract.
         pub fn group_bytes(contract: Contract) -> usize {
             match contract {
@@ -178,7 +179,7 @@ macro_rules! portable_builders {
                 .zip(t8.chunks_exact_mut(per_span))
                 .zip(tscale.iter_mut())
             {
-                build_float(x, f);
+                $fast_f32(x, f);
                 $crate::lut::requantize_spans(f, per_span, q, std::slice::from_mut(s));
             }
         }

@@ -43,7 +43,7 @@ pub fn build_float(xpad: &[f32], tables: &mut [f32]) {
     }
 }
 
-super::portable_builders!(group: 2, entries: ENTRIES);
+super::portable_builders!(group: 2, entries: ENTRIES, fast_f32: build_float);
 
 #[cfg(test)]
 mod tests {

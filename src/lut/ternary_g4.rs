@@ -49,7 +49,7 @@ pub fn build_float(xpad: &[f32], tables: &mut [f32]) {
     }
 }
 
-super::portable_builders!(group: 4, entries: ENTRIES);
+super::portable_builders!(group: 4, entries: ENTRIES, fast_f32: build_float);
 
 #[cfg(test)]
 mod tests {
