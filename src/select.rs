@@ -170,14 +170,16 @@ pub(crate) fn select(
         kernels::all()
             .find(|k| k.isa == isa && k.supports(format) && k.contract == contract && usable(k))
     };
-    if let Some(pick) = by_rules(isa) {
-        return Ok(pick);
-    }
-    if let Some(k) = any_of(isa) {
-        return Ok((
-            k,
-            "the only kernel of this ISA for this format and contract",
-        ));
+    for &level in isa.with_included() {
+        if let Some(pick) = by_rules(level) {
+            return Ok(pick);
+        }
+        if let Some(k) = any_of(level) {
+            return Ok((
+                k,
+                "the only kernel of this ISA level for this format and contract",
+            ));
+        }
     }
     // No SIMD kernel for this case: the portable kernel the scalar rows
     // prefer.
