@@ -11,12 +11,15 @@ fn every_family_has_a_kernel_for_every_isa_here() {
     for isa in Isa::available() {
         assert!(
             here.iter()
-                .any(|k| k.isa == isa && k.family() == KernelFamily::MultiplyAdd),
+                .any(|k| isa.with_included().contains(&k.isa)
+                    && k.family() == KernelFamily::MultiplyAdd),
             "no multiply-add kernel for {isa}"
         );
         let luts = here
             .iter()
-            .filter(|k| k.isa == isa && k.family() != KernelFamily::MultiplyAdd)
+            .filter(|k| {
+                isa.with_included().contains(&k.isa) && k.family() != KernelFamily::MultiplyAdd
+            })
             .count();
         assert!(luts >= 1, "no table-lookup kernel for {isa}");
     }
@@ -27,6 +30,17 @@ fn every_family_has_a_kernel_for_every_isa_here() {
     {
         assert!(kernels::all().any(|k| k.isa == Isa::Avx512));
         assert!(kernels::all().any(|k| k.isa == Isa::Avx2));
+    }
+    if cfg!(target_arch = "aarch64")
+        && !cfg!(feature = "pure")
+        && std::env::var("LUTGEMM_CI").is_ok_and(|v| v == "1")
+    {
+        for isa in [Isa::Neon, Isa::Dotprod, Isa::I8mm] {
+            assert!(
+                kernels::all().any(|k| k.isa == isa),
+                "no {isa} kernels built"
+            );
+        }
     }
 }
 
