@@ -227,6 +227,99 @@ unsafe fn float_input(p: *const c_void, ty: c_int, len: usize) -> Result<Vec<f32
     Ok(out)
 }
 
+/// Float activations of a C element type, viewed without copying.
+enum Activations<'a> {
+    F32(FloatSlice<'a, f32>),
+    F16(FloatSlice<'a, f16>),
+    Bf16(FloatSlice<'a, bf16>),
+}
+
+impl<'a> Activations<'a> {
+    /// # Safety
+    /// `x` points to `len` elements of `ty`, alive for `'a`.
+    unsafe fn new(x: *const c_void, ty: c_int, len: usize) -> Result<Activations<'a>, Fail> {
+        // SAFETY: forwarded.
+        unsafe {
+            Ok(match ty {
+                TYPE_F32 => Activations::F32(FloatSlice(std::slice::from_raw_parts(x.cast(), len))),
+                TYPE_F16 => Activations::F16(FloatSlice(std::slice::from_raw_parts(x.cast(), len))),
+                TYPE_BF16 => {
+                    Activations::Bf16(FloatSlice(std::slice::from_raw_parts(x.cast(), len)))
+                }
+                t => return fail(ERR_ARGUMENT, format!("unknown element type {t}")),
+            })
+        }
+    }
+
+    fn input(&self) -> Input<'_> {
+        Input::Float(match self {
+            Activations::F32(x) => x,
+            Activations::F16(x) => x,
+            Activations::Bf16(x) => x,
+        })
+    }
+}
+
+/// Ternary weights from C arrays (m × k codes, `nscales` scales).
+///
+/// # Safety
+/// The pointers hold what the header says.
+unsafe fn ternary_from_raw(
+    codes: *const i8,
+    scales: *const f32,
+    nscales: usize,
+    m: i64,
+    k: i64,
+    group: i64,
+) -> Result<TernaryMatrix, Fail> {
+    non_null(codes, "codes")?;
+    non_null(scales, "scales")?;
+    let (m, k) = (dim(m, "m")?, dim(k, "k")?);
+    let len = elems([m, k], "m × k")?;
+    // SAFETY: the caller passes m × k codes and `nscales` scales.
+    let (c, s) = unsafe {
+        (
+            std::slice::from_raw_parts(codes, len).to_vec(),
+            std::slice::from_raw_parts(scales, nscales).to_vec(),
+        )
+    };
+    Ok(TernaryMatrix::new(m, k, c, s, granularity(group)?)?)
+}
+
+/// b-bit weights from C arrays (m × k codes, `ngroups` scales and
+/// offsets).
+///
+/// # Safety
+/// The pointers hold what the header says.
+#[allow(clippy::too_many_arguments)]
+unsafe fn int_from_raw(
+    codes: *const u8,
+    scales: *const f32,
+    offsets: *const f32,
+    ngroups: usize,
+    m: i64,
+    k: i64,
+    bits: c_int,
+    group: i64,
+) -> Result<IntMatrix, Fail> {
+    non_null(codes, "codes")?;
+    non_null(scales, "scales")?;
+    non_null(offsets, "offsets")?;
+    let (m, k) = (dim(m, "m")?, dim(k, "k")?);
+    let len = elems([m, k], "m × k")?;
+    let bits = u32::try_from(bits).or_else(|_| fail(ERR_VALUE, format!("bits {bits}")))?;
+    // SAFETY: the caller passes m × k codes and `ngroups` scales and
+    // offsets.
+    let (c, s, o) = unsafe {
+        (
+            std::slice::from_raw_parts(codes, len).to_vec(),
+            std::slice::from_raw_parts(scales, ngroups).to_vec(),
+            std::slice::from_raw_parts(offsets, ngroups).to_vec(),
+        )
+    };
+    Ok(IntMatrix::new(m, k, bits, granularity(group)?, c, s, o)?)
+}
+
 /// The version string, `"MAJOR.MINOR.PATCH"`.
 #[unsafe(no_mangle)]
 pub extern "C" fn lutgemm_version() -> *const c_char {
@@ -351,19 +444,9 @@ pub unsafe extern "C" fn lutgemm_weights_from_ternary(
 ) -> Status {
     guard(|| {
         non_null(out, "out")?;
-        non_null(codes, "codes")?;
-        non_null(scales, "scales")?;
-        let (m, k) = (dim(m, "m")?, dim(k, "k")?);
-        let len = elems([m, k], "m × k")?;
         let o = options(opts)?;
-        // SAFETY: the caller passes m × k codes and `nscales` scales.
-        let (c, s) = unsafe {
-            (
-                std::slice::from_raw_parts(codes, len).to_vec(),
-                std::slice::from_raw_parts(scales, nscales).to_vec(),
-            )
-        };
-        let t = TernaryMatrix::new(m, k, c, s, granularity(group)?)?;
+        // SAFETY: forwarded from the caller.
+        let t = unsafe { ternary_from_raw(codes, scales, nscales, m, k, group)? };
         finish(PackedWeights::pack(&t, &o)?, out)
     })
 }
@@ -385,23 +468,9 @@ pub unsafe extern "C" fn lutgemm_weights_from_int(
 ) -> Status {
     guard(|| {
         non_null(out, "out")?;
-        non_null(codes, "codes")?;
-        non_null(scales, "scales")?;
-        non_null(offsets, "offsets")?;
-        let (m, k) = (dim(m, "m")?, dim(k, "k")?);
-        let len = elems([m, k], "m × k")?;
         let o = options(opts)?;
-        let bits = u32::try_from(bits).or_else(|_| fail(ERR_VALUE, format!("bits {bits}")))?;
-        // SAFETY: the caller passes m × k codes and `ngroups` scales and
-        // offsets.
-        let (c, s, off) = unsafe {
-            (
-                std::slice::from_raw_parts(codes, len).to_vec(),
-                std::slice::from_raw_parts(scales, ngroups).to_vec(),
-                std::slice::from_raw_parts(offsets, ngroups).to_vec(),
-            )
-        };
-        let t = IntMatrix::new(m, k, bits, granularity(group)?, c, s, off)?;
+        // SAFETY: forwarded from the caller.
+        let t = unsafe { int_from_raw(codes, scales, offsets, ngroups, m, k, bits, group)? };
         finish(PackedWeights::pack(&t, &o)?, out)
     })
 }
@@ -537,23 +606,8 @@ pub unsafe extern "C" fn lutgemm_prepare(
         let (ith, nth) = (ith as usize, nth as usize);
         let tokens = n * ith / nth..n * (ith + 1) / nth;
         // SAFETY: the caller passes n × k elements of `ty`.
-        unsafe {
-            match ty {
-                TYPE_F32 => {
-                    let x = FloatSlice(std::slice::from_raw_parts(x.cast::<f32>(), len));
-                    exec::prepare_tokens(&plan, &Input::Float(&x), &ws, 0, tokens)?
-                }
-                TYPE_F16 => {
-                    let x = FloatSlice(std::slice::from_raw_parts(x.cast::<f16>(), len));
-                    exec::prepare_tokens(&plan, &Input::Float(&x), &ws, 0, tokens)?
-                }
-                TYPE_BF16 => {
-                    let x = FloatSlice(std::slice::from_raw_parts(x.cast::<bf16>(), len));
-                    exec::prepare_tokens(&plan, &Input::Float(&x), &ws, 0, tokens)?
-                }
-                t => return fail(ERR_ARGUMENT, format!("unknown element type {t}")),
-            }
-        }
+        let x = unsafe { Activations::new(x, ty, len)? };
+        exec::prepare_tokens(&plan, &x.input(), &ws, 0, tokens)?;
         Ok(())
     })
 }
@@ -637,23 +691,8 @@ pub unsafe extern "C" fn lutgemm_matmul(
             let sink = Sink::Float { y, ldy };
             // SAFETY: the caller passes n × k elements of `ty` and n rows of
             // ldy ≥ m floats of y.
-            unsafe {
-                match ty {
-                    TYPE_F32 => {
-                        let x = FloatSlice(std::slice::from_raw_parts(x.cast::<f32>(), xlen));
-                        ctx.run(&w.packed, n, Input::Float(&x), sink)?
-                    }
-                    TYPE_F16 => {
-                        let x = FloatSlice(std::slice::from_raw_parts(x.cast::<f16>(), xlen));
-                        ctx.run(&w.packed, n, Input::Float(&x), sink)?
-                    }
-                    TYPE_BF16 => {
-                        let x = FloatSlice(std::slice::from_raw_parts(x.cast::<bf16>(), xlen));
-                        ctx.run(&w.packed, n, Input::Float(&x), sink)?
-                    }
-                    t => return fail(ERR_ARGUMENT, format!("unknown element type {t}")),
-                }
-            }
+            let x = unsafe { Activations::new(x, ty, xlen)? };
+            ctx.run(&w.packed, n, x.input(), sink)?;
             Ok(())
         })
     })
@@ -743,20 +782,10 @@ pub unsafe extern "C" fn lutgemm_gguf_export_ternary(
     out_bytes: usize,
 ) -> Status {
     guard(|| {
-        non_null(codes, "codes")?;
-        non_null(scales, "scales")?;
         non_null(out, "out")?;
         let ty = gguf_type(ggml_type)?;
-        let (m, k) = (dim(m, "m")?, dim(k, "k")?);
-        let len = elems([m, k], "m × k")?;
-        // SAFETY: the caller passes m × k codes and nscales scales.
-        let (c, s) = unsafe {
-            (
-                std::slice::from_raw_parts(codes, len).to_vec(),
-                std::slice::from_raw_parts(scales, nscales).to_vec(),
-            )
-        };
-        let t = TernaryMatrix::new(m, k, c, s, granularity(group)?)?;
+        // SAFETY: forwarded from the caller.
+        let t = unsafe { ternary_from_raw(codes, scales, nscales, m, k, group)? };
         write_blocks(&crate::format::gguf::export(ty, &t)?, out, out_bytes)
     })
 }
@@ -779,24 +808,10 @@ pub unsafe extern "C" fn lutgemm_gguf_export_int(
     out_bytes: usize,
 ) -> Status {
     guard(|| {
-        non_null(codes, "codes")?;
-        non_null(scales, "scales")?;
-        non_null(offsets, "offsets")?;
         non_null(out, "out")?;
         let ty = gguf_type(ggml_type)?;
-        let (m, k) = (dim(m, "m")?, dim(k, "k")?);
-        let len = elems([m, k], "m × k")?;
-        let bits = u32::try_from(bits).or_else(|_| fail(ERR_VALUE, format!("bits {bits}")))?;
-        // SAFETY: the caller passes m × k codes and ngroups scales and
-        // offsets.
-        let (c, s, o) = unsafe {
-            (
-                std::slice::from_raw_parts(codes, len).to_vec(),
-                std::slice::from_raw_parts(scales, ngroups).to_vec(),
-                std::slice::from_raw_parts(offsets, ngroups).to_vec(),
-            )
-        };
-        let t = IntMatrix::new(m, k, bits, granularity(group)?, c, s, o)?;
+        // SAFETY: forwarded from the caller.
+        let t = unsafe { int_from_raw(codes, scales, offsets, ngroups, m, k, bits, group)? };
         write_blocks(&crate::format::gguf::export(ty, &t)?, out, out_bytes)
     })
 }
