@@ -16,7 +16,7 @@
  *
  *     size_t ws;
  *     lutgemm_work_size(w, n, nth, &ws);            // once per (n, nth)
- *     void *wdata = aligned_alloc(64, ws);          // 64-byte aligned
+ *     void *wdata = malloc(ws);                     // any alignment
  *     // on every thread ith < nth:
  *     lutgemm_prepare(w, x, LUTGEMM_TYPE_F32, n, ith, nth, wdata, ws);
  *     // ... barrier ...
@@ -53,7 +53,7 @@ typedef int lutgemm_status;
 #define LUTGEMM_ERR_VALUE 5       /* a code or scale outside the format */
 #define LUTGEMM_ERR_NON_FINITE 6  /* NaN or infinite activation */
 #define LUTGEMM_ERR_UNAVAILABLE 7 /* kernel or ISA not available here */
-#define LUTGEMM_ERR_WORKSPACE 8   /* wdata too small or not 64-byte aligned */
+#define LUTGEMM_ERR_WORKSPACE 8   /* wdata smaller than lutgemm_work_size */
 #define LUTGEMM_ERR_INTERNAL 9    /* a bug in lutgemm (caught) */
 
 /* A static description of a status. */
@@ -167,7 +167,8 @@ int64_t lutgemm_weights_k(const lutgemm_weights *w);
 size_t lutgemm_weights_packed_bytes(const lutgemm_weights *w);
 const char *lutgemm_weights_describe(const lutgemm_weights *w);
 
-/* Bytes of 64-byte-aligned wdata for n tokens on nth host threads. */
+/* Bytes of wdata (any alignment) for n tokens on any number of host
+ * threads from 1 to nth. */
 lutgemm_status lutgemm_work_size(const lutgemm_weights *w, int64_t n, int nth,
                                  size_t *bytes);
 /* Thread ith of nth prepares its share of the n tokens of x (n × k of

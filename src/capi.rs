@@ -541,8 +541,14 @@ fn host_plan(w: &CWeights, n: i64, nth: c_int) -> Result<(Plan, usize), Fail> {
     Ok((plan, n))
 }
 
-/// Bytes of `wdata` a host-threaded call of `n` tokens on `nth` threads
-/// needs (64-byte aligned).
+/// Slack for aligning `wdata` inside the call: hosts may pass any
+/// alignment (ggml's tensors are 16-byte aligned); every thread derives the
+/// same 64-byte-aligned base from the same pointer.
+const ALIGN_SLACK: usize = 63;
+
+/// Bytes of `wdata` (any alignment) a host-threaded call of `n` tokens
+/// needs on any thread count from 1 to `nth` (a host may fix the buffer
+/// before it knows how many threads will run).
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn lutgemm_work_size(
     w: *const CWeights,
@@ -554,9 +560,12 @@ pub unsafe extern "C" fn lutgemm_work_size(
         non_null(bytes, "bytes")?;
         // SAFETY: NULL or a live handle.
         let w = unsafe { weights(w)? };
-        let (plan, _) = host_plan(w, n, nth)?;
+        host_plan(w, n, nth)?;
+        let most = (1..=nth)
+            .map(|t| host_plan(w, n, t).map(|(p, _)| p.workspace_bytes))
+            .try_fold(0, |a, b| b.map(|b| a.max(b)))?;
         // SAFETY: non-null, writable (caller contract).
-        unsafe { *bytes = plan.workspace_bytes };
+        unsafe { *bytes = most + ALIGN_SLACK };
         Ok(())
     })
 }
@@ -571,12 +580,26 @@ fn check_thread(ith: c_int, nth: c_int) -> Result<(), Fail> {
     Ok(())
 }
 
+/// The plan's workspace inside `wdata`, from its first 64-byte boundary.
+///
 /// # Safety
 /// `wdata` is valid for `wsize` bytes.
 unsafe fn workspace(plan: &Plan, wdata: *mut c_void, wsize: usize) -> Result<Workspace, Fail> {
     non_null(wdata, "wdata")?;
-    // SAFETY: forwarded.
-    unsafe { Workspace::from_raw(wdata.cast(), wsize, plan) }
+    let pad = (wdata as usize).next_multiple_of(64) - wdata as usize;
+    if wsize < pad + plan.workspace_bytes {
+        return fail(
+            ERR_WORKSPACE,
+            format!(
+                "wdata of {wsize} bytes is smaller than the {} this call needs \
+                 (lutgemm_work_size)",
+                plan.workspace_bytes + ALIGN_SLACK
+            ),
+        );
+    }
+    // SAFETY: `pad + workspace_bytes ≤ wsize` bytes from wdata are valid
+    // (caller contract).
+    unsafe { Workspace::from_raw(wdata.cast::<u8>().add(pad), wsize - pad, plan) }
         .map_err(|e| Fail(ERR_WORKSPACE, e.to_string()))
 }
 

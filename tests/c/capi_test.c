@@ -132,12 +132,17 @@ static void check_bad_inputs(const lutgemm_weights *w)
           "ith >= nth");
     CHECK(lutgemm_prepare(w, x, LUTGEMM_TYPE_F32, 2, -1, 2, wdata, ws) == LUTGEMM_ERR_ARGUMENT,
           "ith < 0");
-    CHECK(lutgemm_prepare(w, x, LUTGEMM_TYPE_F32, 2, 0, 2, wdata, ws - 1) ==
-              LUTGEMM_ERR_WORKSPACE,
+    CHECK(lutgemm_prepare(w, x, LUTGEMM_TYPE_F32, 2, 0, 2, wdata, 100) == LUTGEMM_ERR_WORKSPACE,
           "small workspace");
     CHECK(lutgemm_prepare(w, x, LUTGEMM_TYPE_F32, 2, 0, 2, (char *)wdata + 8, ws) ==
-              LUTGEMM_ERR_WORKSPACE,
-          "misaligned workspace");
+              LUTGEMM_OK,
+          "any alignment within the work size");
+    {
+        size_t ws1 = 0, ws8 = 0;
+        CHECK(lutgemm_work_size(w, 1, 1, &ws1) == LUTGEMM_OK &&
+                  lutgemm_work_size(w, 1, 8, &ws8) == LUTGEMM_OK && ws8 >= ws1,
+              "work size covers every thread count up to nth");
+    }
     CHECK(lutgemm_prepare(w, x, LUTGEMM_TYPE_F32, 2, 0, 2, NULL, ws) == LUTGEMM_ERR_NULL,
           "NULL wdata");
     CHECK(lutgemm_prepare(w, NULL, LUTGEMM_TYPE_F32, 2, 0, 2, wdata, ws) == LUTGEMM_ERR_NULL,
