@@ -96,6 +96,25 @@ const RULES: &[Rule] = &[
     Rule {
         ternary: true,
         contract: Exact,
+        isa: Isa::Neon,
+        tokens: ANY_N,
+        order: &[LutG2, LutG4, MultiplyAdd],
+        why: "neon/exact: chosen by instruction count, not by time (per 1,000 weights, whole \
+              calls at n = 1: lut_g2 229 with single-register tbl, lut_g4 236 with multi-uop \
+              4-register tbl, mad 236) (src/select.rs)",
+    },
+    Rule {
+        ternary: false,
+        contract: Exact,
+        isa: Isa::Neon,
+        tokens: ANY_N,
+        order: &[MultiplyAdd, BitLutG4],
+        why: "neon/exact int: chosen by instruction count, not by time (per 1,000 4-bit \
+              weights at n = 1: widening multiply-add 237, bit-serial tables 445) (src/select.rs)",
+    },
+    Rule {
+        ternary: true,
+        contract: Exact,
         isa: Isa::Dotprod,
         tokens: ANY_N,
         order: &[MultiplyAdd, LutG4, LutG2],

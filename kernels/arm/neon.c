@@ -4,19 +4,24 @@
  * Rust kernels (src/kernels/portable/). Every extent is checked in Rust
  * before these run; here only the innermost loops live.
  *
- *   kernel                               layout                              contract
- *   lutgemm_neon_ternary_mad             TernaryMad   { mr: 8,  kc: 64 }      Exact
- *   lutgemm_neon_ternary_lut_g2          TernaryLutG2 { mr: 64, kc: 4 }      Exact
- *   lutgemm_neon_ternary_lut_g2_tables   its tables (= lut::ternary_g2::build_exact)
- *   lutgemm_neon_ternary_lut_g4          TernaryLutG4 { mr: 64, kc: 4 }      Exact
- *   lutgemm_neon_ternary_lut_g4_tables   its tables (= lut::ternary_g4::build_exact)
- *   lutgemm_neon_int_mad                 IntMad { mr: 16 }, kc 8 (4 bits) / 16 (2 bits)  Exact
- *   lutgemm_neon_int_bitlut_g4           IntBitLutG4 { mr: 16 }, kc 8, bits 1..4  Exact
- *   lutgemm_neon_int_bitlut_g4_tables    its tables (= lut::bit_g4::build_exact)
- *   lutgemm_neon_int_bitlut_g4_fast      IntBitLutG4 { mr: 16 }              Fast (bit-identical
- *                                        to the portable kernel; portable tables)
- *   lutgemm_neon_int_bitlut_g4_float     IntBitLutG4 { mr: 16 }              Float (portable tables;
- *                                        bit-identical to the portable kernel too, see there)
+ *   kernel                              layout, contract                      reads
+ *   lutgemm_neon_ternary_mad            TernaryMad { mr: 8, kc: 64 }, Exact    w, qpad, qsum
+ *   lutgemm_neon_ternary_lut_g2         TernaryLutG2 { mr: 64, kc: 4 }, Exact  w, tables
+ *   lutgemm_neon_ternary_lut_g2_tables  = lut::ternary_g2::build_exact         qpad -> tables
+ *   lutgemm_neon_ternary_lut_g4         TernaryLutG4 { mr: 64, kc: 4 }, Exact  w, tables
+ *   lutgemm_neon_ternary_lut_g4_tables  = lut::ternary_g4::build_exact         qpad -> tables
+ *   lutgemm_neon_int_mad                IntMad { mr: 16 } (kc 8 at 4 bits,     w, qpad
+ *                                       16 at 2 bits), Exact
+ *   lutgemm_neon_int_bitlut_g4          IntBitLutG4 { mr: 16 } (kc 8), bits    w, tables
+ *                                       1..4, plane_out 1 or bits, Exact
+ *   lutgemm_neon_int_bitlut_g4_tables   = lut::bit_g4::build_exact             qpad -> tables
+ *   lutgemm_neon_int_bitlut_g4_fast     IntBitLutG4 { mr: 16 }, Fast: bit-     w, tables, tscale,
+ *                                       identical to the portable kernel;      span
+ *                                       portable Fast tables
+ *   lutgemm_neon_int_bitlut_g4_float    IntBitLutG4 { mr: 16 }, Float:         w, tables, span
+ *                                       portable Float tables; bit-identical
+ *                                       to the portable kernel (see there)
+ *   All: out, n and the strides of what they read; none reads xpad.
  *
  * Activations are int8 in [-127, 127] (src/activation.rs never produces
  * -128); every int16 bound below relies on it. Every kernel writes (never
@@ -38,7 +43,8 @@
  *   Multiply-add kernels: row group, block of <= 4 scale groups, token,
  *   scale group (the block's weights stay in L1 while every token passes
  *   over them); outputs of <= 4 scale groups leave together (one st4 lane
- *   store per row when nb > 1).
+ *   store per row when nb > 1). int_mad with short scale groups (1, 2 or
+ *   4 steps, nb > 1): row group, token, all scale groups (im_small).
  *
  * Instruction counts of the hot loops (aarch64-linux-gnu-gcc 12.2 -O3, the
  * build.rs flags, counted in the objdump of the inner loop bodies, n = 1):
@@ -53,9 +59,9 @@
 #define NEON_PRAGMA(x) _Pragma(#x)
 #define UNROLL NEON_PRAGMA(GCC unroll 16)
 
-/* Keeps a vector in a register at this point: on loop-carried SMLAL
- * accumulators GCC otherwise inserts register copies (int_mad: 4 MOVs per
- * step at 4 bits, 9 at 2 bits). */
+/* Keeps a vector in a register at this point. In int_mad's SMLAL loops
+ * GCC otherwise moved accumulators between registers every step (4-bit
+ * step 33-35 instructions instead of 28; 2-bit 72 instead of 63). */
 #define PIN(v) __asm__("" : "+w"(v))
 
 #define S8(v) vreinterpretq_s8_u8(v)
@@ -138,7 +144,13 @@ NI size_t min_sz(size_t a, size_t b) { return a < b ? a : b; }
                 }                                                               \
                 LANES4(NAME##_ST3)                                              \
             } else {                                                            \
-                VX4 x = {{v[0][q], v[1][q], v[2][q], v[3][q]}};                 \
+                /* via a quad-major copy: one LD1 x4 fills the 4            \
+                 * consecutive registers ST4 needs (GCC otherwise moves      \
+                 * them in one by one) */                                    \
+                T tq[4][4] __attribute__((aligned(16)));                        \
+                for (int c = 0; c < 4; c++)                                     \
+                    vst1q_##SFX(tq[c], v[c][q]);                                \
+                VX4 x = vld1q_##SFX##_x4(tq[0]);                                \
                 if (!first) {                                                   \
                     VX4 y = x;                                                  \
                     LANES4(NAME##_LD4)                                          \
@@ -315,8 +327,12 @@ NI int32x4_t tm_quad(const uint8_t *wb, const int8_t *xb, size_t chunks, int h, 
     int32x4_t acc[4];
     for (int i = 0; i < 4; i++)
         acc[i] = vdupq_n_s32(0);
-    for (size_t c = 0; c < chunks; c += TM_SPAN)
-        tm_rows4(wb + c * TM_CHUNK + 64 * h, xb + c * TM_KC, min_sz(TM_SPAN, chunks - c), acc);
+    if (chunks == 4) /* TQ2_0-like blocks of 256: constant trip count
+                        (whole call 298 -> 276 instructions / 1000 weights) */
+        tm_rows4(wb + 64 * h, xb, 4, acc);
+    else
+        for (size_t c = 0; c < chunks; c += TM_SPAN)
+            tm_rows4(wb + c * TM_CHUNK + 64 * h, xb + c * TM_KC, min_sz(TM_SPAN, chunks - c), acc);
     const int32x4_t r = vpaddq_s32(vpaddq_s32(acc[0], acc[1]), vpaddq_s32(acc[2], acc[3]));
     return vsubq_s32(r, vdupq_n_s32(qs));
 }
@@ -408,8 +424,12 @@ NI void g2_span(const uint8_t *wg, const uint8_t *tab, size_t s0, size_t s1, int
  * idx - 64, fills 64..95 (for idx < 64 the wrapped index is >= 192, out of
  * range, and TBX leaves the TBL result). Per 16 rows: 1 SUB, 2 TBL4, 2 TBX2
  * and the exact16 accumulation (2 UADDW + 1 ADD): 9 instructions per 16
- * rows x 4 weights, plus 4 table loads (12 registers) per step for all 64
- * rows. 12 table + 12 accumulator registers + temporaries fit the 32.
+ * rows x 4 weights, plus 4 table loads (12 registers) per step. The 64
+ * rows run as two passes of 32 (G4_QB = 2 blocks of 16): 12 table + 6
+ * accumulator registers. All 64 at once (12 accumulators) made GCC copy
+ * table registers (TBL needs consecutive ones) and spill: 53 instructions
+ * per step and 64 rows, 46 of them vector ops, against 2 x 28 (2 x 20
+ * vector) for two passes, which reload the 192 table bytes per pass.
  *
  * int16 bound: one entry per row and step, |T| <= 4 * 127 = 508; G4_W = 64
  * steps give <= 32512 <= 32767 (65: 33020, overflow). The worst case (all
@@ -610,8 +630,9 @@ LUTGEMM_TABLE_BUILDER(lutgemm_neon_int_bitlut_g4_tables)
 
 /* A 64-byte step holds 16 rows x kc columns, one row per 32-bit lane:
  * vector k (bytes 16k..16k+15) is rows 4k..4k+3. Byte lanes pair with the
- * step's activations broadcast as a 32-bit pattern (LD1R): lane 4r + j
- * holds column j of its field. SMLAL (bytes 0..7: rows 4k, 4k+1) and
+ * step's activations broadcast as 32-bit patterns (one LD2R for the 2
+ * fields of a 4-bit step, one LD4R for the 4 fields of a 2-bit step):
+ * lane 4r + j holds column j of its field. SMLAL (bytes 0..7: rows 4k, 4k+1) and
  * SMLAL2 (bytes 8..15: rows 4k+2, 4k+3) multiply weights (0..15, as s8)
  * by activations into int16 lanes (row, column j): accumulator A[2k] holds
  * rows 4k, 4k+1, A[2k+1] rows 4k+2, 4k+3. At the end of a span SADALP
@@ -632,98 +653,198 @@ LUTGEMM_TABLE_BUILDER(lutgemm_neon_int_bitlut_g4_tables)
  *
  * n = 1 is one token per pass; several tokens run one after the other
  * over a block of <= 4 scale groups whose weights stay in L1 (each token
- * redoes the decode: for 4 bits it is 9 of 27 instructions per step). */
+ * redoes the decode: 10 of 28 instructions per 4-bit step; sharing it
+ * between 2 tokens needs 2 x 16 accumulators, more than the 32
+ * registers hold with the decoded weights). */
 
 #define IM_MR 16
 #define IM_STEP 64
 #define IM4_SPAN 8
 #define IM2_SPAN 21
 
-
-/* One scale group of `steps` steps (weights w, activations x at the
- * group's first column) -> 16 row sums r[0..3] (lane i of r[k]: row 4k+i). */
-NI void im_group(const uint8_t *w, const int8_t *x, size_t steps, const int BITS, int32x4_t r[4])
+/* Steps [0, ns) from w / x: int16 lane sums added to A[0..7] (A[2k]: rows
+ * 4k, 4k+1; A[2k+1]: rows 4k+2, 4k+3; lane = row x column). ns <= the
+ * width's span. Called with a constant ns where it matters, so the loop
+ * unrolls completely and every accumulator stays in one register. */
+NI void im_steps(const uint8_t *w, const int8_t *x, size_t ns, const int BITS, int16x8_t A[8])
 {
     const uint8x16_t m0f = vdupq_n_u8(0x0f), m03 = vdupq_n_u8(0x03);
+    if (BITS == 4) {
+        NEON_PRAGMA(GCC unroll 8)
+        for (size_t s = 0; s < ns; s++) {
+            const uint8x16x4_t v = vld1q_u8_x4(w + IM_STEP * s);
+            /* LD2R: x[8s..8s+3] and x[8s+4..8s+7], each as a 32-bit
+             * pattern in every lane (no alignment needed). */
+            const int32x4x2_t xx = vld2q_dup_s32((const int32_t *)(const void *)(x + 8 * s));
+            const int8x16_t xl = vreinterpretq_s8_s32(xx.val[0]);
+            const int8x16_t xh = vreinterpretq_s8_s32(xx.val[1]);
+            UNROLL
+            for (int k = 0; k < 4; k++) {
+                int8x16_t lo = S8(vandq_u8(v.val[k], m0f));
+                int8x16_t hi = S8(vshrq_n_u8(v.val[k], 4));
+                PIN(lo);
+                PIN(hi);
+                A[2 * k] = vmlal_s8(A[2 * k], vget_low_s8(lo), vget_low_s8(xl));
+                A[2 * k + 1] = vmlal_high_s8(A[2 * k + 1], lo, xl);
+                A[2 * k] = vmlal_s8(A[2 * k], vget_low_s8(hi), vget_low_s8(xh));
+                A[2 * k + 1] = vmlal_high_s8(A[2 * k + 1], hi, xh);
+            }
+        }
+    } else {
+        for (size_t s = 0; s < ns; s++) {
+            const uint8_t *ws = w + IM_STEP * s;
+            /* LD4R: the 4 fields' activations, each broadcast. */
+            const int32x4x4_t xx = vld4q_dup_s32((const int32_t *)(const void *)(x + 16 * s));
+            const int8x16_t x0 = vreinterpretq_s8_s32(xx.val[0]);
+            const int8x16_t x1 = vreinterpretq_s8_s32(xx.val[1]);
+            const int8x16_t x2 = vreinterpretq_s8_s32(xx.val[2]);
+            const int8x16_t x3 = vreinterpretq_s8_s32(xx.val[3]);
+            UNROLL
+            for (int k = 0; k < 4; k++) {
+                const uint8x16_t v = vld1q_u8(ws + 16 * k);
+                int8x16_t f0 = S8(vandq_u8(v, m03));
+                int8x16_t f1 = S8(vandq_u8(vshrq_n_u8(v, 2), m03));
+                int8x16_t f2 = S8(vandq_u8(vshrq_n_u8(v, 4), m03));
+                int8x16_t f3 = S8(vshrq_n_u8(v, 6));
+                PIN(f0);
+                PIN(f1);
+                PIN(f2);
+                PIN(f3);
+                A[2 * k] = vmlal_s8(A[2 * k], vget_low_s8(f0), vget_low_s8(x0));
+                A[2 * k + 1] = vmlal_high_s8(A[2 * k + 1], f0, x0);
+                A[2 * k] = vmlal_s8(A[2 * k], vget_low_s8(f1), vget_low_s8(x1));
+                A[2 * k + 1] = vmlal_high_s8(A[2 * k + 1], f1, x1);
+                A[2 * k] = vmlal_s8(A[2 * k], vget_low_s8(f2), vget_low_s8(x2));
+                A[2 * k + 1] = vmlal_high_s8(A[2 * k + 1], f2, x2);
+                A[2 * k] = vmlal_s8(A[2 * k], vget_low_s8(f3), vget_low_s8(x3));
+                A[2 * k + 1] = vmlal_high_s8(A[2 * k + 1], f3, x3);
+                PIN(A[2 * k]);
+                PIN(A[2 * k + 1]);
+            }
+        }
+    }
+}
+
+/* One scale group of `steps` steps (weights w, activations x at the
+ * group's first column) -> 16 row sums r[0..3] (lane i of r[k]: row 4k+i).
+ * A group of exactly 4 steps (4 bits: group 32; 2 bits: group 64) is one
+ * span with a constant trip count, folded straight into rows (SADDLP +
+ * ADDP); longer groups run spans of IM4_SPAN / IM2_SPAN steps (full 4-bit
+ * spans with a constant trip count: 239 instructions per 8 steps with
+ * the SADALP flush; whole call 263 -> 237 per 1000 weights against a
+ * variable loop) into int32 lane-pair sums (SADALP). */
+NI void im_group(const uint8_t *w, const int8_t *x, size_t steps, const int BITS, int32x4_t r[4])
+{
     const size_t span = BITS == 4 ? IM4_SPAN : IM2_SPAN;
+    const size_t kc = BITS == 4 ? 8 : 16;
+    int16x8_t A[8];
+    UNROLL
+    for (int i = 0; i < 8; i++)
+        A[i] = vdupq_n_s16(0);
+    if (steps == 4) {
+        im_steps(w, x, 4, BITS, A);
+        UNROLL
+        for (int k = 0; k < 4; k++)
+            r[k] = vpaddq_s32(vpaddlq_s16(A[2 * k]), vpaddlq_s16(A[2 * k + 1]));
+        return;
+    }
     int32x4_t C[8];
+    UNROLL
     for (int i = 0; i < 8; i++)
         C[i] = vdupq_n_s32(0);
     for (size_t s0 = 0; s0 < steps; s0 += span) {
-        const size_t s1 = min_sz(s0 + span, steps);
-        int16x8_t A[8];
+        const size_t ns = min_sz(span, steps - s0);
+        UNROLL
         for (int i = 0; i < 8; i++)
             A[i] = vdupq_n_s16(0);
-        if (BITS == 4) {
-            /* Unrolled by 2: then GCC keeps each accumulator in one
-             * register (28 instructions per step instead of 33-35). */
-            NEON_PRAGMA(GCC unroll 2)
-            for (size_t s = s0; s < s1; s++) {
-                const uint8x16x4_t v = vld1q_u8_x4(w + IM_STEP * s);
-                /* LD2R: x[8s..8s+3] and x[8s+4..8s+7], each as a 32-bit
-                 * pattern in every lane (no alignment needed). */
-                const int32x4x2_t xx = vld2q_dup_s32((const int32_t *)(const void *)(x + 8 * s));
-                const int8x16_t xl = vreinterpretq_s8_s32(xx.val[0]);
-                const int8x16_t xh = vreinterpretq_s8_s32(xx.val[1]);
-                UNROLL
-                for (int k = 0; k < 4; k++) {
-                    int8x16_t lo = S8(vandq_u8(v.val[k], m0f));
-                    int8x16_t hi = S8(vshrq_n_u8(v.val[k], 4));
-                    PIN(lo);
-                    PIN(hi);
-                    A[2 * k] = vmlal_s8(A[2 * k], vget_low_s8(lo), vget_low_s8(xl));
-                    A[2 * k + 1] = vmlal_high_s8(A[2 * k + 1], lo, xl);
-                    A[2 * k] = vmlal_s8(A[2 * k], vget_low_s8(hi), vget_low_s8(xh));
-                    A[2 * k + 1] = vmlal_high_s8(A[2 * k + 1], hi, xh);
-                    PIN(A[2 * k]);
-                    PIN(A[2 * k + 1]);
-                }
-            }
-        } else {
-            for (size_t s = s0; s < s1; s++) {
-                const uint8_t *ws = w + IM_STEP * s;
-                /* LD4R: the 4 fields' activations, each broadcast. */
-                const int32x4x4_t xx = vld4q_dup_s32((const int32_t *)(const void *)(x + 16 * s));
-                const int8x16_t x0 = vreinterpretq_s8_s32(xx.val[0]);
-                const int8x16_t x1 = vreinterpretq_s8_s32(xx.val[1]);
-                const int8x16_t x2 = vreinterpretq_s8_s32(xx.val[2]);
-                const int8x16_t x3 = vreinterpretq_s8_s32(xx.val[3]);
-                UNROLL
-                for (int k = 0; k < 4; k++) {
-                    const uint8x16_t v = vld1q_u8(ws + 16 * k);
-                    int8x16_t f0 = S8(vandq_u8(v, m03));
-                    int8x16_t f1 = S8(vandq_u8(vshrq_n_u8(v, 2), m03));
-                    int8x16_t f2 = S8(vandq_u8(vshrq_n_u8(v, 4), m03));
-                    int8x16_t f3 = S8(vshrq_n_u8(v, 6));
-                    PIN(f0);
-                    PIN(f1);
-                    PIN(f2);
-                    PIN(f3);
-                    A[2 * k] = vmlal_s8(A[2 * k], vget_low_s8(f0), vget_low_s8(x0));
-                    A[2 * k + 1] = vmlal_high_s8(A[2 * k + 1], f0, x0);
-                    A[2 * k] = vmlal_s8(A[2 * k], vget_low_s8(f1), vget_low_s8(x1));
-                    A[2 * k + 1] = vmlal_high_s8(A[2 * k + 1], f1, x1);
-                    A[2 * k] = vmlal_s8(A[2 * k], vget_low_s8(f2), vget_low_s8(x2));
-                    A[2 * k + 1] = vmlal_high_s8(A[2 * k + 1], f2, x2);
-                    A[2 * k] = vmlal_s8(A[2 * k], vget_low_s8(f3), vget_low_s8(x3));
-                    A[2 * k + 1] = vmlal_high_s8(A[2 * k + 1], f3, x3);
-                    PIN(A[2 * k]);
-                    PIN(A[2 * k + 1]);
-                }
-            }
-        }
+        if (BITS == 4 && ns == IM4_SPAN)
+            im_steps(w + IM_STEP * s0, x + kc * s0, IM4_SPAN, BITS, A);
+        else
+            im_steps(w + IM_STEP * s0, x + kc * s0, ns, BITS, A);
+        UNROLL
         for (int i = 0; i < 8; i++)
             C[i] = vpadalq_s16(C[i], A[i]);
     }
+    UNROLL
     for (int k = 0; k < 4; k++)
         r[k] = vpaddq_s32(C[2 * k], C[2 * k + 1]);
 }
+
+/* Short scale groups of STEPS = 1, 2 or 4 steps (4 bits: groups 16, 32 =
+ * Q4_0; 2 bits: groups 16 = Q2_K, 32, 64), nb > 1, one row group and one
+ * token, all nb groups: straight-line steps, rows folded by SADDLP + ADDP,
+ * and every 4 groups one st4 lane store per row (out[r * nb + b .. b+3]).
+ * One noinline instance per (BITS, STEPS), so that the register
+ * allocation of each loop is its own. Whole call, 1024 x 4096, n = 1:
+ * 4 bits group 32 474 -> 303, 2 bits group 64 372 -> 292 instructions
+ * per 1000 weights (qemu count) against the general path. */
+NI void im_small(const uint8_t *wg, const int8_t *x, size_t nb, size_t bp, int32_t *o,
+                 const int BITS, const int STEPS)
+{
+    for (size_t b0 = 0; b0 < nb; b0 += 4) {
+        const int cnt = (int)min_sz(4, nb - b0);
+        /* stage[q][c]: rows 4q..4q+3 of group b0 + c (quad-major, so one
+         * LD1 x4 loads the 4 consecutive registers ST4 needs) */
+        int32_t stage[4][4][4] __attribute__((aligned(16)));
+        for (int c = 0; c < cnt; c++) {
+            const size_t b = b0 + (size_t)c;
+            int16x8_t A[8];
+            UNROLL
+            for (int i = 0; i < 8; i++)
+                A[i] = vdupq_n_s16(0);
+            im_steps(wg + b * (size_t)STEPS * IM_STEP, x + b * bp, (size_t)STEPS, BITS, A);
+            UNROLL
+            for (int k = 0; k < 4; k++)
+                vst1q_s32(stage[k][c], vpaddq_s32(vpaddlq_s16(A[2 * k]), vpaddlq_s16(A[2 * k + 1])));
+        }
+        int32_t *ob = o + b0;
+        if (cnt == 4) {
+            for (int q = 0; q < 4; q++) {
+                const int32x4x4_t r = vld1q_s32_x4(stage[q][0]);
+                vst4q_lane_s32(ob + (size_t)(4 * q + 0) * nb, r, 0);
+                vst4q_lane_s32(ob + (size_t)(4 * q + 1) * nb, r, 1);
+                vst4q_lane_s32(ob + (size_t)(4 * q + 2) * nb, r, 2);
+                vst4q_lane_s32(ob + (size_t)(4 * q + 3) * nb, r, 3);
+            }
+        } else {
+            for (int q = 0; q < 4; q++)
+                for (int i = 0; i < 4; i++)
+                    for (int c = 0; c < cnt; c++)
+                        ob[(size_t)(4 * q + i) * nb + (size_t)c] = stage[q][c][i];
+        }
+    }
+}
+
+#define IM_SMALL(B, S)                                                          \
+    static __attribute__((noinline)) void im_small_##B##_##S(                    \
+        const uint8_t *wg, const int8_t *x, size_t nb, size_t bp, int32_t *o)    \
+    {                                                                           \
+        im_small(wg, x, nb, bp, o, B, S);                                       \
+    }
+IM_SMALL(4, 2)
+IM_SMALL(4, 4)
+IM_SMALL(2, 1)
+IM_SMALL(2, 2)
+IM_SMALL(2, 4)
 
 NI void im_all(const lutgemm_kernel_args *a, const int BITS)
 {
     const size_t nb = a->nb, bp = a->bp, steps = bp / (size_t)(32 / BITS);
     for (size_t g = 0; g < a->row_groups; g++) {
         const uint8_t *wg = a->w + g * a->w_stride;
+        if (nb > 1 && (steps == 4 || steps == 2 || (BITS == 2 && steps == 1))) {
+            for (size_t t = 0; t < a->n; t++) {
+                const int8_t *x = a->qpad + t * a->qpad_stride;
+                int32_t *o = (int32_t *)a->out + t * a->out_stride + g * IM_MR * nb;
+                if (BITS == 4)
+                    steps == 4 ? im_small_4_4(wg, x, nb, bp, o) : im_small_4_2(wg, x, nb, bp, o);
+                else
+                    steps == 4 ? im_small_2_4(wg, x, nb, bp, o)
+                    : steps == 2 ? im_small_2_2(wg, x, nb, bp, o)
+                                 : im_small_2_1(wg, x, nb, bp, o);
+            }
+            continue;
+        }
         for (size_t b0 = 0; b0 < nb; b0 += 4) {
             const int cnt = (int)min_sz(4, nb - b0);
             for (size_t t = 0; t < a->n; t++) {
@@ -833,7 +954,7 @@ NI void bl_idx(const uint8_t *ws, const int BITS, uint8x16_t idx[4])
 /* Exact: steps [s0, s1) of one span, one row group -> outputs o (row
  * stride rs; PO columns). */
 NI void bl_span(const uint8_t *wg, const uint8_t *tab, size_t s0, size_t s1, const int BITS,
-                const int PO, int32_t *o, size_t rs, int first)
+                const int PO, int32x4_t v[4][4])
 {
     const uint8x16_t m0f = vdupq_n_u8(0x0f);
     uint16x8_t A[4][2];
@@ -858,7 +979,6 @@ NI void bl_span(const uint8_t *wg, const uint8_t *tab, size_t s0, size_t s1, con
             H[p] = vaddq_u8(H[p], vaddq_u8(h0, h1));
         }
     }
-    int32x4_t v[4][4];
     if (PO == 1) {
         UNROLL
         for (int p = 0; p < BITS; p++) {
@@ -873,18 +993,18 @@ NI void bl_span(const uint8_t *wg, const uint8_t *tab, size_t s0, size_t s1, con
                 v[0][3] = vmlal_high_n_s16(v[0][3], e1, m);
             }
         }
-        put_s32(o, rs, 1, 4, v, first);
+
     } else {
         UNROLL
         for (int p = 0; p < BITS; p++)
             widen16(exact16_lo(A[p][0], H[p]), exact16_hi(A[p][1], H[p]), v[p]);
-        put_s32(o, rs, BITS, 4, v, first);
+
     }
 }
 
 /* Fast: one span, one row group; scale = the span's table scale. */
 NI void bf_span(const uint8_t *wg, const uint8_t *tab, size_t s0, size_t s1, const int BITS,
-                const int PO, float scale, float *o, size_t rs, int first)
+                const int PO, float scale, float32x4_t v[4][4])
 {
     const uint8x16_t m0f = vdupq_n_u8(0x0f);
     int16x8_t S[4][2];
@@ -913,7 +1033,6 @@ NI void bf_span(const uint8_t *wg, const uint8_t *tab, size_t s0, size_t s1, con
             }
         }
     }
-    float32x4_t v[4][4];
     UNROLL
     for (int c = 0; c < PO; c++) {
         int32x4_t w[4];
@@ -921,7 +1040,6 @@ NI void bf_span(const uint8_t *wg, const uint8_t *tab, size_t s0, size_t s1, con
         for (int i = 0; i < 4; i++)
             v[c][i] = vmulq_n_f32(vcvtq_f32_s32(w[i]), scale);
     }
-    put_f32(o, rs, PO, 4, v, first);
 }
 
 /* Float: the 16 f32 entries of a group, as 4 byte-plane tables (g.val[c]
@@ -948,10 +1066,9 @@ NI void bfl_add(float32x4_t acc[4], const float32x4_t f[4], int p)
 }
 
 NI void bfl_span(const uint8_t *wg, const uint8_t *tab, size_t s0, size_t s1, const int BITS,
-                 const int PO, float *o, size_t rs, int first)
+                 const int PO, float32x4_t v[4][4])
 {
     const uint8x16_t m0f = vdupq_n_u8(0x0f);
-    float32x4_t v[4][4];
     if (PO == 1) {
         float32x4_t acc[4];
         for (int i = 0; i < 4; i++)
@@ -990,17 +1107,41 @@ NI void bfl_span(const uint8_t *wg, const uint8_t *tab, size_t s0, size_t s1, co
                 v[p][i] = acc[i];
         }
     }
-    put_f32(o, rs, PO, 4, v, first);
 }
 
 #define BL_EXACT 0
 #define BL_FAST 1
 #define BL_FLOAT 2
 
+/* One span of one row group and token -> its PO output columns (int32, or
+ * f32 bits for Fast/Float) in v. */
+NI void bl_span_any(const lutgemm_kernel_args *a, const uint8_t *wg, const uint8_t *tab,
+                    size_t t, size_t s, size_t e, size_t W, const int KIND, const int BITS,
+                    const int PO, int32x4_t v[4][4])
+{
+    if (KIND == BL_EXACT) {
+        bl_span(wg, tab, s, e, BITS, PO, v);
+    } else {
+        float32x4_t f[4][4];
+        if (KIND == BL_FAST)
+            bf_span(wg, tab, s, e, BITS, PO, a->tscale[t * a->tscale_stride + s / W], f);
+        else
+            bfl_span(wg, tab, s, e, BITS, PO, f);
+        for (int c = 0; c < PO; c++)
+            for (int i = 0; i < 4; i++)
+                v[c][i] = vreinterpretq_s32_f32(f[c][i]);
+    }
+}
+
 /* The bit-serial kernels' driver (see "Loop orders" at the top). KIND,
  * BITS and PO are constants in each instantiation, so the plane loops
  * unroll. Spans: BL_W steps (Exact, int16 cadence) or span / 8 steps
- * (Fast and Float: the contract's spans). */
+ * (Fast and Float: the contract's spans). Within a run the scale group of
+ * a span is tracked incrementally (no division per span).
+ * Short scale groups (every span a whole group: bp <= 256 Exact, bp <= 64
+ * Fast/Float) with nb > 1: 4 groups' columns are staged quad-major and
+ * written with one st4 lane store per row and 4 columns (a row's 4 * PO
+ * outputs of 4 consecutive groups are adjacent). */
 NI void bl_all(const lutgemm_kernel_args *a, const int KIND, const int BITS, const int PO)
 {
     const size_t spb = a->bp / 8, total = a->nb * spb, nb = a->nb;
@@ -1008,32 +1149,101 @@ NI void bl_all(const lutgemm_kernel_args *a, const int KIND, const int BITS, con
     const size_t budget = KIND == BL_EXACT ? BL_RUN : KIND == BL_FAST ? BF_RUN : BFL_RUN;
     const size_t run = run_steps(budget, a->n);
     const size_t rs = nb * (size_t)PO;
+    const int whole = spb <= W && nb > 1;
     size_t s1;
     for (size_t s0 = 0; s0 < total; s0 = s1) {
         s1 = run_end(s0, total, spb, W, run);
+        const size_t bfirst = s0 / spb;
         for (size_t g = 0; g < a->row_groups; g++) {
             const uint8_t *wg = a->w + g * a->w_stride;
             for (size_t t = 0; t < a->n; t++) {
                 const uint8_t *tab = a->tables + t * a->tables_stride;
-                const size_t obase = t * a->out_stride + g * BL_MR * rs;
-                size_t e;
+                int32_t *ot = (int32_t *)a->out + t * a->out_stride + g * BL_MR * rs;
+                if (whole) {
+                    const size_t blast = s1 / spb;
+                    for (size_t b0 = bfirst; b0 < blast; b0 += 4) {
+                        const int cnt = (int)min_sz(4, blast - b0);
+                        /* stage[q][col]: rows 4q..4q+3 of column col =
+                         * (b - b0) * PO + p */
+                        int32_t stage[4][16][4] __attribute__((aligned(16)));
+                        for (int c = 0; c < cnt; c++) {
+                            const size_t b = b0 + (size_t)c;
+                            int32x4_t v[4][4];
+                            bl_span_any(a, wg, tab, t, b * spb, (b + 1) * spb, W, KIND, BITS, PO, v);
+                            for (int p = 0; p < PO; p++)
+                                for (int q = 0; q < 4; q++)
+                                    vst1q_s32(stage[q][c * PO + p], v[p][q]);
+                        }
+                        int32_t *ob = ot + b0 * (size_t)PO;
+                        if (cnt == 4) {
+                            for (int q = 0; q < 4; q++)
+                                for (int j = 0; j < PO; j++) {
+                                    const int32x4x4_t r = vld1q_s32_x4(stage[q][4 * j]);
+                                    int32_t *oq = ob + (size_t)(4 * q) * rs + (size_t)(4 * j);
+                                    vst4q_lane_s32(oq, r, 0);
+                                    vst4q_lane_s32(oq + rs, r, 1);
+                                    vst4q_lane_s32(oq + 2 * rs, r, 2);
+                                    vst4q_lane_s32(oq + 3 * rs, r, 3);
+                                }
+                        } else {
+                            for (int q = 0; q < 4; q++)
+                                for (int i = 0; i < 4; i++)
+                                    for (int c = 0; c < cnt * PO; c++)
+                                        ob[(size_t)(4 * q + i) * rs + (size_t)c] = stage[q][c][i];
+                        }
+                    }
+                    continue;
+                }
+                size_t b = bfirst, bend = (b + 1) * spb, e;
                 for (size_t s = s0; s < s1; s = e) {
-                    e = span_end(s, spb, W);
-                    const size_t b = s / spb;
-                    const int first = s == b * spb;
-                    const size_t oi = obase + b * (size_t)PO;
-                    if (KIND == BL_EXACT)
-                        bl_span(wg, tab, s, e, BITS, PO, (int32_t *)a->out + oi, rs, first);
-                    else if (KIND == BL_FAST)
-                        bf_span(wg, tab, s, e, BITS, PO, a->tscale[t * a->tscale_stride + s / W],
-                                (float *)a->out + oi, rs, first);
-                    else
-                        bfl_span(wg, tab, s, e, BITS, PO, (float *)a->out + oi, rs, first);
+                    if (s == bend) {
+                        b++;
+                        bend += spb;
+                    }
+                    e = min_sz(s + W, bend);
+                    const int first = s == bend - spb;
+                    int32x4_t v[4][4];
+                    bl_span_any(a, wg, tab, t, s, e, W, KIND, BITS, PO, v);
+                    int32_t *o = ot + b * (size_t)PO;
+                    if (KIND == BL_EXACT) {
+                        put_s32(o, rs, PO, 4, v, first);
+                    } else {
+                        float32x4_t f[4][4];
+                        for (int c = 0; c < PO; c++)
+                            for (int i = 0; i < 4; i++)
+                                f[c][i] = vreinterpretq_f32_s32(v[c][i]);
+                        put_f32((float *)o, rs, PO, 4, f, first);
+                    }
                 }
             }
         }
     }
 }
+
+/* One noinline function per (KIND, BITS, PO): each inner loop gets its
+ * own register allocation (all inlined into one function, GCC spilled in
+ * some of them). */
+#define BL_INST(K, B, P)                                                        \
+    static __attribute__((noinline)) void bl_##K##_##B##_##P(const lutgemm_kernel_args *a) \
+    {                                                                           \
+        bl_all(a, K, B, P);                                                     \
+    }
+#define BL_INSTS(K)                                                             \
+    BL_INST(K, 1, 1)                                                            \
+    BL_INST(K, 2, 1) BL_INST(K, 2, 2)                                           \
+    BL_INST(K, 3, 1) BL_INST(K, 3, 3)                                           \
+    BL_INST(K, 4, 1) BL_INST(K, 4, 4)
+BL_INSTS(0)
+BL_INSTS(1)
+BL_INSTS(2)
+
+#define BL_SWITCH(K)                                                            \
+    switch (a->bits) {                                                          \
+    case 1: bl_##K##_1_1(a); break;                                             \
+    case 2: pb ? bl_##K##_2_2(a) : bl_##K##_2_1(a); break;                      \
+    case 3: pb ? bl_##K##_3_3(a) : bl_##K##_3_1(a); break;                      \
+    default: pb ? bl_##K##_4_4(a) : bl_##K##_4_1(a); break;                     \
+    }
 
 NI void bl_dispatch(const lutgemm_kernel_args *a, const int KIND)
 {
@@ -1044,20 +1254,12 @@ NI void bl_dispatch(const lutgemm_kernel_args *a, const int KIND)
     if (KIND != BL_EXACT)
         LUTGEMM_REQUIRE(a->span % 8 == 0 && a->span > 0 && a->span <= 64 && a->bp % a->span == 0);
     const int pb = a->plane_out != 1;
-    switch (a->bits) {
-    case 1:
-        bl_all(a, KIND, 1, 1);
-        break;
-    case 2:
-        pb ? bl_all(a, KIND, 2, 2) : bl_all(a, KIND, 2, 1);
-        break;
-    case 3:
-        pb ? bl_all(a, KIND, 3, 3) : bl_all(a, KIND, 3, 1);
-        break;
-    default:
-        pb ? bl_all(a, KIND, 4, 4) : bl_all(a, KIND, 4, 1);
-        break;
-    }
+    if (KIND == BL_EXACT)
+        BL_SWITCH(0)
+    else if (KIND == BL_FAST)
+        BL_SWITCH(1)
+    else
+        BL_SWITCH(2)
 }
 
 LUTGEMM_KERNEL(lutgemm_neon_int_bitlut_g4) { bl_dispatch(a, BL_EXACT); }
@@ -1065,3 +1267,32 @@ LUTGEMM_KERNEL(lutgemm_neon_int_bitlut_g4) { bl_dispatch(a, BL_EXACT); }
 LUTGEMM_KERNEL(lutgemm_neon_int_bitlut_g4_fast) { bl_dispatch(a, BL_FAST); }
 
 LUTGEMM_KERNEL(lutgemm_neon_int_bitlut_g4_float) { bl_dispatch(a, BL_FLOAT); }
+
+/* ------------------------------------------------------------------------
+ * Instruction counts (GCC 12.2, the build.rs flags; "loop": the hot inner
+ * loop body in the objdump, "call": qemu TCG instruction count of a whole
+ * kernel call, m = 1024, k = 4096, n = 1, table build not included), per
+ * 1000 weights of the matrix:
+ *
+ *   kernel              loop body                               loop  call nb=1  call, short groups
+ *   ternary_mad         57 per 4 rows x 64 (32 SMLAL(2))        223   236        276 (group 256)
+ *   ternary_lut_g2      56 per 64 rows x 4 (16 TBL)             219   229        235 (group 256)
+ *   ternary_lut_g4      28 per 32 rows x 4 (4 TBL4 + 4 TBX2)    219   236        246 (group 256)
+ *   int_mad 4 bits      239 per 16 rows x 64 (128 SMLAL(2))     233   237        303 (32), 363 (16)
+ *   int_mad 2 bits      63 per 16 rows x 16 (32 SMLAL(2))       246   255        293 (64), 394 (16)
+ *   bitlut_g4 4 bits    53 per 16 rows x 8 (16 TBL)             414   445 (po 4: 458)  582 (32)
+ *   bitlut_g4 3/2/1     40 / 28 / 16 per 16 rows x 8            313 / 219 / 125   333 / 236 / 139
+ *   bitlut_g4_fast 4    36 per 16 rows x 8 (8 TBL)              281   339        385 (32)
+ *   bitlut_g4_float 4   153 per 16 rows x 8 (32 TBL, 64 ZIP)    1195  1237
+ *
+ * Table builds per token (k = 4096): g2 30.7 k, g4 89.7 k, bitlut 19.5 k
+ * instructions (for m = 4096: 1.9, 5.3 and 1.2 per 1000 weights).
+ * What bounds the loops: the multiply-add loops issue one SMLAL(2) per 8
+ * weights (the multiply pipe; 20 (ternary) or 8 (4-bit) decode ops per 32
+ * SMLAL share the other pipes); lut_g2 and bitlut are all single-register
+ * TBL and widening adds on the vector ALUs (~48 vector ops per 256 resp.
+ * 128 weights) with one 64-byte table and one 64-byte index load per
+ * step; lut_g4 is bound by its multi-register lookups (TBL4 / TBX2 are
+ * multi-uop on most cores) and reloads 192 table bytes per 32 rows x 4
+ * weights (1.5 bytes per weight from L1).
+ * ---------------------------------------------------------------------- */

@@ -1,5 +1,5 @@
-/* AVX-512 (F/BW/VL/DQ + VBMI + VNNI) kernels for 1-4-bit integer weights
- * under the exact contract: int8 activations in [-127, 127], exact int32
+/* AVX-512 (F/BW/VL/DQ + VBMI + VNNI) kernels for 1-4-bit integer weights.
+ * Under the exact contract: int8 activations in [-127, 127], exact int32
  * sums isum[t, r, b] = Σ_{c in group b} qx[t, c] · q[r, c] per token, row
  * and scale group (spec: INT_KERNELS.md; call contract: lutgemm_kernels.h).
  * Scales and offsets are applied in Rust. Every extent is checked in Rust.
@@ -15,6 +15,16 @@
  *                    (no unpacking), int16 accumulation widened every <= 32
  *                    steps. 2 tokens share each weight load and its shifts.
  *   int_bitlut_g4_tables   the exact tables of Layout B (vpdpbusd + vpermt2b).
+ *   int_bitlut_g4_fast     Layout B, Fast contract (int8 tables, f32 span
+ *                    scales): vpermb lookups of 4 entries per row and
+ *                    dword, weighted and summed by vpdpbusd (see "Layout B
+ *                    under the Fast and Float contracts" below).
+ *   int_bitlut_g4_float    Layout B, Float contract (f32 tables): vpermps
+ *                    + vfmadd, bit-identical to the portable kernel.
+ *   int_bitlut_g4_fast_tables   the Fast tables, byte for byte the
+ *                    portable builder's (Float uses the portable builder:
+ *                    its entries are summed directly, not by mirror
+ *                    symmetry, and it is < 1% of a Float GEMV).
  *
  * Outputs out[t·out_stride + (r·nb + b)·plane_out + p] are written once
  * (never accumulated across calls). With nb > 1 or plane_out > 1 a row's
@@ -640,4 +650,683 @@ LUTGEMM_TABLE_BUILDER(lutgemm_avx512_int_bitlut_g4_tables)
         const __m512i d1 = _mm512_dpbusd_epi32(z, cf, bcast32(a->qpad + 8 * s + 4));
         _mm512_storeu_si512((void *)(a->tables + 64 * s), _mm512_permutex2var_epi8(d0, ga, d1));
     }
+}
+
+/* ------------------------------------------------------------------------ */
+/* Layout B under the Fast and Float contracts (mr 64, kc 8, bits 1..4)     */
+/* ------------------------------------------------------------------------ */
+
+/* Both kernels follow the portable kernel (src/kernels/portable/mod.rs,
+ * table_kernel + bitlut_g4; spec FAST_FLOAT.md) span by span: per token,
+ * row and scale group, the spans of a->span activations in order, each
+ * summed from zero and folded into the output as
+ *   out = first span of the group ? v : out + v      (f32, no fma)
+ * with v = (float)S · tscale[span] (Fast, S the exact integer span sum) or
+ * v = the f32 span sum (Float). Both are bit-identical to the portable
+ * kernel (Float: for table entries below 2^124 in magnitude, see below),
+ * so every output's f32 operations and their order are fixed, whatever
+ * n, row_groups and the tiling below.
+ *
+ * Fast (int8 tables, 16 bytes per group of 4 activations): int8 lookups
+ * by vpermb, 4 per 32-bit lane = one row, summed with their weights 2^p
+ * into the row's int32 accumulator by one vpdpbusd (u8 coefficients,
+ * s8 entries). Two ways to fill a row's 4 bytes:
+ *   P4 (plane_out 1, 4 bits): the 4 planes of one step. 8 unpacks turn
+ *     the step's plane vectors x0..x3 (byte r = row r) into D[k], lane
+ *     4l + i = bytes x0..x3 of row 16l + 4k + i; vpermb reads only bits
+ *     0..5 of an index byte, so D[k] itself indexes the lo nibbles and
+ *     D[k] >> 4 (dword shift) the hi nibbles, in tables holding the 16
+ *     entries 4 times (vbroadcasti32x4): coefficients (1, 2, 4, 8).
+ *     Per step and 64 rows: 12 shared ops, 16 per token.
+ *   S2 (1-3 bits or plane_out = bits): two steps u, u+1 of one plane.
+ *     vpunpck{l,h}bw interleave their plane vectors, vpmultishiftqb
+ *     picks per row lo(u), hi(u), lo(u+1), hi(u+1) into the low nibbles
+ *     of the 4 bytes, vpternlogd sets bits 4..5 to the byte's table
+ *     (groups 2u..2u+3 = the 64 table bytes at tables + 32u, straight
+ *     from memory): coefficients 2^p (or 1 per plane output). Per 2 steps,
+ *     plane and 64 rows: 10 shared ops, 8 per token. A span of an odd
+ *     number of steps pairs its last step with zero tables (a 32-byte
+ *     load; its upper half reads as zero entries).
+ * Measured in an L1 loop, TSC ticks per (step, plane, 64 rows) and token
+ * for 1 / 2 / 4 tokens: P4 2.8 / 2.3 / 2.2, S2 3.8 / 3.0 / 2.7, and the
+ * Exact kernel's int16 vpermw loop 4.3 / 3.7. 3 bits as P4 with a zero
+ * plane: 177 us against 160 for S2 (n = 1, m = k = 4096, nb = 1). int32
+ * needs no flush cadence: |S| <= 15 · 254 · span / 8 (30480 for span 64).
+ *
+ * Float (f32 tables, 64 bytes per group): vpermps looks up 16 rows per
+ * instruction from a whole 16-entry table in one zmm; the weight vector
+ * read as dwords holds rows 4i..4i+3 in lane i, so x >> (8c + 4h) has the
+ * nibble h (lo, hi) of row 4i + c in bits 0..3 (vpermps reads only
+ * those): 7 shifts (shared by the tokens), 8 vpermps and 8 vfmadd per
+ * (step, plane, 64 rows). acc = fma(T, 2^p, acc) is exactly the portable
+ * acc + T·2^p when T·2^p does not overflow, in the portable order step ->
+ * plane -> (lo, hi). fma measured faster than vaddps (9.4 vs 13 ticks per
+ * unit in an L1 loop: vaddps competes with vpermps for pipes on Zen 4).
+ * Lane i of accumulator c holds row 4i + c.
+ *
+ * Spans are folded into f32 stage columns (64 floats per token, row group
+ * and output column, accumulator order); like the Exact kernel, runs of
+ * scale groups keep their tables in L1 while every row group streams
+ * past them, and the stage goes to the strided outputs by one reorder
+ * (nb = plane_out = 1) or 16 × 16 transposes. A scale group longer than a
+ * run continues in the next run from the outputs, read back into the
+ * stage (same f32 operations in the same order).
+ *
+ * Measurements (same machine as above, shared with other jobs; min of 30
+ * calls interleaved with the Exact kernel on the same weights, one call
+ * over all rows, m = k = 4096, plane_out 1, us):
+ *                          exact    fast    float
+ *   n = 1, 4 bits g 32       321     242      524   (nb 128, bp = span = 32)
+ *   n = 1, 2 bits g 64       158     126      256   (nb 64, bp = span = 64)
+ *   n = 1, 4 bits nb 1       229     171      468   (span 64)
+ *   n = 1, 2 bits nb 1       117     105      240
+ *   n = 8, 4 bits g 32      5800    3700     5750   (16 MB of f32 outputs)
+ *   n = 8, 2 bits g 64      1780    1250     2330
+ *   n = 8, 4 bits nb 1      1710    1150     3350
+ *   n = 8, 2 bits nb 1       838     594     1715
+ * plane_out = bits runs one token per pass at 3-4 bits (16 accumulators)
+ * and folds every plane: 4 bits, nb 1: Fast 225 / 1920 us at n = 1 / 8
+ * (Exact 256 / 2040, Float 487 / 4080).
+ * Table builders (below), per token at k = 4096: Fast 3.1 us, Float
+ * 1.0 us; the portable Rust builders (compiled by rustc -O): 14 and 2.5. */
+
+#define FF_MR 64
+/* Output columns (scale groups × planes) per stage (one transpose). */
+#define FF_CMAX 16
+/* Steps per run: the tables of a run (Fast 32 B per step and token, Float
+ * 128 B) are read by every row group of the call. A scale group longer
+ * than a run is continued from the outputs (ff_read), which cost 4% at
+ * nb = 1, k = 4096 with 128-step runs (n = 1, 4 bits: 178 / 174 / 171 us
+ * for 128 / 256 / 512; whole-row runs no better than 512). */
+#ifndef FA_RUN
+#define FA_RUN 512
+#endif
+#ifndef FL_RUN
+#define FL_RUN 256
+#endif
+
+/* Accumulator layouts. */
+enum { FF_S2, FF_P4, FF_FL };
+
+INLINE int ff_map(const int FL, const int BITS, const int PO)
+{
+    return FL ? FF_FL : PO == 1 && BITS == 4 ? FF_P4 : FF_S2;
+}
+
+/* The row held by lane j of accumulator k. */
+INLINE size_t ff_row(const int MAP, int k, int j)
+{
+    if (MAP == FF_FL)
+        return (size_t)(4 * j + k);
+    if (MAP == FF_P4)
+        return (size_t)(16 * (j / 4) + 4 * k + j % 4);
+    return (size_t)(16 * (j / 4) + 8 * (k >> 1) + 2 * (k & 1) + 4 * ((j % 4) >> 1) + (j & 1));
+}
+
+/* In place: 128-bit lane m of v[q] <-> lane q of v[m]. */
+INLINE void lanes4x4(__m512i *v)
+{
+    const __m512i t0 = _mm512_shuffle_i32x4(v[0], v[1], _MM_SHUFFLE(1, 0, 1, 0));
+    const __m512i t1 = _mm512_shuffle_i32x4(v[2], v[3], _MM_SHUFFLE(1, 0, 1, 0));
+    const __m512i t2 = _mm512_shuffle_i32x4(v[0], v[1], _MM_SHUFFLE(3, 2, 3, 2));
+    const __m512i t3 = _mm512_shuffle_i32x4(v[2], v[3], _MM_SHUFFLE(3, 2, 3, 2));
+    v[0] = _mm512_shuffle_i32x4(t0, t1, _MM_SHUFFLE(2, 0, 2, 0));
+    v[1] = _mm512_shuffle_i32x4(t0, t1, _MM_SHUFFLE(3, 1, 3, 1));
+    v[2] = _mm512_shuffle_i32x4(t2, t3, _MM_SHUFFLE(2, 0, 2, 0));
+    v[3] = _mm512_shuffle_i32x4(t2, t3, _MM_SHUFFLE(3, 1, 3, 1));
+}
+
+/* Accumulator order -> rows (v[q] = rows 16q..16q+15), or back (inverse).
+ * P4: lane l of v[k] holds rows 16l + 4k..4k+3: lanes4x4.
+ * S2: lane l of v[0..3] holds rows 16l + {0,1,4,5}, {2,3,6,7},
+ *   {8,9,12,13}, {10,11,14,15}: 64-bit unpacks of (v0, v1) and (v2, v3)
+ *   (their own inverses) make it P4's order.
+ * FL: lane i of v[c] holds row 4i + c: a 4 × 4 dword transpose in each
+ *   128-bit lane (an involution) makes it P4's order. */
+INLINE void ff_order(const int MAP, __m512i *v, int inverse)
+{
+    if (inverse)
+        lanes4x4(v);
+    if (MAP == FF_S2) {
+        const __m512i u0 = _mm512_unpacklo_epi64(v[0], v[1]);
+        const __m512i u1 = _mm512_unpackhi_epi64(v[0], v[1]);
+        const __m512i u2 = _mm512_unpacklo_epi64(v[2], v[3]);
+        const __m512i u3 = _mm512_unpackhi_epi64(v[2], v[3]);
+        v[0] = u0, v[1] = u1, v[2] = u2, v[3] = u3;
+    } else if (MAP == FF_FL) {
+        const __m512i t0 = _mm512_unpacklo_epi32(v[0], v[1]);
+        const __m512i t1 = _mm512_unpackhi_epi32(v[0], v[1]);
+        const __m512i t2 = _mm512_unpacklo_epi32(v[2], v[3]);
+        const __m512i t3 = _mm512_unpackhi_epi32(v[2], v[3]);
+        v[0] = _mm512_unpacklo_epi64(t0, t2);
+        v[1] = _mm512_unpackhi_epi64(t0, t2);
+        v[2] = _mm512_unpacklo_epi64(t1, t3);
+        v[3] = _mm512_unpackhi_epi64(t1, t3);
+    }
+    if (!inverse)
+        lanes4x4(v);
+}
+
+/* Stage columns (C of them, 64 floats each in accumulator order) of one
+ * token and row group -> out rows o + row·rs, C consecutive values each. */
+INLINE void ff_write(const int MAP, const float *st, int C, float *o, size_t rs)
+{
+    if (rs == 1) {
+        /* nb = plane_out = 1: C = 1, 64 consecutive rows. */
+        __m512i v[4];
+        for (int k = 0; k < 4; k++)
+            v[k] = _mm512_load_si512((const void *)(st + 16 * k));
+        ff_order(MAP, v, 0);
+        for (int q = 0; q < 4; q++)
+            _mm512_storeu_si512((void *)(o + 16 * q), v[q]);
+        return;
+    }
+    const __mmask16 m = (__mmask16)((1u << C) - 1);
+    for (int k = 0; k < 4; k++) {
+        __m512i v[16];
+        UNROLL
+        for (int c = 0; c < 16; c++)
+            v[c] = c < C ? _mm512_load_si512((const void *)(st + 64 * c + 16 * k))
+                         : _mm512_setzero_si512();
+        transpose16(v);
+        UNROLL
+        for (int i = 0; i < 16; i++)
+            _mm512_mask_storeu_epi32((void *)(o + ff_row(MAP, k, i) * rs), m, v[i]);
+    }
+}
+
+/* The inverse of ff_write, for a scale group continued from the previous
+ * run (C = plane_out columns). */
+INLINE void ff_read(const int MAP, float *st, int C, const float *o, size_t rs)
+{
+    if (rs == 1) {
+        __m512i v[4];
+        for (int q = 0; q < 4; q++)
+            v[q] = _mm512_loadu_si512((const void *)(o + 16 * q));
+        ff_order(MAP, v, 1);
+        for (int k = 0; k < 4; k++)
+            _mm512_store_si512((void *)(st + 16 * k), v[k]);
+        return;
+    }
+    for (int c = 0; c < C; c++)
+        for (int k = 0; k < 4; k++)
+            for (int j = 0; j < 16; j++)
+                st[64 * c + 16 * k + j] = o[ff_row(MAP, k, j) * rs + (size_t)c];
+}
+
+/* Folds a finished span's values v (4 vectors) into its stage column:
+ * store (first span of the scale group) or column + v. */
+INLINE void ff_fold(float *col, const __m512 *v, int first)
+{
+    UNROLL
+    for (int k = 0; k < 4; k++) {
+        __m512 x = v[k];
+        if (!first)
+            x = _mm512_add_ps(_mm512_load_ps(col + 16 * k), x);
+        _mm512_store_ps(col + 16 * k, x);
+    }
+}
+
+/* Fast P4: step u of one row group (w) for T tokens into acc[4t + k].
+ * The index vectors (8) first, then per token its two tables: 16
+ * accumulators + 8 + 2 registers for 4 tokens (tables of all tokens
+ * first would not fit 32 registers). */
+INLINE void fa_step_p4(const uint8_t *w, const uint8_t *const *tab, size_t u, const int T,
+                       const int BITS, __m512i *acc)
+{
+    const __m512i c4 = _mm512_set1_epi32(0x08040201);
+    const uint8_t *wu = w + 64 * (size_t)BITS * u;
+    const __m512i x0 = _mm512_loadu_si512((const void *)wu);
+    const __m512i x1 = _mm512_loadu_si512((const void *)(wu + 64));
+    const __m512i x2 = _mm512_loadu_si512((const void *)(wu + 128));
+    const __m512i x3 = _mm512_loadu_si512((const void *)(wu + 192));
+    const __m512i l01 = _mm512_unpacklo_epi8(x0, x1);
+    const __m512i l23 = _mm512_unpacklo_epi8(x2, x3);
+    const __m512i h01 = _mm512_unpackhi_epi8(x0, x1);
+    const __m512i h23 = _mm512_unpackhi_epi8(x2, x3);
+    __m512i D[4], H[4];
+    D[0] = _mm512_unpacklo_epi16(l01, l23);
+    D[1] = _mm512_unpackhi_epi16(l01, l23);
+    D[2] = _mm512_unpacklo_epi16(h01, h23);
+    D[3] = _mm512_unpackhi_epi16(h01, h23);
+    UNROLL
+    for (int k = 0; k < 4; k++)
+        H[k] = _mm512_srli_epi32(D[k], 4);
+    UNROLL
+    for (int t = 0; t < T; t++) {
+        __m512i tl = _mm512_broadcast_i32x4(
+            _mm_loadu_si128((const __m128i *)(const void *)(tab[t] + 32 * u)));
+        __m512i th = _mm512_broadcast_i32x4(
+            _mm_loadu_si128((const __m128i *)(const void *)(tab[t] + 32 * u + 16)));
+        REG(tl);
+        REG(th);
+        UNROLL
+        for (int k = 0; k < 4; k++) {
+            acc[4 * t + k] =
+                _mm512_dpbusd_epi32(acc[4 * t + k], c4, _mm512_permutexvar_epi8(D[k], tl));
+            acc[4 * t + k] =
+                _mm512_dpbusd_epi32(acc[4 * t + k], c4, _mm512_permutexvar_epi8(H[k], th));
+        }
+    }
+}
+
+/* Fast S2: steps u, u+1 (PAIR; else u with zero tables for u+1) of one
+ * row group (w) for T tokens into acc[(t·PO + p)·4 + k] (p = 0 if PO = 1). */
+INLINE void fa_step_s2(const uint8_t *w, const uint8_t *const *tab, size_t u, const int T,
+                       const int BITS, const int PO, const int PAIR, __m512i *acc)
+{
+    const __m512i ms0 = _mm512_set1_epi64(0x1c1814100c080400ll);
+    const __m512i ms1 = _mm512_set1_epi64(0x3c3834302c282420ll);
+    const __m512i m0f = _mm512_set1_epi8(0x0f);
+    const __m512i sel = _mm512_set1_epi32(0x30201000);
+    __m512i tb[4];
+    UNROLL
+    for (int t = 0; t < T; t++) {
+        tb[t] = PAIR ? _mm512_loadu_si512((const void *)(tab[t] + 32 * u))
+                     : _mm512_zextsi256_si512(
+                           _mm256_loadu_si256((const __m256i *)(const void *)(tab[t] + 32 * u)));
+        REG(tb[t]);
+    }
+    const uint8_t *wa = w + 64 * (size_t)BITS * u;
+    const uint8_t *wb = PAIR ? wa + 64 * BITS : wa;
+    UNROLL
+    for (int p = 0; p < BITS; p++) {
+        const __m512i xa = _mm512_loadu_si512((const void *)(wa + 64 * p));
+        const __m512i xb = _mm512_loadu_si512((const void *)(wb + 64 * p));
+        const __m512i p0 = _mm512_unpacklo_epi8(xa, xb);
+        const __m512i p1 = _mm512_unpackhi_epi8(xa, xb);
+        __m512i I[4];
+        I[0] = _mm512_multishift_epi64_epi8(ms0, p0);
+        I[1] = _mm512_multishift_epi64_epi8(ms1, p0);
+        I[2] = _mm512_multishift_epi64_epi8(ms0, p1);
+        I[3] = _mm512_multishift_epi64_epi8(ms1, p1);
+        UNROLL
+        for (int k = 0; k < 4; k++) /* (I & 0x0f) | table */
+            I[k] = _mm512_ternarylogic_epi32(I[k], m0f, sel, 0xEA);
+        const __m512i coef = _mm512_set1_epi8((char)(PO == 1 ? 1 << p : 1));
+        UNROLL
+        for (int t = 0; t < T; t++)
+            UNROLL
+            for (int k = 0; k < 4; k++) {
+                const int i = (t * PO + (PO == 1 ? 0 : p)) * 4 + k;
+                acc[i] = _mm512_dpbusd_epi32(acc[i], coef, _mm512_permutexvar_epi8(I[k], tb[t]));
+            }
+    }
+}
+
+/* Fast: T tokens × one row group (w) over the spans of steps [s0, s1);
+ * spans fold into stage columns (b − bfirst)·PO (+ p), token t's at
+ * stage + t·FF_CMAX·64. */
+INLINE void fa_pass(const lutgemm_kernel_args *a, const uint8_t *w, size_t t0, const int T,
+                    const int BITS, const int PO, size_t s0, size_t s1, size_t bfirst,
+                    float *stage)
+{
+    const int MAP = ff_map(0, BITS, PO);
+    const size_t sps = a->span / 8, spg = a->bp / 8;
+    const uint8_t *tab[4];
+    const float *tsc[4];
+    UNROLL
+    for (int t = 0; t < T; t++) {
+        tab[t] = a->tables + (t0 + t) * a->tables_stride;
+        tsc[t] = a->tscale + (t0 + t) * a->tscale_stride;
+    }
+    /* b: the span's scale group, ge: its end; si: the span's index. */
+    size_t b = s0 / spg, ge = (b + 1) * spg, si = s0 / sps;
+    for (size_t s = s0; s < s1; s += sps, si++) {
+        if (s == ge)
+            b++, ge += spg;
+        __m512i acc[16];
+        UNROLL
+        for (int i = 0; i < 4 * T * PO; i++)
+            acc[i] = _mm512_setzero_si512();
+        const size_t se = s + sps;
+        if (MAP == FF_P4) {
+            for (size_t u = s; u < se; u++) {
+                fa_step_p4(w, tab, u, T, BITS, acc);
+                UNROLL
+                for (int i = 0; i < 4 * T; i++)
+                    REG(acc[i]);
+            }
+        } else {
+            size_t u = s;
+            for (; u + 2 <= se; u += 2) {
+                fa_step_s2(w, tab, u, T, BITS, PO, 1, acc);
+                UNROLL
+                for (int i = 0; i < 4 * T * PO; i++)
+                    REG(acc[i]);
+            }
+            if (u < se)
+                fa_step_s2(w, tab, u, T, BITS, PO, 0, acc);
+        }
+        const int first = s == ge - spg;
+        const size_t col = (b - bfirst) * (size_t)PO;
+        UNROLL
+        for (int t = 0; t < T; t++) {
+            const __m512 sc = _mm512_set1_ps(tsc[t][si]);
+            UNROLL
+            for (int pp = 0; pp < PO; pp++) {
+                __m512 v[4];
+                UNROLL
+                for (int k = 0; k < 4; k++)
+                    v[k] = _mm512_mul_ps(_mm512_cvtepi32_ps(acc[(t * PO + pp) * 4 + k]), sc);
+                ff_fold(stage + ((size_t)t * FF_CMAX + col + (size_t)pp) * FF_MR, v, first);
+            }
+        }
+    }
+}
+
+/* Float: T tokens × R row groups (w, ws apart) over the spans of [s0, s1);
+ * (token t, row group r)'s stage at stage + (t·R + r)·FF_CMAX·64. */
+INLINE void fl_pass(const lutgemm_kernel_args *a, const uint8_t *w, size_t ws, size_t t0,
+                    const int T, const int R, const int BITS, const int PO, size_t s0, size_t s1,
+                    size_t bfirst, float *stage)
+{
+    const size_t sps = a->span / 8, spg = a->bp / 8;
+    const float *tab[4];
+    UNROLL
+    for (int t = 0; t < T; t++)
+        tab[t] = (const float *)(const void *)(a->tables + (t0 + t) * a->tables_stride);
+    size_t b = s0 / spg, ge = (b + 1) * spg;
+    for (size_t s = s0; s < s1; s += sps) {
+        if (s == ge)
+            b++, ge += spg;
+        __m512 acc[16];
+        UNROLL
+        for (int i = 0; i < 4 * T * R * PO; i++)
+            acc[i] = _mm512_setzero_ps();
+        for (size_t u = s; u < s + sps; u++) {
+            __m512 g0[4], g1[4];
+            UNROLL
+            for (int t = 0; t < T; t++) {
+                g0[t] = _mm512_loadu_ps(tab[t] + 32 * u);
+                g1[t] = _mm512_loadu_ps(tab[t] + 32 * u + 16);
+                REG(g0[t]);
+                REG(g1[t]);
+            }
+            UNROLL
+            for (int p = 0; p < BITS; p++) {
+                /* T·2^p is exact: the fma rounds once, like acc + T·2^p. */
+                const __m512 cp = _mm512_set1_ps(PO == 1 ? (float)(1 << p) : 1.0f);
+                UNROLL
+                for (int r = 0; r < R; r++) {
+                    __m512i x = _mm512_loadu_si512(
+                        (const void *)(w + (size_t)r * ws + 64 * (u * (size_t)BITS + (size_t)p)));
+                    REG(x);
+                    UNROLL
+                    for (int c = 0; c < 4; c++)
+                        UNROLL
+                        for (int h = 0; h < 2; h++) {
+                            const int sh = 8 * c + 4 * h;
+                            const __m512i idx = sh ? _mm512_srli_epi32(x, (unsigned)sh) : x;
+                            UNROLL
+                            for (int t = 0; t < T; t++) {
+                                const int i = ((t * R + r) * PO + (PO == 1 ? 0 : p)) * 4 + c;
+                                acc[i] = _mm512_fmadd_ps(
+                                    _mm512_permutexvar_ps(idx, h ? g1[t] : g0[t]), cp, acc[i]);
+                            }
+                        }
+                }
+            }
+            UNROLL
+            for (int i = 0; i < 4 * T * R * PO; i++)
+                REG(acc[i]);
+        }
+        const int first = s == ge - spg;
+        const size_t col = (b - bfirst) * (size_t)PO;
+        UNROLL
+        for (int i = 0; i < T * R; i++)
+            UNROLL
+            for (int pp = 0; pp < PO; pp++)
+                ff_fold(stage + ((size_t)i * FF_CMAX + col + (size_t)pp) * FF_MR,
+                        acc + (i * PO + pp) * 4, first);
+    }
+}
+
+/* Tokens t0..t0+T-1, row groups g..g+R-1, steps [s0, s1) of the scale
+ * groups from b0 (C stage columns each); cont: the run continues a scale
+ * group of the previous run. */
+INLINE void ff_rows(const lutgemm_kernel_args *a, size_t t0, size_t g, const int T, const int R,
+                    const int BITS, const int PO, const int FL, size_t s0, size_t s1, size_t b0,
+                    int C, int cont, float *stage)
+{
+    const int MAP = ff_map(FL, BITS, PO);
+    const size_t rs = a->nb * (size_t)PO;
+    float *o[4][4];
+    UNROLL
+    for (int t = 0; t < T; t++)
+        UNROLL
+        for (int r = 0; r < R; r++) {
+            o[t][r] = (float *)a->out + (t0 + t) * a->out_stride + (g + r) * FF_MR * rs +
+                      b0 * (size_t)PO;
+            if (cont)
+                ff_read(MAP, stage + (size_t)(t * R + r) * FF_CMAX * FF_MR, C, o[t][r], rs);
+        }
+    if (FL)
+        fl_pass(a, a->w + g * a->w_stride, a->w_stride, t0, T, R, BITS, PO, s0, s1, b0, stage);
+    else
+        fa_pass(a, a->w + g * a->w_stride, t0, T, BITS, PO, s0, s1, b0, stage);
+    UNROLL
+    for (int t = 0; t < T; t++)
+        UNROLL
+        for (int r = 0; r < R; r++)
+            ff_write(MAP, stage + (size_t)(t * R + r) * FF_CMAX * FF_MR, C, o[t][r], rs);
+}
+
+/* Tokens t0..t0+T-1, all row groups (R at a time, then one). */
+INLINE void ff_tokens(const lutgemm_kernel_args *a, size_t t0, const int T, const int R,
+                      const int BITS, const int PO, const int FL, float *stage)
+{
+    const size_t nb = a->nb, spg = a->bp / 8, sps = a->span / 8;
+    /* Runs: whole spans, at most FA_RUN / FL_RUN steps unless one span is
+     * longer. */
+    size_t run = FL ? FL_RUN : FA_RUN;
+    run -= run % sps;
+    if (run == 0)
+        run = sps;
+    /* Scale groups per run: all of them fit the stage columns and the run;
+     * a group longer than the run is split over runs (GB = 1). */
+    size_t GB = 1;
+    if (spg <= run) {
+        GB = (size_t)FF_CMAX / (size_t)PO;
+        if (GB > run / spg)
+            GB = run / spg;
+        if (GB > nb)
+            GB = nb;
+    }
+    for (size_t b0 = 0; b0 < nb; b0 += GB) {
+        const size_t G = nb - b0 < GB ? nb - b0 : GB;
+        const int C = (int)G * PO;
+        for (size_t s0 = b0 * spg; s0 < (b0 + G) * spg; s0 += run) {
+            const size_t s1 = s0 + run < (b0 + G) * spg ? s0 + run : (b0 + G) * spg;
+            const int cont = s0 != b0 * spg;
+            size_t g = 0;
+            if (R > 1)
+                for (; g + (size_t)R <= a->row_groups; g += (size_t)R)
+                    ff_rows(a, t0, g, T, R, BITS, PO, FL, s0, s1, b0, C, cont, stage);
+            for (; g < a->row_groups; g++)
+                ff_rows(a, t0, g, T, 1, BITS, PO, FL, s0, s1, b0, C, cont, stage);
+        }
+    }
+}
+
+/* All tokens: tiles of T tokens × R row groups with T·R·PO <= 4 (16
+ * accumulators). 4-token tiles measured 3-8% faster than 2-token ones at
+ * n = 8 (nb = 1, 2 and 4 bits, all three layouts). Float keeps 2 row
+ * groups per pass under 4 tokens (8 independent fma chains; 1 row group:
+ * 4 chains of 2·BITS dependent fma per step, 3% slower). */
+INLINE void ff_kernel(const lutgemm_kernel_args *a, const int BITS, const int PO, const int FL)
+{
+    float stage[4 * FF_CMAX * FF_MR] __attribute__((aligned(64)));
+    const int R = FL ? 2 : 1;
+    size_t t = 0;
+    if (PO == 1) {
+        for (; t + 4 <= a->n; t += 4)
+            ff_tokens(a, t, 4, 1, BITS, PO, FL, stage);
+        for (; t + 2 <= a->n; t += 2)
+            ff_tokens(a, t, 2, R, BITS, PO, FL, stage);
+        for (; t < a->n; t++)
+            ff_tokens(a, t, 1, R, BITS, PO, FL, stage);
+    } else if (PO == 2) {
+        for (; t + 2 <= a->n; t += 2)
+            ff_tokens(a, t, 2, 1, BITS, PO, FL, stage);
+        for (; t < a->n; t++)
+            ff_tokens(a, t, 1, R, BITS, PO, FL, stage);
+    } else {
+        for (; t < a->n; t++)
+            ff_tokens(a, t, 1, 1, BITS, PO, FL, stage);
+    }
+}
+
+INLINE void ff_dispatch(const lutgemm_kernel_args *a, const int FL)
+{
+    LUTGEMM_REQUIRE(a->mr == FF_MR && a->kc == 8 && a->bits >= 1 && a->bits <= 4);
+    LUTGEMM_REQUIRE(a->plane_out == 1 || a->plane_out == a->bits);
+    LUTGEMM_REQUIRE(a->bp % 8 == 0 && a->bp > 0);
+    LUTGEMM_REQUIRE(a->span % 8 == 0 && a->span > 0 && a->bp % a->span == 0);
+    const int po = a->plane_out != 1;
+    switch (a->bits) {
+    case 1:
+        ff_kernel(a, 1, 1, FL);
+        break;
+    case 2:
+        if (po)
+            ff_kernel(a, 2, 2, FL);
+        else
+            ff_kernel(a, 2, 1, FL);
+        break;
+    case 3:
+        if (po)
+            ff_kernel(a, 3, 3, FL);
+        else
+            ff_kernel(a, 3, 1, FL);
+        break;
+    default:
+        if (po)
+            ff_kernel(a, 4, 4, FL);
+        else
+            ff_kernel(a, 4, 1, FL);
+        break;
+    }
+}
+
+LUTGEMM_KERNEL(lutgemm_avx512_int_bitlut_g4_fast)
+{
+    ff_dispatch(a, 0);
+}
+
+LUTGEMM_KERNEL(lutgemm_avx512_int_bitlut_g4_float)
+{
+    ff_dispatch(a, 1);
+}
+
+/* Fast and Float tables of Layout B, byte for byte the portable builders'
+ * (src/lut/bit_g4.rs `entries`, src/lut/mod.rs `requantize_spans`; for
+ * finite activations, which round_to_i8 requires too): the same f32
+ * operations per entry,
+ *   T0 = +0, T1 = x0, T2 = x1, T3 = x0 + x1, T[4 + i] = T[i] + x2 (so
+ *   T4 = +0 + x2), S = T7 + x3, T[15 − e] = S − T[e] (e < 8),
+ * for 4 groups at a time: X = 16 activations (128-bit lane g = group g),
+ * z[k] lane g = entries 4k..4k+3 of group g (in-lane vpermilps only). */
+INLINE void bg4_entries4(__m512 X, __m512 *z)
+{
+    /* [+0, x0, x1, x0] and [., ., ., x1] per lane. */
+    const __m512 p = _mm512_maskz_permute_ps(0xeeee, X, _MM_SHUFFLE(0, 1, 0, 0));
+    const __m512 q = _mm512_permute_ps(X, _MM_SHUFFLE(1, 0, 0, 0));
+    z[0] = _mm512_mask_add_ps(p, 0x8888, p, q);
+    z[1] = _mm512_add_ps(z[0], _mm512_permute_ps(X, _MM_SHUFFLE(2, 2, 2, 2)));
+    const __m512 s = _mm512_add_ps(_mm512_permute_ps(z[1], _MM_SHUFFLE(3, 3, 3, 3)),
+                                   _mm512_permute_ps(X, _MM_SHUFFLE(3, 3, 3, 3)));
+    /* Entries 8 + i = S − T[7 − i], 12 + i = S − T[3 − i]. */
+    z[2] = _mm512_sub_ps(s, _mm512_permute_ps(z[1], _MM_SHUFFLE(0, 1, 2, 3)));
+    z[3] = _mm512_sub_ps(s, _mm512_permute_ps(z[0], _MM_SHUFFLE(0, 1, 2, 3)));
+}
+
+/* round_to_i8 (src/activation.rs) for |v| < 2^23: t = trunc(v), f = v − t
+ * (exact), t + (f >= 0.5) − (f <= −0.5) = t + trunc(2f) (2f exact, in
+ * (−2, 2)). */
+INLINE __m512i round_i32(__m512 v)
+{
+    const __m512i t = _mm512_cvttps_epi32(v);
+    const __m512 f = _mm512_sub_ps(v, _mm512_cvtepi32_ps(t));
+    return _mm512_add_epi32(t, _mm512_cvttps_epi32(_mm512_add_ps(f, f)));
+}
+
+/* One span of G = 4·(NC − 1) + NL groups (NC chunks of 4 groups, the last
+ * with NL): the f32 entries, amax = max |entry| (NaN ignored like
+ * f32::max: vmaxps returns its second operand, the running max, when the
+ * first is NaN), inv = 127 / amax; inv not finite: zero entries and scale
+ * 0; else round(entry · inv) and scale amax / 127. |entry · inv| <=
+ * 127·(1 + 2^-23) rounds into [−127, 127]: no clamp is needed for finite
+ * activations (the saturating packs and a max with −127 keep any value in
+ * range anyway). */
+INLINE void bg4_fast_span(const float *x, int8_t *q, float *scale, const int NC, const int NL)
+{
+    __m512 z[4][4];
+    __m512 m = _mm512_setzero_ps();
+    UNROLL
+    for (int c = 0; c < NC; c++) {
+        const int ng = c < NC - 1 ? 4 : NL;
+        /* Missing groups read as zeros: zero entries, no effect on amax. */
+        bg4_entries4(ng == 4 ? _mm512_loadu_ps(x + 16 * c)
+                             : _mm512_maskz_loadu_ps((__mmask16)((1u << (4 * ng)) - 1), x + 16 * c),
+                     z[c]);
+        UNROLL
+        for (int k = 0; k < 4; k++)
+            m = _mm512_max_ps(_mm512_abs_ps(z[c][k]), m);
+    }
+    const float amax = _mm512_reduce_max_ps(m);
+    const float inv = 127.0f / amax;
+    if (!__builtin_isfinite(inv)) {
+        memset(q, 0, (size_t)(4 * (NC - 1) + NL) * 16);
+        *scale = 0.0f;
+        return;
+    }
+    const __m512 vi = _mm512_set1_ps(inv);
+    UNROLL
+    for (int c = 0; c < NC; c++) {
+        const int ng = c < NC - 1 ? 4 : NL;
+        __m512i r[4];
+        UNROLL
+        for (int k = 0; k < 4; k++)
+            r[k] = round_i32(_mm512_mul_ps(z[c][k], vi));
+        /* Lane g: int32 entries 4k..4k+3 of r[k] -> bytes 4k..4k+3. */
+        __m512i b8 = _mm512_packs_epi16(_mm512_packs_epi32(r[0], r[1]),
+                                        _mm512_packs_epi32(r[2], r[3]));
+        b8 = _mm512_max_epi8(b8, _mm512_set1_epi8(-127));
+        if (ng == 4)
+            _mm512_storeu_si512((void *)(q + 64 * c), b8);
+        else
+            _mm512_mask_storeu_epi8(q + 64 * c, (__mmask64)(~0ull >> (64 - 16 * ng)), b8);
+    }
+    *scale = amax / 127.0f;
+}
+
+LUTGEMM_TABLE_BUILDER(lutgemm_avx512_int_bitlut_g4_fast_tables)
+{
+    LUTGEMM_REQUIRE(a->span % 4 == 0 && a->span > 0 && a->span <= 64 && a->kp % a->span == 0);
+    const size_t G = a->span / 4, spans = a->kp / a->span;
+    int8_t *q = (int8_t *)a->tables;
+#define BG4_SPANS(NC, NL)                                                                          \
+    for (size_t sp = 0; sp < spans; sp++)                                                          \
+        bg4_fast_span(a->xpad + sp * a->span, q + sp * G * 16, a->tscale + sp, NC, NL);            \
+    break
+    switch (G) {
+    case 16: BG4_SPANS(4, 4);
+    case 15: BG4_SPANS(4, 3);
+    case 14: BG4_SPANS(4, 2);
+    case 13: BG4_SPANS(4, 1);
+    case 12: BG4_SPANS(3, 4);
+    case 11: BG4_SPANS(3, 3);
+    case 10: BG4_SPANS(3, 2);
+    case 9: BG4_SPANS(3, 1);
+    case 8: BG4_SPANS(2, 4);
+    case 7: BG4_SPANS(2, 3);
+    case 6: BG4_SPANS(2, 2);
+    case 5: BG4_SPANS(2, 1);
+    case 4: BG4_SPANS(1, 4);
+    case 3: BG4_SPANS(1, 3);
+    case 2: BG4_SPANS(1, 2);
+    default: BG4_SPANS(1, 1);
+    }
+#undef BG4_SPANS
 }
