@@ -603,6 +603,28 @@ unsafe fn workspace(plan: &Plan, wdata: *mut c_void, wsize: usize) -> Result<Wor
         .map_err(|e| Fail(ERR_WORKSPACE, e.to_string()))
 }
 
+/// What prepare and compute both check and build: the weights, the plan of
+/// `(n, nth)` and the workspace inside `wdata`.
+///
+/// # Safety
+/// `w` is NULL or a live handle; `wdata` is valid for `wsize` bytes.
+unsafe fn host_call<'a>(
+    w: *const CWeights,
+    n: i64,
+    ith: c_int,
+    nth: c_int,
+    wdata: *mut c_void,
+    wsize: usize,
+) -> Result<(&'a CWeights, Plan, usize, Workspace), Fail> {
+    // SAFETY: forwarded.
+    let w = unsafe { weights(w)? };
+    check_thread(ith, nth)?;
+    let (plan, n) = host_plan(w, n, nth)?;
+    // SAFETY: forwarded.
+    let ws = unsafe { workspace(&plan, wdata, wsize)? };
+    Ok((w, plan, n, ws))
+}
+
 /// Thread `ith` of `nth` prepares its share of the `n` tokens of `x`
 /// (n × k of `ty`) into `wdata`.
 #[unsafe(no_mangle)]
@@ -617,13 +639,9 @@ pub unsafe extern "C" fn lutgemm_prepare(
     wsize: usize,
 ) -> Status {
     guard(|| {
-        // SAFETY: NULL or a live handle.
-        let w = unsafe { weights(w)? };
         non_null(x, "x")?;
-        check_thread(ith, nth)?;
-        let (plan, n) = host_plan(w, n, nth)?;
-        // SAFETY: the caller passes wsize bytes.
-        let ws = unsafe { workspace(&plan, wdata, wsize)? };
+        // SAFETY: a live handle and wsize bytes of wdata (caller contract).
+        let (w, plan, n, ws) = unsafe { host_call(w, n, ith, nth, wdata, wsize)? };
         let k = w.packed.k();
         let len = elems([n, k], "n × k")?;
         let (ith, nth) = (ith as usize, nth as usize);
@@ -649,19 +667,15 @@ pub unsafe extern "C" fn lutgemm_compute(
     wsize: usize,
 ) -> Status {
     guard(|| {
-        // SAFETY: NULL or a live handle.
-        let w = unsafe { weights(w)? };
         non_null(y, "y")?;
-        check_thread(ith, nth)?;
-        let (plan, n) = host_plan(w, n, nth)?;
+        // SAFETY: a live handle and wsize bytes of wdata (caller contract).
+        let (w, plan, n, ws) = unsafe { host_call(w, n, ith, nth, wdata, wsize)? };
         let m = w.packed.m();
         let ldy = usize::try_from(ldy)
             .ok()
             .filter(|&l| l >= m)
             .ok_or_else(|| Fail(ERR_ARGUMENT, format!("ldy {ldy} is smaller than m = {m}")))?;
         elems([n, ldy], "n × ldy")?;
-        // SAFETY: the caller passes wsize bytes.
-        let ws = unsafe { workspace(&plan, wdata, wsize)? };
         let items = plan.items(n);
         let (ith, nth) = (ith as usize, nth as usize);
         let range = items * ith / nth..items * (ith + 1) / nth;
