@@ -16,6 +16,7 @@
 
 #![allow(clippy::missing_safety_doc)]
 
+use crate::activation::ActivationElem;
 use crate::context::Context;
 use crate::contract::Contract;
 use crate::error::Error;
@@ -201,30 +202,34 @@ fn finish(packed: PackedWeights, out: *mut *mut CWeights) -> Result<(), Fail> {
     Ok(())
 }
 
-/// Float weights of `ty` as f32 (converted), `len` elements.
+/// Float weights (m × k of `ty`) converted to f32, with their checked
+/// dimensions.
 ///
 /// # Safety
-/// `p` points to `len` elements of `ty`.
-unsafe fn float_input(p: *const c_void, ty: c_int, len: usize) -> Result<Vec<f32>, Fail> {
-    let mut out = vec![0f32; len];
+/// `w` is NULL or points to m × k elements of `ty`.
+unsafe fn float_weights(
+    w: *const c_void,
+    ty: c_int,
+    m: i64,
+    k: i64,
+) -> Result<(Vec<f32>, usize, usize), Fail> {
+    non_null(w, "w")?;
+    let (m, k) = (dim(m, "m")?, dim(k, "k")?);
+    let len = elems([m, k], "m × k")?;
     // SAFETY: forwarded.
-    unsafe {
-        match ty {
-            TYPE_F32 => out.copy_from_slice(std::slice::from_raw_parts(p.cast::<f32>(), len)),
-            TYPE_F16 => half::slice::HalfFloatSliceExt::convert_to_f32_slice(
-                std::slice::from_raw_parts(p.cast::<f16>(), len),
-                &mut out,
-            ),
-            TYPE_BF16 => half::slice::HalfBitsSliceExt::reinterpret_cast::<bf16>(
-                std::slice::from_raw_parts(p.cast::<u16>(), len),
-            )
-            .iter()
-            .zip(out.iter_mut())
-            .for_each(|(s, d)| *d = s.to_f32()),
-            t => return fail(ERR_ARGUMENT, format!("unknown element type {t}")),
-        }
+    let x = unsafe { Activations::new(w, ty, len)? };
+    let mut f = vec![0f32; len];
+    match &x {
+        Activations::F32(v) => f32::to_f32_slice(v.0, &mut f),
+        Activations::F16(v) => f16::to_f32_slice(v.0, &mut f),
+        Activations::Bf16(v) => bf16::to_f32_slice(v.0, &mut f),
     }
-    Ok(out)
+    Ok((f, m, k))
+}
+
+/// The `bits` argument as the formats take it.
+fn bits_arg(bits: c_int) -> Result<u32, Fail> {
+    u32::try_from(bits).or_else(|_| fail(ERR_VALUE, format!("bits {bits}")))
 }
 
 /// Float activations of a C element type, viewed without copying.
@@ -307,7 +312,7 @@ unsafe fn int_from_raw(
     non_null(offsets, "offsets")?;
     let (m, k) = (dim(m, "m")?, dim(k, "k")?);
     let len = elems([m, k], "m × k")?;
-    let bits = u32::try_from(bits).or_else(|_| fail(ERR_VALUE, format!("bits {bits}")))?;
+    let bits = bits_arg(bits)?;
     // SAFETY: the caller passes m × k codes and `ngroups` scales and
     // offsets.
     let (c, s, o) = unsafe {
@@ -384,12 +389,9 @@ pub unsafe extern "C" fn lutgemm_weights_from_float_ternary(
 ) -> Status {
     guard(|| {
         non_null(out, "out")?;
-        non_null(w, "w")?;
-        let (m, k) = (dim(m, "m")?, dim(k, "k")?);
-        let len = elems([m, k], "m × k")?;
-        let o = options(opts)?;
         // SAFETY: the caller passes m × k elements of `ty`.
-        let f = unsafe { float_input(w, ty, len)? };
+        let (f, m, k) = unsafe { float_weights(w, ty, m, k)? };
+        let o = options(opts)?;
         let t = TernaryMatrix::quantize_f32(&f, m, k, granularity(group)?)?;
         finish(PackedWeights::pack(&t, &o)?, out)
     })
@@ -412,18 +414,15 @@ pub unsafe extern "C" fn lutgemm_weights_from_float_int(
 ) -> Status {
     guard(|| {
         non_null(out, "out")?;
-        non_null(w, "w")?;
-        let (m, k) = (dim(m, "m")?, dim(k, "k")?);
-        let len = elems([m, k], "m × k")?;
-        let o = options(opts)?;
-        let bits = u32::try_from(bits).or_else(|_| fail(ERR_VALUE, format!("bits {bits}")))?;
+        let bits = bits_arg(bits)?;
         let q = if symmetric != 0 {
             IntQuantizer::Symmetric
         } else {
             IntQuantizer::Asymmetric
         };
         // SAFETY: the caller passes m × k elements of `ty`.
-        let f = unsafe { float_input(w, ty, len)? };
+        let (f, m, k) = unsafe { float_weights(w, ty, m, k)? };
+        let o = options(opts)?;
         let t = IntMatrix::quantize_f32(&f, m, k, bits, granularity(group)?, q)?;
         finish(PackedWeights::pack(&t, &o)?, out)
     })

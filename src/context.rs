@@ -2,7 +2,7 @@
 //! and runs [`crate::exec`]'s prepare and compute phases over it, batch by
 //! batch.
 
-use crate::activation::ActivationElem;
+use crate::activation::{ActivationElem, check_int8};
 use crate::aligned::AlignedBuf;
 use crate::contract::Contract;
 use crate::error::{Error, Result, check_len};
@@ -110,7 +110,7 @@ impl Context {
         check_len("q (n × k int8 activations)", n * w.k(), q.len())?;
         check_len("d (per-token scales)", n, d.len())?;
         check_len("y (n × m outputs)", n * w.m(), y.len())?;
-        exec::check_q(q, w.k())?;
+        check_int8(q, w.k())?;
         if let Some(t) = d.iter().position(|v| !v.is_finite()) {
             return Err(Error::NonFinite { token: t, index: 0 });
         }
@@ -146,7 +146,7 @@ impl Context {
             n * w.m() * w.blocks_per_row() * w.planes_out(),
             out.len(),
         )?;
-        exec::check_q(q, w.k())?;
+        check_int8(q, w.k())?;
         self.run(w, n, Input::Int8(q, &[]), Sink::Ints(out.as_mut_ptr()))
     }
 

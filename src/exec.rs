@@ -11,7 +11,7 @@
 //! output element depends only on its own item, so results are identical
 //! for every thread count and split.
 
-use crate::activation::{ActivationElem, check_int8, quantize_token};
+use crate::activation::{ActivationElem, quantize_token};
 use crate::contract::Contract;
 use crate::epilogue::{self, Sums};
 use crate::error::{Error, Result};
@@ -268,6 +268,10 @@ fn prepare_token(plan: &Plan, input: &Input, ws: &Workspace, t: usize, i: usize)
             )
         };
         match input {
+            // Unpadded groups: quantize straight into place.
+            Input::Float(x) if geo.bl == geo.bp => {
+                dscale[0] = x.quantize(t, k, qpad, kernel.isa)?;
+            }
             Input::Float(x) => {
                 // SAFETY: as above.
                 let qtmp = unsafe { ws.slice::<i8>(r.qtmp, i, k) };
@@ -303,17 +307,25 @@ fn prepare_token(plan: &Plan, input: &Input, ws: &Workspace, t: usize, i: usize)
                 ws.slice::<f32>(r.xpad, i, kp),
             )
         };
+        // Unpadded groups: convert straight into place.
+        let dst = if geo.bl == geo.bp {
+            &mut xpad[..]
+        } else {
+            &mut xtmp[..]
+        };
         match input {
-            Input::Float(x) => x.to_f32(t, k, xtmp)?,
+            Input::Float(x) => x.to_f32(t, k, dst)?,
             Input::Int8(q, d) => {
                 let d = d.get(t).copied().unwrap_or(0.0);
-                for (x, &q) in xtmp.iter_mut().zip(&q[t * k..(t + 1) * k]) {
+                for (x, &q) in dst.iter_mut().zip(&q[t * k..(t + 1) * k]) {
                     *x = q as f32 * d;
                 }
             }
         }
         dscale[0] = 1.0;
-        lut::pad_token(xtmp, geo, xpad);
+        if geo.bl != geo.bp {
+            lut::pad_token(xtmp, geo, xpad);
+        }
         lut::block_sums_f64(xpad, geo.bp, gsum);
         let spans = if kernel.contract == Contract::Fast {
             kp / geo.span
@@ -473,9 +485,4 @@ unsafe fn compute_item(
 enum SlotBuf<'a> {
     Int(&'a mut [i32]),
     Float(&'a mut [f32]),
-}
-
-/// Checks caller int8 activations for the Exact contract's domain.
-pub(crate) fn check_q(q: &[i8], k: usize) -> Result<()> {
-    check_int8(q, k)
 }

@@ -359,23 +359,6 @@ impl IntMatrix {
         Some(ps[self.group_index(r, b) * bits + i])
     }
 
-    /// The dequantized value of code `q` in group `b` of row `r`, in f64,
-    /// evaluated exactly as [`Dequantize::weight`] evaluates it.
-    fn level(&self, r: usize, b: usize, q: i32) -> f64 {
-        let o = self.offset(r, b) as f64;
-        if self.plane_scales.is_some() {
-            (0..self.bits as usize)
-                .map(|i| {
-                    let bit = (q >> i) & 1;
-                    bit as f64 * self.plane_scale(r, b, i).unwrap_or(0.0) as f64
-                })
-                .sum::<f64>()
-                + o
-        } else {
-            self.scale(r, b) as f64 * q as f64 + o
-        }
-    }
-
     /// Dequantized weights, m × k row-major: each is the f64 value
     /// [`Dequantize::weight`] returns, rounded to f32.
     pub fn dequantize(&self) -> Vec<f32> {
@@ -386,7 +369,7 @@ impl IntMatrix {
             for (b, block) in row.chunks_exact(bl).enumerate() {
                 let mut table = [0f32; 16];
                 for (q, t) in table.iter_mut().enumerate().take(levels) {
-                    *t = self.level(r, b, q as i32) as f32;
+                    *t = self.value(r, b, q as i32) as f32;
                 }
                 out.extend(block.iter().map(|&q| table[q as usize]));
             }

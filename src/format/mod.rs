@@ -134,10 +134,9 @@ pub trait Dequantize: Sync {
         self.k() / self.group_len()
     }
 
-    /// The dequantized weight, in f64.
-    fn weight(&self, r: usize, c: usize) -> f64 {
-        let g = c / self.group_len();
-        let code = self.code(r, c);
+    /// The dequantized value of `code` in group `g` of row `r`, in f64:
+    /// `s·code + o`, or `Σ_i α_i·bit_i(code) + o` with plane scales.
+    fn value(&self, r: usize, g: usize, code: i32) -> f64 {
         let o = self.offset(r, g) as f64;
         if self.has_plane_scales() {
             (0..self.format().bits() as usize)
@@ -150,6 +149,11 @@ pub trait Dequantize: Sync {
         } else {
             self.scale(r, g) as f64 * code as f64 + o
         }
+    }
+
+    /// The dequantized weight, in f64.
+    fn weight(&self, r: usize, c: usize) -> f64 {
+        self.value(r, c / self.group_len(), self.code(r, c))
     }
 }
 
