@@ -11,6 +11,7 @@ use crate::isa::Isa;
 use crate::kernels::{KernelDesc, portable};
 use crate::packed::PackedWeights;
 use crate::plan::Plan;
+use crate::team::{Team, Workers};
 
 /// Reusable per-caller state: threading choice, forced ISA and the
 /// workspace. Repeated calls with shapes no larger than before allocate
@@ -18,7 +19,7 @@ use crate::plan::Plan;
 /// caller thread its own.
 pub struct Context {
     threads: usize,
-    pool: Option<rayon::ThreadPool>,
+    team: Option<Team>,
     isa: Option<Isa>,
     last: Option<&'static KernelDesc>,
     workspace: AlignedBuf,
@@ -35,7 +36,7 @@ impl Context {
     pub fn new() -> Context {
         Context {
             threads: 0,
-            pool: None,
+            team: None,
             isa: None,
             last: None,
             workspace: AlignedBuf::default(),
@@ -43,16 +44,19 @@ impl Context {
     }
 
     /// A context with its own thread count: `0` uses rayon's global pool,
-    /// `1` runs on the calling thread (no rayon at all), `n > 1` builds a
-    /// private pool of `n` threads once, here.
+    /// `1` runs on the calling thread (no threads at all), `n > 1` starts
+    /// `n − 1` worker threads once, here; the calling thread is the n-th.
+    ///
+    /// The workers spin for about 2 ms after each call before they sleep,
+    /// so that back-to-back calls start at once (a sleeping worker took
+    /// tens of µs to wake, as long as a whole 4096 × 4096 GEMV at two
+    /// threads); they end when the context is dropped.
     pub fn with_threads(threads: usize) -> Result<Context> {
         let mut c = Context::new();
         c.threads = threads;
         if threads > 1 {
-            c.pool = Some(
-                rayon::ThreadPoolBuilder::new()
-                    .num_threads(threads)
-                    .build()
+            c.team = Some(
+                Team::new(threads)
                     .map_err(|e| Error::Unavailable(format!("cannot start threads: {e}")))?,
             );
         }
@@ -173,21 +177,18 @@ impl Context {
         input: Input,
         sink: Sink,
     ) -> Result<()> {
-        let threads = match self.threads {
-            0 => rayon::current_num_threads(),
-            t => t,
+        let workers = match (&self.team, self.threads) {
+            (Some(team), _) => Workers::Team(team),
+            (None, 0) => Workers::Rayon(rayon::current_num_threads()),
+            (None, _) => Workers::Serial,
         };
-        let plan = Plan::new(self.kernel_for(w)?, w, n, threads, false);
+        let plan = Plan::new(self.kernel_for(w)?, w, n, workers.threads(), false);
         // Grows to the largest plan seen, never shrinks.
         self.workspace.resize(plan.workspace_bytes);
         let ws = Workspace::new(self.workspace.bytes_mut(), &plan)?;
         // SAFETY: `sink` covers n tokens (lengths checked by the entry
         // points).
-        let work = || unsafe { exec::run_batches(&plan, w, &input, &ws, n, sink) };
-        let result = match self.pool.as_ref() {
-            Some(p) => p.install(work),
-            None => work(),
-        };
+        let result = unsafe { exec::run_batches(workers, &plan, w, &input, &ws, n, sink) };
         if result.is_ok() {
             self.last = Some(plan.kernel);
         }

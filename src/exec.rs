@@ -6,8 +6,8 @@
 //! - [`compute_items`]: a range of work items (row tile × token tile) →
 //!   kernel sums → epilogue → outputs.
 //!
-//! [`run_items`] runs either phase on `threads` workers (rayon, dynamic
-//! claiming of items) or on the calling thread: one path for both. Every
+//! [`run_items`] runs either phase on a set of [`Workers`] (dynamic
+//! claiming of items; the calling thread alone is the one-worker case). Every
 //! output element depends only on its own item, so results are identical
 //! for every thread count and split.
 
@@ -20,6 +20,7 @@ use crate::kernels::{self, KernelCall, KernelOut};
 use crate::lut;
 use crate::packed::PackedWeights;
 use crate::plan::{Plan, Region};
+use crate::team::Workers;
 use std::ops::Range;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -162,22 +163,22 @@ impl Workspace {
     }
 }
 
-/// Runs `f(item, slot)` for every item in `0..items` on `threads` workers
-/// (the calling thread alone when 1), each worker with its own slot
-/// `< threads`. Items are claimed in increasing order; on errors, the one
-/// of the lowest item is returned (so the first bad token is reported
-/// whatever the thread count) and no item above it is started.
-pub(crate) fn run_items<F>(threads: usize, items: usize, f: F) -> Result<()>
+/// Runs `f(item, slot)` for every item in `0..items` on `workers` (each
+/// worker with its own slot `< workers.threads()`). Items are claimed in
+/// increasing order; on errors, the one of the lowest item is returned (so
+/// the first bad token is reported whatever the thread count) and no item
+/// above it is started.
+pub(crate) fn run_items<F>(workers: Workers, items: usize, f: F) -> Result<()>
 where
     F: Fn(usize, usize) -> Result<()> + Sync,
 {
-    if threads <= 1 || items <= 1 {
+    if workers.threads() <= 1 || items <= 1 {
         return (0..items).try_for_each(|i| f(i, 0));
     }
     let next = AtomicUsize::new(0);
     let stop = AtomicUsize::new(usize::MAX);
     let first_err: Mutex<Option<(usize, Error)>> = Mutex::new(None);
-    let worker = |slot: usize| {
+    workers.broadcast(&|slot: usize| {
         loop {
             let i = next.fetch_add(1, Ordering::Relaxed);
             if i >= items || i > stop.load(Ordering::Relaxed) {
@@ -191,13 +192,6 @@ where
                 }
             }
         }
-    };
-    rayon::scope(|s| {
-        for slot in 1..threads.min(items) {
-            let worker = &worker;
-            s.spawn(move |_| worker(slot));
-        }
-        worker(0);
     });
     match first_err.into_inner().unwrap_or_else(|p| p.into_inner()) {
         Some((_, e)) => Err(e),
@@ -205,12 +199,14 @@ where
     }
 }
 
-/// Runs a whole call on `plan.threads` workers, batch by batch: prepare
-/// (tokens in parallel), then compute (work items in parallel).
+/// Runs a whole call on `workers` (as many as `plan.threads`), batch by
+/// batch: prepare (tokens in parallel), then compute (work items in
+/// parallel).
 ///
 /// # Safety
 /// As [`compute_items`]: `sink` covers the call's `n` tokens.
 pub(crate) unsafe fn run_batches(
+    workers: Workers,
     plan: &Plan,
     w: &PackedWeights,
     input: &Input,
@@ -220,10 +216,10 @@ pub(crate) unsafe fn run_batches(
 ) -> Result<()> {
     for t0 in (0..n).step_by(plan.batch) {
         let nt = plan.batch.min(n - t0);
-        run_items(plan.threads, nt, |i, _| {
+        run_items(workers, nt, |i, _| {
             prepare_tokens(plan, input, ws, t0, i..i + 1)
         })?;
-        run_items(plan.threads, plan.items(nt), |item, slot| {
+        run_items(workers, plan.items(nt), |item, slot| {
             // SAFETY: forwarded; run_items gives each worker its own slot.
             unsafe { compute_items(plan, w, ws, t0, nt, item..item + 1, slot, sink) };
             Ok(())

@@ -72,6 +72,7 @@ mod packed;
 mod plan;
 pub mod reference;
 mod select;
+mod team;
 
 pub use activation::ActivationElem;
 pub use context::Context;

@@ -29,8 +29,12 @@
  * out[t * out_stride + (r * nb + b) * plane_out + p].
  *
  * Loop orders
- *   Table kernels (lut_g2, lut_g4, bitlut_g4 *): the order measured on x86
- *   (avx512.c, LUT_KERNEL): per run of steps whose tables stay in L1
+ *   One order per family, the same on every ISA (avx512.c "Loop order").
+ *   lut_g2: row groups outermost (one per pass here: a 16-entry table is
+ *   one tbl register load per step), then the runs below; its small tables
+ *   (64 B per step) stream from L2 in order beside one sequential weight
+ *   stream per row group.
+ *   lut_g4, bitlut_g4 *: per run of steps whose tables stay in L1
  *   (about 16 KB of one token's tables, divided by n when several tokens
  *   share the run), over all row groups of the call, over the tokens, over
  *   the run's int16 spans (Exact) or contract spans (Fast/Float). A run
@@ -489,22 +493,27 @@ NI void ternary_lut(const lutgemm_kernel_args *a, const int G)
     const size_t MR = G == 2 ? G2_MR : G4_MR, W = G == 2 ? G2_W : G4_W;
     const size_t spb = a->bp / 4, total = a->nb * spb, nb = a->nb;
     const size_t run = run_steps(G == 2 ? G2_RUN : G4_RUN, a->n);
-    size_t s1;
-    for (size_t s0 = 0; s0 < total; s0 = s1) {
-        s1 = run_end(s0, total, spb, W, run);
-        for (size_t g = 0; g < a->row_groups; g++) {
-            const uint8_t *wg = a->w + g * a->w_stride;
-            for (size_t t = 0; t < a->n; t++) {
-                const uint8_t *tab = a->tables + t * a->tables_stride;
-                int32_t *ot = (int32_t *)a->out + t * a->out_stride + g * MR * nb;
-                size_t e;
-                for (size_t s = s0; s < s1; s = e) {
-                    e = span_end(s, spb, W);
-                    const size_t b = s / spb;
-                    if (G == 2)
-                        g2_span(wg, tab, s, e, ot + b, nb, s == b * spb);
-                    else
-                        g4_span(wg, tab, s, e, ot + b, nb, s == b * spb);
+    /* lut_g2: one row group per pass, outermost; lut_g4: one pass over all
+     * row groups inside each run ("Loop orders" at the top). */
+    const size_t per_pass = G == 2 ? 1 : a->row_groups;
+    for (size_t g0 = 0; g0 < a->row_groups; g0 += per_pass) {
+        size_t s1;
+        for (size_t s0 = 0; s0 < total; s0 = s1) {
+            s1 = run_end(s0, total, spb, W, run);
+            for (size_t g = g0; g < g0 + per_pass; g++) {
+                const uint8_t *wg = a->w + g * a->w_stride;
+                for (size_t t = 0; t < a->n; t++) {
+                    const uint8_t *tab = a->tables + t * a->tables_stride;
+                    int32_t *ot = (int32_t *)a->out + t * a->out_stride + g * MR * nb;
+                    size_t e;
+                    for (size_t s = s0; s < s1; s = e) {
+                        e = span_end(s, spb, W);
+                        const size_t b = s / spb;
+                        if (G == 2)
+                            g2_span(wg, tab, s, e, ot + b, nb, s == b * spb);
+                        else
+                            g4_span(wg, tab, s, e, ot + b, nb, s == b * spb);
+                    }
                 }
             }
         }

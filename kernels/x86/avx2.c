@@ -226,16 +226,10 @@ TOKEN_KERNEL(token_mad)
  * 670-915 / 803-1049 µs: equal at 4096 × 4096, 5% slower at nb = 16, but
  * 10-25% faster than 2 at 14336 rows whenever the other core was busy;
  * LUT2_RG stays 2 until measured on a quiet machine.)
- * Loop order of the g = 2 family by ISA: portable (table_kernel): token,
- * row group, block, span; AVX2 (here): row-group pairs outermost; AVX-512
- * (LUT_KERNEL, shared with lut4): per block, per run of 64 steps, over all
- * row groups, LUT_RB = 8 row groups per table load. A scratch row-group-
- * outer variant of that AVX-512 driver (same LUT_RB, same run body)
- * measured within 4% of it at 4096 rows and 0-17% faster at 14336 rows
- * (lut2 and lut4), so with 8 row groups per table load the order is not
- * what makes the AVX-512 kernels fast. A port with 16-entry tables
- * (vpshufb / NEON tbl) should copy the row-group-outer order, with as many
- * row groups per table load as its registers hold.
+ * This is the g = 2 family's one loop order on every ISA: portable
+ * (token, row group, block, span), AVX-512 (avx512.c, ROW_GROUPS_OUTER with
+ * 8 row groups per table load) and NEON (neon.c, one row group per pass)
+ * all keep the row groups outermost.
  * ---------------------------------------------------------------------- */
 
 #define LUT2_MR 32

@@ -245,44 +245,76 @@ INLINE void widen_out(__m512i lo16, __m512i hi16, int32_t *o, size_t nb, int fir
  * The worst case (all q = ±127 of one sign, all weights ±1) hits exactly
  * 32512 per run; the oracle tests it with k = 14336.
  *
- * Loop order: per block, per run of WIDEN steps, over all row groups of the
- * call. A run's tables (lut4: 64 × 256 B = 16 KB, lut2: 4 KB) stay in L1
- * while every row group streams its 64 × 64 B of indices past them; with
- * the row-group loop outermost, a token's tables (256 KB for lut4 at
- * k = 4096) came from L2 once per row group and lut4 was 2× slower. */
+ * Loop order, one per family on every ISA (the portable kernels, avx2.c,
+ * neon.c follow the same):
+ *   - lut_g4 (RUN_OUTER): per block, per run of WIDEN steps, over all row
+ *     groups of the call. A run's 16 KB of tables stay in L1 while every
+ *     row group streams its 64 × 64 B of indices past them; with the
+ *     row-group loop outermost and one row group per table load, a token's
+ *     tables (256 KB at k = 4096) came from L2 once per row group and lut4
+ *     was 2× slower.
+ *   - lut_g2 (ROW_GROUPS_OUTER): LUT_RB row groups at a time outermost,
+ *     then block, then run. Its tables are 4 KB per run and 64 KB per token
+ *     at k = 4096 and stream from L2 in order beside the weights, while
+ *     the weights stay one sequential stream per row group. Measured (the
+ *     same lut2_run body, one thread, n = 1, median of 200 calls):
+ *     4096 × 4096 within 4% of run-outer, 14336 × 4096 0-17% faster
+ *     (avx2.c measured the same order 5-30% faster on its own kernel, see
+ *     its "Loop order"). */
 #ifndef WIDEN
 #define WIDEN 64
 #endif
 
-/* The table kernels' driver: per block, per run of at most WIDEN steps
- * (one int16 accumulation span), over all row groups of the call,
- * LUT_RB at a time, then LUT_RB / 2, then one, with `run` (lut4_run or
- * lut2_run) doing the lookups for those row groups. */
-#define LUT_KERNEL(name, run)                                                   \
+#define RUN_OUTER 0
+#define ROW_GROUPS_OUTER 1
+
+typedef void (*lut_run_fn)(const uint8_t *w, const uint8_t *tables, size_t rg_bytes, int R,
+                           size_t s0, size_t s1, size_t nb, int32_t *out, int first);
+
+/* Row groups [g0, g1) over the runs of at most WIDEN steps (one int16
+ * accumulation span) of every block, LUT_RB row groups per table load,
+ * then LUT_RB / 2, then one; `rg_outer` puts the row groups outside the
+ * blocks and runs (ROW_GROUPS_OUTER), else inside (RUN_OUTER). `run` is a
+ * constant at every call site, so it inlines. */
+INLINE void lut_drive(lut_run_fn run, const int rg_outer, const uint8_t *w,
+                      const uint8_t *tables, size_t row_groups, size_t nb, size_t bp,
+                      int32_t *out)
+{
+    const size_t rg_bytes = LUT_MR * nb * bp / 4;
+    const size_t steps = bp / 4;
+    size_t g0 = 0;
+    while (g0 < row_groups) {
+        /* Row groups of this pass: a block of R (ROW_GROUPS_OUTER) or all. */
+        const size_t left = row_groups - g0;
+        const size_t g1 = rg_outer ? g0 + (left >= LUT_RB ? LUT_RB : left >= LUT_RB / 2 ? LUT_RB / 2 : 1)
+                                   : row_groups;
+        for (size_t b = 0; b < nb; b++) {
+            for (size_t s0 = b * steps; s0 < (b + 1) * steps; s0 += WIDEN) {
+                const size_t s1 = s0 + WIDEN < (b + 1) * steps ? s0 + WIDEN : (b + 1) * steps;
+                const int first = s0 == b * steps;
+                size_t g = g0;
+                for (; g + LUT_RB <= g1; g += LUT_RB)
+                    run(w + g * rg_bytes, tables, rg_bytes, LUT_RB, s0, s1, nb,
+                        out + b + g * LUT_MR * nb, first);
+                for (; g + LUT_RB / 2 <= g1; g += LUT_RB / 2)
+                    run(w + g * rg_bytes, tables, rg_bytes, LUT_RB / 2, s0, s1, nb,
+                        out + b + g * LUT_MR * nb, first);
+                for (; g < g1; g++)
+                    run(w + g * rg_bytes, tables, rg_bytes, 1, s0, s1, nb,
+                        out + b + g * LUT_MR * nb, first);
+            }
+        }
+        g0 = g1;
+    }
+}
+
+/* The table kernels' entry for one token, in the family's loop order. */
+#define LUT_KERNEL(name, run, order)                                            \
     TOKEN_KERNEL(name)                                                          \
     {                                                                           \
         (void)qpad;                                                             \
         (void)qsum;                                                             \
-        const size_t rg_bytes = LUT_MR * nb * bp / 4;                           \
-        const size_t steps = bp / 4;                                            \
-        for (size_t b = 0; b < nb; b++) {                                       \
-            for (size_t s0 = b * steps; s0 < (b + 1) * steps; s0 += WIDEN) {    \
-                const size_t s1 =                                               \
-                    s0 + WIDEN < (b + 1) * steps ? s0 + WIDEN : (b + 1) * steps;\
-                const int first = s0 == b * steps;                              \
-                int32_t *o = out + b;                                           \
-                size_t g = 0;                                                   \
-                for (; g + LUT_RB <= row_groups; g += LUT_RB)                   \
-                    run(w + g * rg_bytes, tables, rg_bytes, LUT_RB, s0, s1, nb, \
-                        o + g * LUT_MR * nb, first);                            \
-                for (; g + LUT_RB / 2 <= row_groups; g += LUT_RB / 2)           \
-                    run(w + g * rg_bytes, tables, rg_bytes, LUT_RB / 2, s0, s1, \
-                        nb, o + g * LUT_MR * nb, first);                        \
-                for (; g < row_groups; g++)                                     \
-                    run(w + g * rg_bytes, tables, rg_bytes, 1, s0, s1, nb,      \
-                        o + g * LUT_MR * nb, first);                            \
-            }                                                                   \
-        }                                                                       \
+        lut_drive(run, order, w, tables, row_groups, nb, bp, out);              \
     }
 
 /* ------------------------------------------------------------------------ */
@@ -318,7 +350,7 @@ INLINE void lut4_run(const uint8_t *w, const uint8_t *tables, size_t rg_bytes, c
         widen_out(lo[r], hi[r], out + (size_t)r * LUT_MR * nb, nb, first);
 }
 
-LUT_KERNEL(token_lut4, lut4_run)
+LUT_KERNEL(token_lut4, lut4_run, RUN_OUTER)
 
 /* Constants of the lut4 builder, entries e = 0..95 (entries 81..127 are 0).
  * C01 holds (a-1, b-1), C23 (c-1, d-1) per int16 entry, e = 27a+9b+3c+d;
@@ -446,7 +478,7 @@ INLINE void lut2_run(const uint8_t *w, const uint8_t *tables, size_t rg_bytes, c
         widen_out(lo[r], hi[r], out + (size_t)r * LUT_MR * nb, nb, first);
 }
 
-LUT_KERNEL(token_lut2, lut2_run)
+LUT_KERNEL(token_lut2, lut2_run, ROW_GROUPS_OUTER)
 
 /* Lut2 tables, two groups (4 activations) per 64-byte store. Entry
  * e = 3a + b of a group (x0, x1) is (a-1)·x0 + (b-1)·x1, built like lut4's:
