@@ -3,27 +3,42 @@
 //! work items), and the workspace layout and size. The Rust `Context` and a
 //! host-threaded C caller both run a [`Plan`] over one workspace.
 
+use crate::cache::CacheSizes;
 use crate::contract::Contract;
 use crate::kernels::KernelDesc;
 use crate::layout::Geometry;
 use crate::packed::PackedWeights;
 
-/// Bytes of prepared activations per batch of tokens (at least one token).
-/// About an L2's worth: tables are re-read once per row tile.
-const PREP_BUDGET: usize = 1 << 20;
+/// The byte budgets of a plan, from the per-core L2 ([`CacheSizes`]; the
+/// figures below are for Zen 4's 1 MiB).
+#[derive(Debug, Clone, Copy)]
+struct Budgets {
+    /// Prepared activations per batch of tokens (at least one token): an
+    /// L2's worth, since tables are re-read once per row tile.
+    prep: usize,
+    /// Packed weights per row tile when a batch has several tokens: half
+    /// an L2 (512 KiB), so a tile stays there while every token streams
+    /// over it, and a table kernel sharing each table load across 8 row
+    /// groups of 64 rows gets them (k = 4096: 64 KiB each).
+    tile: usize,
+    /// Kernel output per work item: a quarter of an L2 (256 KiB), so a
+    /// tile's per-group sums stay there until the epilogue reads them.
+    /// With small groups the sums outweigh the weights (int4, groups of
+    /// 32, 4096 × 4096: 2 MiB per token), and letting them leave the cache
+    /// measured 1.7× slower (mad_int_avx512, 282 vs 170 µs at n = 1).
+    out: usize,
+}
 
-/// Target bytes of packed weights per row tile when a batch has several
-/// tokens: small enough to stay in L2 (1 MiB on Zen 4) while every token
-/// streams over it, large enough that a table kernel sharing each table
-/// load across 8 row groups of 64 rows gets them (k = 4096: 64 KiB each).
-const TILE_BYTES: usize = 512 << 10;
-
-/// Target bytes of kernel output per work item: a tile's per-group sums
-/// stay in L2 until the epilogue reads them. With small groups the sums
-/// outweigh the weights (int4, groups of 32, 4096 × 4096: 2 MiB per token),
-/// and letting them leave the cache measured 1.7× slower (mad_int_avx512,
-/// 282 vs 170 µs at n = 1).
-const OUT_BYTES: usize = 256 << 10;
+impl Budgets {
+    fn get() -> Budgets {
+        let l2 = CacheSizes::get().l2;
+        Budgets {
+            prep: l2,
+            tile: l2 / 2,
+            out: l2 / 4,
+        }
+    }
+}
 
 /// Tokens per kernel call (one token tile): the kernels reuse each weight
 /// load across the tile's tokens.
@@ -117,10 +132,11 @@ impl Plan {
             64,
         ];
         let per_token: usize = strides.iter().sum();
+        let budgets = Budgets::get();
         let batch = if batch_all {
             n
         } else {
-            (PREP_BUDGET / per_token).clamp(1, n)
+            (budgets.prep / per_token).clamp(1, n)
         };
         let mut offset = 0;
         let mut region = |stride: usize| {
@@ -142,8 +158,8 @@ impl Plan {
         let token_bytes = offset;
         let token_tile = batch.min(TOKEN_TILE);
         let out_per_group = geo.mr * geo.nb * w.plane_out * token_tile * 4;
-        let tile_groups =
-            tile_row_groups(&geo, threads, batch).min((OUT_BYTES / out_per_group).max(1));
+        let tile_groups = tile_row_groups(&geo, threads, batch, budgets.tile)
+            .min((budgets.out / out_per_group).max(1));
         let slot_bytes = line(tile_groups * geo.mr * geo.nb * w.plane_out * token_tile * 4);
         Plan {
             kernel,
@@ -169,9 +185,9 @@ impl Plan {
 }
 
 /// Row groups per tile: a few tiles per thread when there are rows enough
-/// (balance), and, when a batch has several tokens, about [`TILE_BYTES`] of
+/// (balance), and, when a batch has several tokens, about `tile_bytes` of
 /// weights so a tile stays in L2 while they stream over it.
-fn tile_row_groups(geo: &Geometry, threads: usize, tokens: usize) -> usize {
+fn tile_row_groups(geo: &Geometry, threads: usize, tokens: usize, tile_bytes: usize) -> usize {
     if threads <= 1 {
         // One kernel call over all rows: the table kernels reuse each
         // table load across all the row groups of a call, and measured
@@ -179,7 +195,7 @@ fn tile_row_groups(geo: &Geometry, threads: usize, tokens: usize) -> usize {
         return if tokens == 1 {
             geo.row_groups
         } else {
-            (TILE_BYTES / geo.row_group_bytes()).clamp(1, geo.row_groups)
+            (tile_bytes / geo.row_group_bytes()).clamp(1, geo.row_groups)
         };
     }
     // Tiles per thread: enough for dynamic claiming to rebalance when a
@@ -189,6 +205,6 @@ fn tile_row_groups(geo: &Geometry, threads: usize, tokens: usize) -> usize {
     if tokens == 1 {
         return by_balance;
     }
-    let by_bytes = (TILE_BYTES / geo.row_group_bytes()).max(1);
+    let by_bytes = (tile_bytes / geo.row_group_bytes()).max(1);
     by_bytes.min(by_balance)
 }
