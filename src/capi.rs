@@ -681,7 +681,7 @@ pub unsafe extern "C" fn lutgemm_compute(
         let sink = Sink::Float { y, ldy };
         // SAFETY: y holds n rows of ldy ≥ m floats (caller contract); this
         // thread uses slot ith alone.
-        unsafe { exec::compute_items(&plan, &w.packed, &ws, 0, n, range, ith, sink) };
+        unsafe { exec::compute_items(&plan, &w.packed, &ws, 0, n, range, ith, sink, 0) };
         Ok(())
     })
 }

@@ -23,7 +23,7 @@ use crate::plan::{Plan, Region};
 use crate::team::Workers;
 use std::ops::Range;
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
 /// The activations of a call.
 pub(crate) enum Input<'a> {
@@ -144,22 +144,26 @@ impl Workspace {
         }
     }
 
-    /// Worker slot `s`'s kernel output buffer.
+    /// `len` elements of `T` at byte `offset` of worker slot `s`.
     ///
     /// # Safety
-    /// Only one worker uses slot `s` at a time.
+    /// Only one worker uses slot `s` at a time, and the caller keeps at
+    /// most one live view of any byte.
     #[allow(clippy::mut_from_ref)]
-    unsafe fn slot<T: bytemuck::Pod>(&self, plan: &Plan, s: usize) -> &mut [T] {
+    unsafe fn slot<T: bytemuck::Pod>(
+        &self,
+        plan: &Plan,
+        s: usize,
+        offset: usize,
+        len: usize,
+    ) -> &mut [T] {
         assert!(s < plan.threads);
-        let start = plan.slots_offset + s * plan.slot_bytes;
-        assert!(start + plan.slot_bytes <= self.len);
-        // SAFETY: in bounds, aligned, exclusive by the caller.
-        unsafe {
-            std::slice::from_raw_parts_mut(
-                self.base.add(start).cast::<T>(),
-                plan.slot_bytes / size_of::<T>(),
-            )
-        }
+        assert!(offset % 64 == 0 && offset + len * size_of::<T>() <= plan.slot_bytes);
+        let start = plan.slots_offset + s * plan.slot_bytes + offset;
+        assert!(start + len * size_of::<T>() <= self.len);
+        // SAFETY: in bounds, aligned (64-byte slots and offsets), exclusive
+        // by the caller.
+        unsafe { std::slice::from_raw_parts_mut(self.base.add(start).cast::<T>(), len) }
     }
 }
 
@@ -219,9 +223,10 @@ pub(crate) unsafe fn run_batches(
         run_items(workers, nt, |i, _| {
             prepare_tokens(plan, input, ws, t0, i..i + 1)
         })?;
+        let batch = next_batch();
         run_items(workers, plan.items(nt), |item, slot| {
             // SAFETY: forwarded; run_items gives each worker its own slot.
-            unsafe { compute_items(plan, w, ws, t0, nt, item..item + 1, slot, sink) };
+            unsafe { compute_items(plan, w, ws, t0, nt, item..item + 1, slot, sink, batch) };
             Ok(())
         })?;
     }
@@ -254,7 +259,9 @@ fn prepare_token(plan: &Plan, input: &Input, ws: &Workspace, t: usize, i: usize)
             ws.slice::<f32>(r.dscale, i, 1),
         )
     };
-    let tables = unsafe { ws.slice::<u8>(r.tables, i, plan.table_len) };
+    // Shared tables only: with private tables each worker builds its own
+    // in compute (see `Plan::new`).
+    let build = kernel.table_builder().filter(|_| !plan.private_tables);
     if kernel.contract == Contract::Exact {
         // SAFETY: as above.
         let (qpad, qsum) = unsafe {
@@ -283,7 +290,9 @@ fn prepare_token(plan: &Plan, input: &Input, ws: &Workspace, t: usize, i: usize)
         for (g, &s) in gsum.iter_mut().zip(qsum.iter()) {
             *g = s as f64;
         }
-        if let Some(build) = kernel.table_builder() {
+        if let Some(build) = build {
+            // SAFETY: as above.
+            let tables = unsafe { ws.slice::<u8>(r.tables, i, plan.table_len) };
             kernels::run_table_builder(
                 build,
                 geo,
@@ -323,14 +332,19 @@ fn prepare_token(plan: &Plan, input: &Input, ws: &Workspace, t: usize, i: usize)
             lut::pad_token(xtmp, geo, xpad);
         }
         lut::block_sums_f64(xpad, geo.bp, gsum);
-        let spans = if kernel.contract == Contract::Fast {
-            kp / geo.span
-        } else {
-            0
-        };
-        // SAFETY: as above.
-        let tscale = unsafe { ws.slice::<f32>(r.tscale, i, spans) };
-        if let Some(build) = kernel.table_builder() {
+        if let Some(build) = build {
+            let spans = if kernel.contract == Contract::Fast {
+                kp / geo.span
+            } else {
+                0
+            };
+            // SAFETY: as above.
+            let (tables, tscale) = unsafe {
+                (
+                    ws.slice::<u8>(r.tables, i, plan.table_len),
+                    ws.slice::<f32>(r.tscale, i, spans),
+                )
+            };
             kernels::run_table_builder(
                 build,
                 geo,
@@ -347,7 +361,10 @@ fn prepare_token(plan: &Plan, input: &Input, ws: &Workspace, t: usize, i: usize)
 }
 
 /// Computes work items `range` of the batch of `nt` tokens starting at
-/// token `t0`, with worker slot `slot`, into `sink`.
+/// token `t0`, with worker slot `slot`, into `sink`. `batch` names the
+/// batch uniquely among all calls of the process (a [`next_batch`] value)
+/// when the plan has private tables, so a slot's tables are rebuilt
+/// exactly when they are another batch's or token tile's; else it is 0.
 ///
 /// # Safety
 /// `sink` points to outputs for every token of the call (see [`Sink`]),
@@ -362,29 +379,108 @@ pub(crate) unsafe fn compute_items(
     range: Range<usize>,
     slot: usize,
     sink: Sink,
+    batch: u64,
 ) {
+    assert!(!plan.private_tables || batch != 0);
+    let token_tiles = nt.div_ceil(plan.token_tile);
     for item in range {
-        // SAFETY: forwarded.
-        unsafe { compute_item(plan, w, ws, t0, nt, item, slot, sink) };
+        if plan.whole_token_tiles(nt) {
+            for rt in 0..plan.row_tiles {
+                // SAFETY: forwarded.
+                unsafe { compute_tile(plan, w, ws, t0, nt, rt, item, slot, sink, batch) };
+            }
+        } else {
+            // Row-tile major: a worker claiming consecutive items reuses
+            // one row tile's weights (in L2) across token tiles.
+            let (rt, tt) = (item / token_tiles, item % token_tiles);
+            // SAFETY: forwarded.
+            unsafe { compute_tile(plan, w, ws, t0, nt, rt, tt, slot, sink, batch) };
+        }
     }
 }
 
+/// A fresh batch key for [`compute_items`] (never 0).
+pub(crate) fn next_batch() -> u64 {
+    static NEXT: AtomicU64 = AtomicU64::new(1);
+    NEXT.fetch_add(1, Ordering::Relaxed)
+}
+
+/// Builds the tables of token tile `tt` (batch-relative tokens i0..i0+n)
+/// into `slot`, unless the slot already holds them; returns the tables and
+/// table scales (token j at j · stride).
+///
+/// # Safety
+/// This worker owns `slot`.
 #[allow(clippy::too_many_arguments)]
-unsafe fn compute_item(
+unsafe fn private_tables<'a>(
+    plan: &Plan,
+    ws: &'a Workspace,
+    slot: usize,
+    batch: u64,
+    tt: usize,
+    i0: usize,
+    n: usize,
+) -> (&'a [u8], &'a [f32]) {
+    let geo = &plan.geo;
+    let r = &plan.regions;
+    let (tr, sr) = (plan.slot_tables, plan.slot_tscale);
+    let spans = if plan.kernel.contract == Contract::Fast {
+        geo.kp / geo.span
+    } else {
+        0
+    };
+    // SAFETY: this worker owns the slot; header, tables and scales are
+    // disjoint byte ranges of it.
+    let (head, tables, tscale) = unsafe {
+        (
+            ws.slot::<u64>(plan, slot, 0, 2),
+            ws.slot::<u8>(plan, slot, tr.offset, plan.token_tile * tr.stride),
+            ws.slot::<f32>(plan, slot, sr.offset, plan.token_tile * sr.stride / 4),
+        )
+    };
+    let key = [batch, tt as u64];
+    if head[..] != key {
+        let build = plan
+            .kernel
+            .table_builder()
+            .expect("private tables of a table kernel");
+        for j in 0..n {
+            let (q, x): (&[i8], &[f32]) = if plan.kernel.contract == Contract::Exact {
+                (ws.tokens(r.qpad, i0 + j, 1, geo.kp), &[])
+            } else {
+                (&[], ws.tokens(r.xpad, i0 + j, 1, geo.kp))
+            };
+            kernels::run_table_builder(
+                build,
+                geo,
+                q,
+                x,
+                &mut tables[j * tr.stride..][..plan.table_len],
+                &mut tscale[j * sr.stride / 4..][..spans],
+                plan.table_len,
+                plan.kernel.contract,
+            );
+        }
+        head.copy_from_slice(&key);
+    }
+    (tables, tscale)
+}
+
+/// Row tile `rt` × token tile `tt` of the batch.
+#[allow(clippy::too_many_arguments)]
+unsafe fn compute_tile(
     plan: &Plan,
     w: &PackedWeights,
     ws: &Workspace,
     t0: usize,
     nt: usize,
-    item: usize,
+    rt: usize,
+    tt: usize,
     slot: usize,
     sink: Sink,
+    batch: u64,
 ) {
     let geo = &plan.geo;
-    let token_tiles = nt.div_ceil(plan.token_tile);
-    // Row-tile major: a worker claiming consecutive items reuses one row
-    // tile's weights (in L2) across token tiles.
-    let (rt, tt) = (item / token_tiles, item % token_tiles);
     let g0 = rt * plan.tile_groups;
     let groups = plan.tile_groups.min(geo.row_groups - g0);
     let r0 = g0 * geo.mr;
@@ -398,13 +494,27 @@ unsafe fn compute_item(
     let out_stride = groups * geo.mr * geo.nb * plan.plane_out;
     let kernel = plan.kernel;
     let exact = kernel.contract == Contract::Exact;
-    // SAFETY: this worker owns `slot` (caller contract); one typed view.
+    let out_len = (plan.slot_bytes - plan.slot_out) / 4;
+    // SAFETY: this worker owns `slot` (caller contract); one typed view of
+    // its output part, disjoint from its tables.
     let mut buf = unsafe {
         if exact {
-            SlotBuf::Int(ws.slot::<i32>(plan, slot))
+            SlotBuf::Int(ws.slot::<i32>(plan, slot, plan.slot_out, out_len))
         } else {
-            SlotBuf::Float(ws.slot::<f32>(plan, slot))
+            SlotBuf::Float(ws.slot::<f32>(plan, slot, plan.slot_out, out_len))
         }
+    };
+    let (tables, tables_stride, tscale, tscale_stride) = if plan.private_tables {
+        // SAFETY: this worker owns `slot`.
+        let (t, s) = unsafe { private_tables(plan, ws, slot, batch, tt, i0, n) };
+        (t, plan.slot_tables.stride, s, plan.slot_tscale.stride / 4)
+    } else {
+        (
+            ws.tokens(r.tables, i0, n, plan.table_len),
+            r.tables.stride,
+            ws.tokens(r.tscale, i0, n, spans),
+            r.tscale.stride / 4,
+        )
     };
     let out = match &mut buf {
         SlotBuf::Int(o) => KernelOut::Int(&mut o[..n * out_stride]),
@@ -422,10 +532,10 @@ unsafe fn compute_item(
             qpad_stride: r.qpad.stride,
             qsum: ws.tokens(r.qsum, i0, n, geo.nb),
             qsum_stride: r.qsum.stride / 4,
-            tables: ws.tokens(r.tables, i0, n, plan.table_len),
-            tables_stride: r.tables.stride,
-            tscale: ws.tokens(r.tscale, i0, n, spans),
-            tscale_stride: r.tscale.stride / 4,
+            tables,
+            tables_stride,
+            tscale,
+            tscale_stride,
             out,
             out_stride,
         },

@@ -93,6 +93,15 @@ pub(crate) struct Plan {
     pub row_tiles: usize,
     /// Table bytes per token.
     pub table_len: usize,
+    /// Each worker builds the tables of the tokens it computes in its own
+    /// slot (see [`Plan::new`]); prepare builds none.
+    pub private_tables: bool,
+    /// In a slot: the tables' offset, one token's stride, and the Fast
+    /// table scales' offset and stride (private tables only); then where
+    /// the kernel output starts.
+    pub slot_tables: Region,
+    pub slot_tscale: Region,
+    pub slot_out: usize,
     pub regions: Regions,
     /// Kernel output bytes per worker slot, and where the slots start.
     pub slot_bytes: usize,
@@ -105,6 +114,14 @@ impl Plan {
     /// The plan for `n` tokens through `kernel` on `w`, with `threads`
     /// worker slots; `batch_all` prepares every token at once (a host that
     /// calls prepare then compute once needs that).
+    ///
+    /// With several workers (and not `batch_all`), a table kernel's
+    /// worker builds the tables it reads in its own slot. Shared tables,
+    /// written by one core and read by the other, measured here as the
+    /// reason lut_g4 did not scale: 4096 × 4096, n = 1, two threads,
+    /// 73 µs with shared tables against 55 µs with a copy per worker (one
+    /// thread: 87 µs); each of its tokens has 256 KiB of tables, which
+    /// the second core pulled out of the first one's L2.
     pub fn new(
         kernel: &'static KernelDesc,
         w: &PackedWeights,
@@ -120,6 +137,12 @@ impl Plan {
         let line = |b: usize| b.next_multiple_of(64);
         let table_len = layout.table_bytes(contract, geo.kp);
         let per = |on: bool, bytes: usize| if on { line(bytes) } else { 0 };
+        let private_tables = threads > 1 && !batch_all && table_len > 0;
+        let spans = if contract == Contract::Fast {
+            geo.kp / geo.span
+        } else {
+            0
+        };
         let strides = [
             per(exact, geo.k),
             per(exact, geo.kp),
@@ -127,8 +150,8 @@ impl Plan {
             per(!exact, 4 * geo.kp),
             per(exact, 4 * geo.nb),
             line(8 * geo.nb),
-            per(table_len > 0, table_len),
-            per(contract == Contract::Fast, 4 * (geo.kp / geo.span)),
+            per(table_len > 0 && !private_tables, table_len),
+            per(spans > 0 && !private_tables, 4 * spans),
             64,
         ];
         let per_token: usize = strides.iter().sum();
@@ -160,7 +183,23 @@ impl Plan {
         let out_per_group = geo.mr * geo.nb * w.plane_out * token_tile * 4;
         let tile_groups = tile_row_groups(&geo, threads, batch, budgets.tile)
             .min((budgets.out / out_per_group).max(1));
-        let slot_bytes = line(tile_groups * geo.mr * geo.nb * w.plane_out * token_tile * 4);
+        // A slot: a 64-byte header (which token tile its tables hold), the
+        // private tables and scales of a token tile, the kernel output.
+        let (slot_tables, slot_tscale, slot_out) = if private_tables {
+            let tables = Region {
+                offset: 64,
+                stride: line(table_len),
+            };
+            let tscale = Region {
+                offset: tables.offset + token_tile * tables.stride,
+                stride: per(spans > 0, 4 * spans),
+            };
+            (tables, tscale, tscale.offset + token_tile * tscale.stride)
+        } else {
+            (Region::default(), Region::default(), 0)
+        };
+        let slot_bytes =
+            slot_out + line(tile_groups * geo.mr * geo.nb * w.plane_out * token_tile * 4);
         Plan {
             kernel,
             geo,
@@ -171,6 +210,10 @@ impl Plan {
             tile_groups,
             row_tiles: geo.row_groups.div_ceil(tile_groups),
             table_len,
+            private_tables,
+            slot_tables,
+            slot_tscale,
+            slot_out,
             regions,
             slot_bytes,
             slots_offset: token_bytes,
@@ -178,9 +221,22 @@ impl Plan {
         }
     }
 
-    /// Work items of a batch of `nt` tokens: row tiles × token tiles.
+    /// Work items of a batch of `nt` tokens: row tiles × token tiles, or
+    /// with [`Plan::whole_token_tiles`] one item per token tile.
     pub fn items(&self, nt: usize) -> usize {
-        self.row_tiles * nt.div_ceil(self.token_tile)
+        let token_tiles = nt.div_ceil(self.token_tile);
+        if self.whole_token_tiles(nt) {
+            token_tiles
+        } else {
+            self.row_tiles * token_tiles
+        }
+    }
+
+    /// Whether an item is a whole token tile (all row tiles): with private
+    /// tables and at least a token tile per worker, so that each token's
+    /// tables are built once, by the worker that uses them.
+    pub fn whole_token_tiles(&self, nt: usize) -> bool {
+        self.private_tables && nt.div_ceil(self.token_tile) >= self.threads
     }
 }
 

@@ -279,3 +279,44 @@ fn packed_weights_are_send_sync_and_context_is_send() {
     send_sync::<lutgemm::TernaryMatrix>();
     send::<Context>();
 }
+
+#[test]
+fn worker_tables_follow_every_call() {
+    // With several threads each worker builds the tables it reads in its
+    // own slot and keeps them while it stays in one token tile: calls that
+    // alternate activations on one context must never see stale tables.
+    let mut rng = Rng(29);
+    let (m, k) = (300, 512);
+    let w = random_ternary(m, k, ScaleGranularity::PerTensor, &mut rng);
+    for kernel in kernels_here() {
+        let p = pack_for(&w, kernel);
+        for n in [1, 3, 20] {
+            let xs: Vec<Vec<f32>> = (0..2)
+                .map(|_| (0..n * k).map(|_| rng.f32()).collect())
+                .collect();
+            let want: Vec<Vec<f32>> = xs
+                .iter()
+                .map(|x| {
+                    let mut y = vec![0f32; n * m];
+                    Context::with_threads(1)
+                        .unwrap()
+                        .matmul(&p, x, n, &mut y)
+                        .unwrap();
+                    y
+                })
+                .collect();
+            let mut ctx = Context::with_threads(2).unwrap();
+            for round in 0..6 {
+                let mut y = vec![0f32; n * m];
+                ctx.matmul(&p, &xs[round % 2], n, &mut y).unwrap();
+                assert!(
+                    y.iter()
+                        .zip(&want[round % 2])
+                        .all(|(a, b)| a.to_bits() == b.to_bits()),
+                    "{} n {n} round {round}",
+                    kernel.name
+                );
+            }
+        }
+    }
+}
