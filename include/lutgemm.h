@@ -172,11 +172,14 @@ const char *lutgemm_weights_describe(const lutgemm_weights *w);
 lutgemm_status lutgemm_work_size(const lutgemm_weights *w, int64_t n, int nth,
                                  size_t *bytes);
 /* Thread ith of nth prepares its share of the n tokens of x (n × k of
- * `type`): int8 quantization (exact contract) and tables, into wdata. */
+ * `type`): int8 quantization (exact contract), and tables when nth is 1
+ * (with several threads each compute builds the tables it reads), into
+ * wdata. */
 lutgemm_status lutgemm_prepare(const lutgemm_weights *w, const void *x, lutgemm_type type,
                                int64_t n, int ith, int nth, void *wdata, size_t wsize);
 /* After every thread's prepare (a barrier), thread ith of nth computes its
- * share of y: n rows of m floats, row t at y + t · ldy (ldy >= m). */
+ * share of y: n rows of m floats, row t at y + t · ldy (ldy >= m).
+ * LUTGEMM_ERR_ARGUMENT if no prepare ever ran on wdata (table kernels). */
 lutgemm_status lutgemm_compute(const lutgemm_weights *w, int64_t n, float *y, int64_t ldy,
                                int ith, int nth, void *wdata, size_t wsize);
 /* y = x · Wᵀ in one call on the library's threads: threads 0 = all cores,

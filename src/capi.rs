@@ -647,6 +647,9 @@ pub unsafe extern "C" fn lutgemm_prepare(
         let tokens = n * ith / nth..n * (ith + 1) / nth;
         // SAFETY: the caller passes n × k elements of `ty`.
         let x = unsafe { Activations::new(x, ty, len)? };
+        if ith == 0 {
+            exec::publish_key(&ws);
+        }
         exec::prepare_tokens(&plan, &x.input(), &ws, 0, tokens)?;
         Ok(())
     })
@@ -681,7 +684,14 @@ pub unsafe extern "C" fn lutgemm_compute(
         let sink = Sink::Float { y, ldy };
         // SAFETY: y holds n rows of ldy ≥ m floats (caller contract); this
         // thread uses slot ith alone.
-        unsafe { exec::compute_items(&plan, &w.packed, &ws, 0, n, range, ith, sink, 0) };
+        let key = exec::call_key(&ws);
+        if plan.private_tables && key == 0 {
+            return fail(
+                ERR_ARGUMENT,
+                "wdata holds no prepared call: run lutgemm_prepare on every thread first",
+            );
+        }
+        unsafe { exec::compute_items(&plan, &w.packed, &ws, 0, n, range, ith, sink, key) };
         Ok(())
     })
 }

@@ -19,7 +19,7 @@ use crate::isa::Isa;
 use crate::kernels::{self, KernelCall, KernelOut};
 use crate::lut;
 use crate::packed::PackedWeights;
-use crate::plan::{Plan, Region};
+use crate::plan::{KEY_OFFSET, Plan, Region};
 use crate::team::Workers;
 use std::ops::Range;
 use std::sync::Mutex;
@@ -397,6 +397,23 @@ pub(crate) unsafe fn compute_items(
             unsafe { compute_tile(plan, w, ws, t0, nt, rt, tt, slot, sink, batch) };
         }
     }
+}
+
+/// Gives a host-threaded call (prepare on every thread, a barrier, then
+/// compute on every thread) a fresh key in the workspace: called by one
+/// thread's prepare, read by every thread's compute ([`call_key`]).
+pub(crate) fn publish_key(ws: &Workspace) {
+    assert!(ws.len >= KEY_OFFSET + 8);
+    // SAFETY: in bounds, 8-byte aligned (64-byte base); only this thread
+    // touches the key until the host's barrier.
+    unsafe { ws.base.add(KEY_OFFSET).cast::<u64>().write(next_batch()) };
+}
+
+/// The key [`publish_key`] left for this call.
+pub(crate) fn call_key(ws: &Workspace) -> u64 {
+    assert!(ws.len >= KEY_OFFSET + 8);
+    // SAFETY: in bounds, aligned; written before the host's barrier.
+    unsafe { ws.base.add(KEY_OFFSET).cast::<u64>().read() }
 }
 
 /// A fresh batch key for [`compute_items`] (never 0).

@@ -40,6 +40,9 @@ impl Budgets {
     }
 }
 
+/// Where a host-threaded call keeps its key (see `exec::publish_key`).
+pub(crate) const KEY_OFFSET: usize = 0;
+
 /// Tokens per kernel call (one token tile): the kernels reuse each weight
 /// load across the tile's tokens.
 const TOKEN_TILE: usize = 8;
@@ -115,8 +118,8 @@ impl Plan {
     /// worker slots; `batch_all` prepares every token at once (a host that
     /// calls prepare then compute once needs that).
     ///
-    /// With several workers (and not `batch_all`), a table kernel's
-    /// worker builds the tables it reads in its own slot. Shared tables,
+    /// With several workers, a table kernel's worker builds the tables it
+    /// reads in its own slot. Shared tables,
     /// written by one core and read by the other, measured here as the
     /// reason lut_g4 did not scale: 4096 × 4096, n = 1, two threads,
     /// 73 µs with shared tables against 55 µs with a copy per worker (one
@@ -137,7 +140,7 @@ impl Plan {
         let line = |b: usize| b.next_multiple_of(64);
         let table_len = layout.table_bytes(contract, geo.kp);
         let per = |on: bool, bytes: usize| if on { line(bytes) } else { 0 };
-        let private_tables = threads > 1 && !batch_all && table_len > 0;
+        let private_tables = threads > 1 && table_len > 0;
         let spans = if contract == Contract::Fast {
             geo.kp / geo.span
         } else {
@@ -161,7 +164,9 @@ impl Plan {
         } else {
             (budgets.prep / per_token).clamp(1, n)
         };
-        let mut offset = 0;
+        // The first 64 bytes hold the call key of a host-threaded call
+        // ([`KEY_OFFSET`]).
+        let mut offset = 64;
         let mut region = |stride: usize| {
             let r = Region { offset, stride };
             offset += stride * batch;

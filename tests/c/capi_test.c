@@ -108,6 +108,26 @@ static void check_threads(const lutgemm_weights *w, const char *what)
     }
 }
 
+/* compute on a workspace no prepare has touched: a table kernel (each
+ * thread builds its tables from the prepared activations) reports it. */
+static void check_unprepared(const lutgemm_weights *w, const char *what)
+{
+    const int64_t m = lutgemm_weights_m(w);
+    size_t ws = 0;
+    CHECK(lutgemm_work_size(w, 1, 2, &ws) == LUTGEMM_OK, "%s: work size", what);
+    void *wdata = calloc(1, ws);
+    float *y = calloc((size_t)m, sizeof(float));
+    const int tables = strstr(lutgemm_weights_describe(w), "family mad,") == NULL;
+    const lutgemm_status s = lutgemm_compute(w, 1, y, m, 1, 2, wdata, ws);
+    if (tables)
+        CHECK(s == LUTGEMM_ERR_ARGUMENT && strstr(lutgemm_last_error(), "lutgemm_prepare"),
+              "%s: unprepared compute: %d %s", what, (int)s, lutgemm_last_error());
+    else
+        CHECK(s == LUTGEMM_OK, "%s: unprepared compute (no tables): %d", what, (int)s);
+    free(y);
+    free(wdata);
+}
+
 static void check_bad_inputs(const lutgemm_weights *w)
 {
     const int64_t m = lutgemm_weights_m(w), k = lutgemm_weights_k(w);
@@ -289,6 +309,8 @@ int main(void)
             printf("%s\n%s\n", lutgemm_weights_describe(t), lutgemm_weights_describe(i4));
             check_threads(t, "ternary");
             check_threads(i4, "int4 g32");
+            check_unprepared(t, "ternary");
+            check_unprepared(i4, "int4 g32");
             if (contract == 0)
                 check_bad_inputs(t);
         }
