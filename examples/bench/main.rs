@@ -41,7 +41,7 @@
 //! A failed row prints a line starting with `FAIL`, is not timed, and makes
 //! the process exit with status 1 after the other rows.
 
-#[path = "../benches/common/mod.rs"]
+#[path = "../../benches/common/mod.rs"]
 mod common;
 
 use common::Case;
@@ -128,7 +128,7 @@ fn parse_args() -> Result<Args, String> {
             "--json" => a.json = Some(val()?),
             "--no-dense" => a.dense = false,
             "--help" | "-h" => {
-                println!("see the doc comment of examples/bench.rs for options");
+                println!("see the doc comment of examples/bench/main.rs for options");
                 std::process::exit(0);
             }
             other => return Err(format!("unknown option {other}")),
