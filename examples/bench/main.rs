@@ -1,23 +1,29 @@
 //! Quick bench and verification: every kernel × ISA of every (format,
 //! group, contract) case on the real shapes, one line per row, with ratios
-//! to the multiply-add kernel of the same ISA and to a dense f32 GEMM
-//! (matrixmultiply) measured in the same run.
+//! to the multiply-add kernel of the same ISA, to a dense f32 GEMM
+//! (matrixmultiply) and to the machine's own limits, all measured in the
+//! same run.
 //!
 //! ```text
 //! cargo run --release --example bench -- [options]
 //!   --threads N      threads for lutgemm (default 1; 0 = all cores)
 //!   --shapes LIST    m×k list, e.g. 4096x4096,2560x6912 (default: DESIGN.md §1)
-//!   --n LIST         token counts (default 1,8,256)
+//!   --n LIST         token counts (default 1,8,256; with --model 1,256)
 //!   --isa LIST       scalar,avx2,avx512 (default: every available ISA)
 //!   --kernel LIST    kernel families mad,lut_g2,lut_g4,bitlut_g4 (default: all)
 //!   --format LIST    ternary,int1,int2,int3,int4 (default: ternary,int2,int4)
 //!   --group LIST     scale group lengths along k, 0 = whole row (ternary: one
 //!                    scale per tensor); default per format: ternary 0,
 //!                    int2 64, int4 32 and 128, int1/int3 64
-//!   --contract LIST  exact,fast,float (default: all)
+//!   --contract LIST  exact,fast,float (default: all; with --model exact)
 //!   --time SECS      measuring time per row (default 0.25)
 //!   --json PATH      also write one JSON object per row to PATH
 //!   --no-dense       skip the dense f32 baseline
+//!   --limits-only    measure and print the machine limits, then stop
+//!   --no-limits      do not measure them (rows show no limit)
+//!   --plot FILE      write a roofline chart of every timed row (.svg)
+//!   --model NAME     bitnet-2b, bitnet-3b or llama3-8b: one transformer
+//!                    block's linear layers at their real shapes (model.rs)
 //! ```
 //!
 //! Scalar kernels are skipped at n > 8 unless `--isa scalar` is given
@@ -25,7 +31,44 @@
 //! activation quantization and table building are included. A group that
 //! does not divide k skips its case for that shape.
 //!
+//! # Machine limits and each row's roofline
+//!
+//! Before the rows, the bench measures (limits.rs, about a second, best of
+//! 5 short runs each since the machine may be shared), on one thread and on
+//! all: the read bandwidth of an L2-, an L3- and a DRAM-sized buffer; per
+//! ISA level, the int8 multiply-add peak (`vpdpbusd` zmm; AVX2
+//! `vpmaddubsw` + `vpmaddwd` + `vpaddd` per 32 MACs; NEON `smull` +
+//! `smlal2` + `sadalp`, `sdot`, `smmla`) in GOP/s = 2 · MAC/s, and the
+//! byte-shuffle peak (`vpermb` zmm, `vpshufb` ymm, `tbl`) in byte lookups/s;
+//! and the f32 FMA peak of the dense baseline's ISA.
+//!
+//! Each row then gets a roofline. It does `ops = 2·m·n·k` and moves at
+//! least `bytes = packed weights + 4·n·k (f32 activations) + 4·n·m (f32
+//! results)`. Its packed weights, re-read by every timed call, stay in L2
+//! if each thread's share fits in L2, in L3 if they fit in L3, else come
+//! from DRAM: that level's measured bandwidth (at the row's thread count)
+//! gives the memory bound `bandwidth · ops / bytes`. The compute bound is
+//! the int8 multiply-add peak of the row's ISA for multiply-add kernels,
+//! the byte-shuffle peak × ops per byte lookup for table kernels
+//! (`2·g / (planes · entry bytes)`: g = 2 or 4 weights per lookup, one
+//! lookup per bit plane for bit-serial tables, Exact entries are int16
+//! looked up as two bytes, Fast int8, Float f32), and the f32 FMA peak for
+//! the dense baseline. Scalar (portable) rows use the best measured ISA's
+//! peaks. The attainable rate is the smaller bound; `limit` names it (`L2`,
+//! `L3`, `DRAM`, `mad`, `shuf`, `fma`) and `%lim` is the row's GOP/s over
+//! it (its time over the floor the limit sets). `%mad` is the row's GOP/s
+//! over the multiply-add peak of its ISA (at n = 1 the time of
+//! `m·k/64` `vpdpbusd` at the measured rate over the row's time), for
+//! every row: a table kernel above 100% is past the multiply-add roofline.
+//! `--json` rows carry the same as `bytes`, `intensity`, `limit`,
+//! `limit_gops`, `fraction_of_limit`, `mad_peak_gops` and
+//! `fraction_of_mad_peak`. `--plot FILE` draws all of it (plot.rs).
+//!
+//! # Verification
+//!
 //! Every row is verified before it is timed, on its own m × k and
+//! n' = min(n, 2) tokens (with `--model`, each distinct shape and kernel
+//! once, on 2 tokens):
 //! n' = min(n, 2) tokens:
 //! - Exact: the integer sums ([`Context::integer_sums`]) equal, bit for
 //!   bit, those of the portable kernel on the same packed bytes
@@ -43,24 +86,21 @@
 
 #[path = "../../benches/common/mod.rs"]
 mod common;
+mod limits;
+mod measure;
+mod model;
+mod peaks;
+mod plot;
+mod report;
+mod verify;
 
 use common::Case;
-use lutgemm::{
-    Context, Contract, Dequantize, Format, Isa, KernelFamily, PackOptions, PackedWeights, reference,
-};
+use limits::{Limits, Work};
+use lutgemm::{Context, Contract, Format, Isa, KernelFamily, PackOptions, PackedWeights};
+use report::{HEADER, Output, Row};
 use std::collections::HashMap;
-use std::io::Write;
 use std::time::{Duration, Instant};
-
-/// Tokens every row is verified on (at most).
-const VERIFY_N: usize = 2;
-/// The Float contract's documented bound, relative to `Σ |x · w|`.
-const FLOAT_BOUND: f64 = 1e-5;
-/// The Fast contract's worst documented NMSE against the f64 oracle.
-const FAST_NMSE: f64 = 1e-3;
-/// Bound for the dense f32 baseline (f32 accumulation over k up to 14336
-/// may exceed 1e-5 in the worst case; a sanity check, not a contract).
-const DENSE_BOUND: f64 = 1e-4;
+use verify::{Oracle, VERIFY_N, verify, verify_dense};
 
 struct Args {
     threads: usize,
@@ -74,6 +114,14 @@ struct Args {
     time: f64,
     json: Option<String>,
     dense: bool,
+    /// Whether `--n` was given (`--model` defaults to 1,256).
+    ns_given: bool,
+    /// Whether `--contract` was given (`--model` defaults to exact).
+    contracts_given: bool,
+    limits: bool,
+    limits_only: bool,
+    plot: Option<String>,
+    model: Option<&'static model::Model>,
 }
 
 fn parse_list<T>(flag: &str, s: &str, f: impl Fn(&str) -> Option<T>) -> Result<Vec<T>, String> {
@@ -105,6 +153,12 @@ fn parse_args() -> Result<Args, String> {
         time: 0.25,
         json: None,
         dense: true,
+        ns_given: false,
+        contracts_given: false,
+        limits: true,
+        limits_only: false,
+        plot: None,
+        model: None,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -118,21 +172,52 @@ fn parse_args() -> Result<Args, String> {
                     (m > 0 && k > 0).then_some((m, k))
                 })?
             }
-            "--n" => a.ns = parse_list(&flag, &val()?, |s| s.parse().ok().filter(|&n| n > 0))?,
+            "--n" => {
+                a.ns = parse_list(&flag, &val()?, |s| s.parse().ok().filter(|&n| n > 0))?;
+                a.ns_given = true;
+            }
             "--isa" => a.isas = Some(parse_list(&flag, &val()?, |s| Isa::from_name(s).ok())?),
             "--kernel" => a.families = parse_list(&flag, &val()?, parse_family)?,
             "--format" => a.formats = parse_list(&flag, &val()?, Format::from_name)?,
             "--group" => a.groups = Some(parse_list(&flag, &val()?, |s| s.parse().ok())?),
-            "--contract" => a.contracts = parse_list(&flag, &val()?, Contract::from_name)?,
+            "--contract" => {
+                a.contracts = parse_list(&flag, &val()?, Contract::from_name)?;
+                a.contracts_given = true;
+            }
             "--time" => a.time = val()?.parse().map_err(|e| format!("--time: {e}"))?,
             "--json" => a.json = Some(val()?),
             "--no-dense" => a.dense = false,
+            "--limits-only" => a.limits_only = true,
+            "--no-limits" => a.limits = false,
+            "--plot" => {
+                let path = val()?;
+                plot::check_path(&path)?;
+                a.plot = Some(path);
+            }
+            "--model" => {
+                let name = val()?;
+                a.model = Some(model::find(&name).ok_or_else(|| {
+                    format!(
+                        "--model: unknown model {name:?}; expected {}",
+                        model::names()
+                    )
+                })?);
+            }
             "--help" | "-h" => {
                 println!("see the doc comment of examples/bench/main.rs for options");
                 std::process::exit(0);
             }
             other => return Err(format!("unknown option {other}")),
         }
+    }
+    if a.limits_only && !a.limits {
+        return Err("--limits-only and --no-limits exclude each other".into());
+    }
+    if a.model.is_some() && !a.ns_given {
+        a.ns = model::NS.to_vec();
+    }
+    if a.model.is_some() && !a.contracts_given {
+        a.contracts = vec![Contract::Exact];
     }
     Ok(a)
 }
@@ -155,350 +240,6 @@ fn median_time(budget: f64, mut f: impl FnMut()) -> Duration {
     times[reps / 2]
 }
 
-/// One output row (a kernel, or the dense baseline, at one shape and n).
-struct Row {
-    kernel: String,
-    isa: &'static str,
-    format: &'static str,
-    group: usize,
-    group_label: String,
-    contract: &'static str,
-    m: usize,
-    k: usize,
-    n: usize,
-    threads: usize,
-    /// Median time; `None` when verification failed (not timed).
-    ns: Option<f64>,
-    weight_bytes: usize,
-    vs_mad: Option<f64>,
-    vs_dense: Option<f64>,
-    selected: bool,
-    /// `Err(what differed)` when verification failed.
-    verified: Result<(), String>,
-}
-
-const HEADER: &str = "kernel                   isa    format  group  contract      m      k    n   median_us    GOP/s    wGB/s  vs_mad vs_dense";
-
-impl Row {
-    fn gops(&self) -> Option<f64> {
-        self.ns.map(|t| 2.0 * (self.m * self.n * self.k) as f64 / t)
-    }
-    fn weight_gbps(&self) -> Option<f64> {
-        self.ns.map(|t| self.weight_bytes as f64 / t)
-    }
-
-    fn print(&self) {
-        let ratio = |v: Option<f64>| v.map_or("-".to_string(), |v| format!("{v:.2}x"));
-        let num = |v: Option<f64>, p: usize| v.map_or("-".to_string(), |v| format!("{v:.p$}"));
-        println!(
-            "{:<24} {:<6} {:<7} {:>6} {:<8} {:>6} {:>6} {:>4} {:>11} {:>8} {:>8} {:>7} {:>8}{}",
-            self.kernel,
-            self.isa,
-            self.format,
-            self.group_label,
-            self.contract,
-            self.m,
-            self.k,
-            self.n,
-            num(self.ns.map(|t| t / 1e3), 1),
-            num(self.gops(), 1),
-            num(self.weight_gbps(), 2),
-            ratio(self.vs_mad),
-            ratio(self.vs_dense),
-            if self.selected { "  <- selected" } else { "" }
-        );
-    }
-
-    fn json(&self) -> String {
-        let opt = |v: Option<f64>, p: usize| v.map_or("null".to_string(), |v| format!("{v:.p$}"));
-        let error = match &self.verified {
-            Ok(()) => String::new(),
-            Err(e) => format!(",\"error\":{}", json_string(e)),
-        };
-        format!(
-            "{{\"format\":\"{}\",\"group\":{},\"contract\":\"{}\",\"kernel\":\"{}\",\"isa\":\"{}\",\
-             \"m\":{},\"k\":{},\"n\":{},\"threads\":{},\"median_ns\":{},\"gops\":{},\
-             \"weight_gbps\":{},\"weight_bytes\":{},\"speedup_vs_mad\":{},\
-             \"speedup_vs_dense_f32\":{},\"selected\":{},\"verified\":{}{}}}",
-            self.format,
-            self.group,
-            self.contract,
-            self.kernel,
-            self.isa,
-            self.m,
-            self.k,
-            self.n,
-            self.threads,
-            opt(self.ns, 0),
-            opt(self.gops(), 3),
-            opt(self.weight_gbps(), 3),
-            self.weight_bytes,
-            opt(self.vs_mad, 4),
-            opt(self.vs_dense, 4),
-            self.selected,
-            self.verified.is_ok(),
-            error
-        )
-    }
-}
-
-fn json_string(s: &str) -> String {
-    let mut out = String::from("\"");
-    for ch in s.chars() {
-        match ch {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            c if (c as u32) < 0x20 => out.push_str(&format!("\\u{:04x}", c as u32)),
-            c => out.push(c),
-        }
-    }
-    out.push('"');
-    out
-}
-
-/// The oracle for one weight matrix on `VERIFY_N` fixed tokens, computed
-/// on first use and shared by every kernel, contract and n (a row with n'
-/// tokens reads the first n' of them).
-struct Oracle<'a> {
-    w: &'a dyn Dequantize,
-    /// VERIFY_N × k activations.
-    x: Vec<f32>,
-    /// Their Exact-contract quantization.
-    q: Vec<i8>,
-    sums: Option<Vec<i32>>,
-    /// `y_f64` and `Σ |x · w|`, VERIFY_N × m.
-    y64: Option<(Vec<f64>, Vec<f64>)>,
-}
-
-impl<'a> Oracle<'a> {
-    fn new(w: &'a dyn Dequantize) -> Oracle<'a> {
-        let x = common::values(VERIFY_N * w.k(), 99);
-        let (q, _) = reference::quantize_activations(&x, VERIFY_N, w.k());
-        Oracle {
-            w,
-            x,
-            q,
-            sums: None,
-            y64: None,
-        }
-    }
-
-    fn sums(&mut self) -> &[i32] {
-        self.sums
-            .get_or_insert_with(|| reference::integer_sums(self.w, &self.q, VERIFY_N))
-    }
-
-    /// Row by row from `Dequantize::weight` (never materializes m × k f64).
-    fn y64(&mut self) -> &(Vec<f64>, Vec<f64>) {
-        let (w, x) = (self.w, &self.x);
-        self.y64.get_or_insert_with(|| {
-            let (m, k) = (w.m(), w.k());
-            let mut y = vec![0f64; VERIFY_N * m];
-            let mut mag = vec![0f64; VERIFY_N * m];
-            let mut wr = vec![0f64; k];
-            for r in 0..m {
-                for (c, v) in wr.iter_mut().enumerate() {
-                    *v = w.weight(r, c);
-                }
-                for t in 0..VERIFY_N {
-                    let (mut s, mut a) = (0f64, 0f64);
-                    for (&xv, &wv) in x[t * k..(t + 1) * k].iter().zip(&wr) {
-                        let p = xv as f64 * wv;
-                        s += p;
-                        a += p.abs();
-                    }
-                    y[t * m + r] = s;
-                    mag[t * m + r] = a;
-                }
-            }
-            (y, mag)
-        })
-    }
-}
-
-/// `err ≤ bound`, false for NaN.
-fn within(err: f64, bound: f64) -> bool {
-    err <= bound
-}
-
-fn first_diff<T: PartialEq>(a: &[T], b: &[T]) -> Option<usize> {
-    a.iter().zip(b).position(|(x, y)| x != y)
-}
-
-fn ran(ctx: &Context, want: &str) -> Result<(), String> {
-    match ctx.last_kernel() {
-        Some(k) if k.name == want => Ok(()),
-        other => Err(format!(
-            "expected kernel {want} to run, ran {}",
-            other.map_or("nothing", |k| k.name)
-        )),
-    }
-}
-
-/// Verifies `p` on the first min(n, VERIFY_N) oracle tokens; `Err` says
-/// what differed, where, and the values.
-fn verify(
-    ctx: &mut Context,
-    portable: &mut Context,
-    p: &PackedWeights,
-    oracle: &mut Oracle,
-    n: usize,
-) -> Result<(), String> {
-    let nv = n.min(VERIFY_N);
-    let (m, k) = (p.m(), p.k());
-    let x = &oracle.x[..nv * k].to_vec();
-    let name = p.kernel().name;
-    match p.contract() {
-        Contract::Exact => {
-            let (nb, planes) = (p.blocks_per_row(), p.planes_out());
-            let len = nv * m * nb * planes;
-            let at = |i: usize| {
-                format!(
-                    "index {i} (token {}, row {}, group {}{})",
-                    i / (m * nb * planes),
-                    i / (nb * planes) % m,
-                    i / planes % nb,
-                    if planes > 1 {
-                        format!(", plane {}", i % planes)
-                    } else {
-                        String::new()
-                    }
-                )
-            };
-            let q = &oracle.q[..nv * k].to_vec();
-            let mut got = vec![0i32; len];
-            ctx.integer_sums(p, q, nv, &mut got)
-                .map_err(|e| format!("integer_sums: {e}"))?;
-            ran(ctx, name)?;
-            let mut port = vec![0i32; len];
-            portable
-                .integer_sums(p, q, nv, &mut port)
-                .map_err(|e| format!("portable integer_sums: {e}"))?;
-            if let Some(i) = first_diff(&got, &port) {
-                return Err(format!(
-                    "integer sums differ from the portable kernel ({}) on the same bytes at {}: \
-                     {} vs {}",
-                    portable.last_kernel().map_or("?", |k| k.name),
-                    at(i),
-                    got[i],
-                    port[i]
-                ));
-            }
-            let want = oracle.sums();
-            if want.len() < len {
-                return Err(format!(
-                    "{} integer sums, the oracle has {} (groups or planes disagree)",
-                    len,
-                    want.len()
-                ));
-            }
-            if let Some(i) = first_diff(&got, &want[..len]) {
-                return Err(format!(
-                    "integer sums differ from reference::integer_sums at {}: {} vs {}",
-                    at(i),
-                    got[i],
-                    want[i]
-                ));
-            }
-            let mut y = vec![0f32; nv * m];
-            ctx.matmul(p, x, nv, &mut y)
-                .map_err(|e| format!("matmul: {e}"))?;
-            ran(ctx, name)?;
-            let mut yp = vec![0f32; nv * m];
-            portable
-                .matmul(p, x, nv, &mut yp)
-                .map_err(|e| format!("portable matmul: {e}"))?;
-            let bits = |v: &[f32]| v.iter().map(|f| f.to_bits()).collect::<Vec<u32>>();
-            if let Some(i) = first_diff(&bits(&y), &bits(&yp)) {
-                return Err(format!(
-                    "f32 result differs from the portable kernel's bit for bit at y[{i}] \
-                     (token {}, row {}): {:e} vs {:e}",
-                    i / m,
-                    i % m,
-                    y[i],
-                    yp[i]
-                ));
-            }
-        }
-        contract => {
-            let mut y = vec![0f32; nv * m];
-            ctx.matmul(p, x, nv, &mut y)
-                .map_err(|e| format!("matmul: {e}"))?;
-            ran(ctx, name)?;
-            let (want, mag) = oracle.y64();
-            if contract == Contract::Float {
-                for (i, &got) in y.iter().enumerate() {
-                    let tol = FLOAT_BOUND * mag[i] + 1e-30;
-                    let err = (got as f64 - want[i]).abs();
-                    if !within(err, tol) {
-                        return Err(format!(
-                            "y[{i}] (token {}, row {}) = {got:e}, f64 oracle {:e}: error {err:.3e} \
-                             > bound {tol:.3e} (1e-5 · Σ|x·w|)",
-                            i / m,
-                            i % m,
-                            want[i]
-                        ));
-                    }
-                }
-            } else {
-                let (mut num, mut den, mut worst) = (0f64, 0f64, (0usize, -1f64));
-                for (i, &got) in y.iter().enumerate() {
-                    let e = (got as f64 - want[i]).powi(2);
-                    num += e;
-                    den += want[i] * want[i];
-                    if e.is_nan() || e > worst.1 {
-                        worst = (i, e);
-                    }
-                }
-                let nmse = num / den;
-                if !within(nmse, FAST_NMSE) {
-                    let i = worst.0;
-                    return Err(format!(
-                        "NMSE {nmse:.3e} > {FAST_NMSE:.0e} against the f64 oracle; worst \
-                         y[{i}] (token {}, row {}) = {:e}, oracle {:e}",
-                        i / m,
-                        i % m,
-                        y[i],
-                        want[i]
-                    ));
-                }
-            }
-        }
-    }
-    Ok(())
-}
-
-/// Checks the dense baseline's `y` (n × m) on about 32 rows against f64.
-fn verify_dense(
-    w: &[f32],
-    x: &[f32],
-    y: &[f32],
-    m: usize,
-    k: usize,
-    n: usize,
-) -> Result<(), String> {
-    for r in (0..m).step_by((m / 32).max(1)) {
-        let wr = &w[r * k..(r + 1) * k];
-        for t in 0..n {
-            let (mut s, mut a) = (0f64, 0f64);
-            for (&xv, &wv) in x[t * k..(t + 1) * k].iter().zip(wr) {
-                let p = xv as f64 * wv as f64;
-                s += p;
-                a += p.abs();
-            }
-            let got = y[t * m + r];
-            let tol = DENSE_BOUND * a + 1e-30;
-            if !within((got as f64 - s).abs(), tol) {
-                return Err(format!(
-                    "y[{}] (token {t}, row {r}) = {got:e}, f64 {s:e}: error > {tol:.3e}",
-                    t * m + r
-                ));
-            }
-        }
-    }
-    Ok(())
-}
-
 fn group_label(case: &Case) -> String {
     match (case.format, case.group) {
         (Format::Ternary, 0) => "tensor".to_string(),
@@ -507,22 +248,15 @@ fn group_label(case: &Case) -> String {
     }
 }
 
-fn main() {
-    let args = match parse_args() {
-        Ok(a) => a,
-        Err(e) => {
-            eprintln!("bench: {e}");
-            std::process::exit(2);
-        }
-    };
-    let explicit_scalar = args.isas.as_ref().is_some_and(|v| v.contains(&Isa::Scalar));
-    let isas: Vec<Isa> = args.isas.clone().unwrap_or_else(Isa::available);
-    for isa in &isas {
-        if let Err(e) = isa.require() {
-            eprintln!("bench: {e}");
-            std::process::exit(2);
-        }
-    }
+/// The rows of every kernel on every shape of `--shapes`.
+fn run_shapes(
+    args: &Args,
+    isas: &[Isa],
+    explicit_scalar: bool,
+    ctx: &mut Context,
+    portable: &mut Context,
+    out: &mut Output,
+) {
     let mut cases: Vec<Case> = Vec::new();
     for &format in &args.formats {
         let groups = args
@@ -536,31 +270,6 @@ fn main() {
             }
         }
     }
-    let mut json = args.json.as_ref().map(|p| {
-        std::fs::File::create(p).unwrap_or_else(|e| {
-            eprintln!("bench: cannot write {p}: {e}");
-            std::process::exit(2)
-        })
-    });
-    let mut emit = |r: &Row| {
-        r.print();
-        if let Some(f) = json.as_mut() {
-            writeln!(f, "{}", r.json()).expect("write json");
-        }
-    };
-    let mut ctx = Context::with_threads(args.threads).expect("thread pool");
-    // The portable kernels on the same packed bytes, on every core.
-    let mut portable = Context::with_threads(0).expect("thread pool");
-    portable.set_isa(Some(Isa::Scalar));
-    let start = Instant::now();
-    let (mut timed, mut failures) = (0usize, 0usize);
-    println!(
-        "lutgemm quick bench: best ISA {}, {} thread(s) (0 = all), {:.2} s per row; times are \
-         medians, end to end; every row verified first on min(n, {VERIFY_N}) tokens",
-        Isa::best(),
-        args.threads,
-        args.time
-    );
     if !explicit_scalar
         && args
             .ns
@@ -584,41 +293,11 @@ fn main() {
         if args.dense {
             let w = common::values(m * k, 42);
             for &n in &args.ns {
-                let x = common::values(n * k, 7 + n as u64);
-                let mut y = vec![0f32; n * m];
-                common::dense_f32(&w, &x, m, k, n, &mut y);
-                let verified = verify_dense(&w, &x, &y, m, k, n);
-                let ns = verified.is_ok().then(|| {
-                    let t = median_time(args.time, || common::dense_f32(&w, &x, m, k, n, &mut y));
-                    t.as_secs_f64() * 1e9
-                });
-                if let Err(e) = &verified {
-                    println!("FAIL dense_f32 {m}x{k} n={n}: {e}");
-                    failures += 1;
-                } else {
-                    timed += 1;
-                }
-                if let Some(t) = ns {
+                let row = dense_row(&w, m, k, n, args.time);
+                if let Some(t) = row.ns {
                     dense_ns.insert(n, t);
                 }
-                emit(&Row {
-                    kernel: "dense_f32".into(),
-                    isa: "f32",
-                    format: "f32",
-                    group: 0,
-                    group_label: "-".into(),
-                    contract: "float",
-                    m,
-                    k,
-                    n,
-                    threads: 1,
-                    ns,
-                    weight_bytes: m * k * 4,
-                    vs_mad: None,
-                    vs_dense: ns.map(|_| 1.0),
-                    selected: false,
-                    verified,
-                });
+                out.emit(row);
             }
         }
         for case in &cases {
@@ -657,7 +336,7 @@ fn main() {
                         Ok(p) => packs.push(p),
                         Err(e) => {
                             println!("FAIL {} {case} {contract} {m}x{k}: {e}", kd.name);
-                            failures += 1;
+                            out.fail();
                         }
                     }
                 }
@@ -669,13 +348,12 @@ fn main() {
                         if !explicit_scalar && !common::runs_by_default(kd.isa, n) {
                             continue;
                         }
-                        let verified = verify(&mut ctx, &mut portable, p, &mut oracle, n);
+                        let verified = verify(ctx, portable, p, &mut oracle, n);
                         let ns = match &verified {
                             Ok(()) => {
                                 let t = median_time(args.time, || {
                                     ctx.matmul(p, &x, n, &mut y).expect("matmul");
                                 });
-                                timed += 1;
                                 Some(t.as_secs_f64() * 1e9)
                             }
                             Err(e) => {
@@ -687,7 +365,6 @@ fn main() {
                                     group_label(case),
                                     n.min(VERIFY_N)
                                 );
-                                failures += 1;
                                 None
                             }
                         };
@@ -698,23 +375,11 @@ fn main() {
                                 mad_ns.insert((kd.isa, n), t);
                             }
                         }
-                        emit(&Row {
-                            kernel: kd.name.to_string(),
-                            isa: kd.isa.name(),
-                            format: case.format.name(),
-                            group: case.group,
-                            group_label: group_label(case),
-                            contract: contract.name(),
-                            m,
-                            k,
-                            n,
-                            threads: args.threads,
-                            ns,
-                            weight_bytes: p.packed_bytes(),
+                        out.emit(Row {
                             vs_mad: ns.and_then(|t| mad_ns.get(&(kd.isa, n)).map(|b| b / t)),
                             vs_dense: ns.and_then(|t| dense_ns.get(&n).map(|d| d / t)),
                             selected: Some(kd.name) == selected_name,
-                            verified,
+                            ..kernel_row(p, case, n, args.threads, ns, verified)
                         });
                     }
                 }
@@ -722,6 +387,143 @@ fn main() {
                     Ok(p) => println!("   selection: {}", p.describe()),
                     Err(e) => println!("   selection: none: {e}"),
                 }
+            }
+        }
+    }
+}
+
+/// Verifies, then times the dense f32 baseline on `w` (m × k) at `n`
+/// tokens (one thread); prints a `FAIL` line if verification fails.
+fn dense_row(w: &[f32], m: usize, k: usize, n: usize, time: f64) -> Row {
+    let x = common::values(n * k, 7 + n as u64);
+    let mut y = vec![0f32; n * m];
+    common::dense_f32(w, &x, m, k, n, &mut y);
+    let verified = verify_dense(w, &x, &y, m, k, n);
+    let ns = verified.is_ok().then(|| {
+        let t = median_time(time, || common::dense_f32(w, &x, m, k, n, &mut y));
+        t.as_secs_f64() * 1e9
+    });
+    if let Err(e) = &verified {
+        println!("FAIL dense_f32 {m}x{k} n={n}: {e}");
+    }
+    Row {
+        kernel: "dense_f32".into(),
+        family: "dense",
+        isa: "f32",
+        format: "f32",
+        group: 0,
+        group_label: "-".into(),
+        contract: "float",
+        m,
+        k,
+        n,
+        threads: 1,
+        ns,
+        weight_bytes: m * k * 4,
+        vs_mad: None,
+        vs_dense: ns.map(|_| 1.0),
+        selected: false,
+        verified,
+        work: Some(Work::DenseF32),
+        limits_isa: Isa::Scalar,
+        bound: None,
+        layer: None,
+    }
+}
+
+/// The row of packed weights `p` (of `case`) at `n` tokens on `threads`
+/// threads, with no ratios yet.
+fn kernel_row(
+    p: &PackedWeights,
+    case: &Case,
+    n: usize,
+    threads: usize,
+    ns: Option<f64>,
+    verified: Result<(), String>,
+) -> Row {
+    let kd = p.kernel();
+    Row {
+        kernel: kd.name.to_string(),
+        family: kd.family().name(),
+        isa: kd.isa.name(),
+        format: case.format.name(),
+        group: case.group,
+        group_label: group_label(case),
+        contract: p.contract().name(),
+        m: p.m(),
+        k: p.k(),
+        n,
+        threads,
+        ns,
+        weight_bytes: p.packed_bytes(),
+        vs_mad: None,
+        vs_dense: None,
+        selected: false,
+        verified,
+        work: limits::work_of(kd, case.format),
+        limits_isa: kd.isa,
+        bound: None,
+        layer: None,
+    }
+}
+
+fn main() {
+    let args = match parse_args() {
+        Ok(a) => a,
+        Err(e) => {
+            eprintln!("bench: {e}");
+            std::process::exit(2);
+        }
+    };
+    let limits = args.limits.then(Limits::measure);
+    if let Some(l) = &limits {
+        l.print();
+    }
+    if args.limits_only {
+        return;
+    }
+    let explicit_scalar = args.isas.as_ref().is_some_and(|v| v.contains(&Isa::Scalar));
+    let isas: Vec<Isa> = args.isas.clone().unwrap_or_else(Isa::available);
+    for isa in &isas {
+        if let Err(e) = isa.require() {
+            eprintln!("bench: {e}");
+            std::process::exit(2);
+        }
+    }
+    let mut out = Output::new(args.json.as_deref(), limits, args.plot.is_some());
+    let mut ctx = Context::with_threads(args.threads).expect("thread pool");
+    // The portable kernels on the same packed bytes, on every core.
+    let mut portable = Context::with_threads(0).expect("thread pool");
+    portable.set_isa(Some(Isa::Scalar));
+    let start = Instant::now();
+    println!(
+        "\nlutgemm quick bench: best ISA {}, {} thread(s) (0 = all), {:.2} s per row; times are \
+         medians, end to end; every row verified first on min(n, {VERIFY_N}) tokens",
+        Isa::best(),
+        args.threads,
+        args.time
+    );
+    match args.model {
+        Some(model) => model::run(&args, model, &mut ctx, &mut portable, &mut out),
+        None => run_shapes(
+            &args,
+            &isas,
+            explicit_scalar,
+            &mut ctx,
+            &mut portable,
+            &mut out,
+        ),
+    }
+    let (timed, failures) = (out.timed, out.failures);
+    if let Some(path) = &args.plot {
+        match plot::write(path, &out.plotted, out.limits.as_ref(), args.threads) {
+            Ok(()) => println!(
+                "\nroofline chart of {} row(s) written to {path}",
+                out.plotted.len()
+            ),
+            Err(e) => {
+                eprintln!("bench: cannot write the chart {path}: {e}");
+                std::process::exit(2);
             }
         }
     }
