@@ -45,9 +45,11 @@
 //! Each row then gets a roofline. It does `ops = 2·m·n·k` and moves at
 //! least `bytes = packed weights + 4·n·k (f32 activations) + 4·n·m (f32
 //! results)`. Its packed weights, re-read by every timed call, stay in L2
-//! if each thread's share fits in L2, in L3 if they fit in L3, else come
-//! from DRAM: that level's measured bandwidth (at the row's thread count)
-//! gives the memory bound `bandwidth · ops / bytes`. The compute bound is
+//! if each thread's share fits in L2, in L3 if they fit in half of L3,
+//! else come from DRAM: that level's measured bandwidth (at the row's
+//! thread count) gives the memory bound `bandwidth · ops / bytes`. (A
+//! matrix a little larger than a level still hits it in part, so such a
+//! row can read faster than the level below and show more than 100%.) The compute bound is
 //! the int8 multiply-add peak of the row's ISA for multiply-add kernels,
 //! the byte-shuffle peak × ops per byte lookup for table kernels
 //! (`2·g / (planes · entry bytes)`: g = 2 or 4 weights per lookup, one
