@@ -333,6 +333,8 @@ impl Limits {
         bytes: f64,
         weight_bytes: usize,
     ) -> Option<Bound> {
+        // `--threads 0` means every core.
+        let threads = if threads == 0 { self.threads } else { threads };
         let level = self.level_for(weight_bytes, threads);
         let memory = self.bandwidth[level as usize].at(threads) * ops / bytes;
         let peaks = self.peaks_for(isa);

@@ -106,9 +106,15 @@ fn ceilings(rows: &[Row], limits: &Limits, threads: usize) -> Vec<Ceiling> {
     merged
 }
 
-/// Picks a label offset (pixels from the point) whose box does not
-/// overlap an already placed one; the first candidate if all do.
-fn place_label(at: (i32, i32), width: i32, placed: &mut Vec<(i32, i32, i32, i32)>) -> (i32, i32) {
+/// Picks a label offset (pixels from the point) whose box stays inside
+/// the plot's x pixel range `area` and does not overlap an already placed
+/// one (else the first that stays inside).
+fn place_label(
+    at: (i32, i32),
+    width: i32,
+    area: &std::ops::Range<i32>,
+    placed: &mut Vec<(i32, i32, i32, i32)>,
+) -> (i32, i32) {
     const H: i32 = 11;
     let candidates = [
         (7, -4),
@@ -126,6 +132,7 @@ fn place_label(at: (i32, i32), width: i32, placed: &mut Vec<(i32, i32, i32, i32)
             at.1 + dy + 2,
         )
     };
+    let inside = |b: (i32, i32, i32, i32)| area.start <= b.0 && b.2 <= area.end;
     let free = |b: (i32, i32, i32, i32)| {
         placed
             .iter()
@@ -133,7 +140,8 @@ fn place_label(at: (i32, i32), width: i32, placed: &mut Vec<(i32, i32, i32, i32)
     };
     let off = candidates
         .into_iter()
-        .find(|&c| free(boxed(c)))
+        .find(|&c| inside(boxed(c)) && free(boxed(c)))
+        .or_else(|| candidates.into_iter().find(|&c| inside(boxed(c))))
         .unwrap_or(candidates[0]);
     placed.push(boxed(off));
     off
@@ -281,6 +289,7 @@ pub fn write(
     };
     let labelled = points.len() <= MAX_LABELS;
     let mut placed = Vec::new();
+    let x_pixels = chart.plotting_area().get_pixel_range().0;
     for (family, color) in FAMILIES {
         let mine: Vec<_> = points.iter().filter(|p| p.2.family == family).collect();
         if mine.is_empty() {
@@ -306,7 +315,8 @@ pub fn write(
                     let text = label(r);
                     // ~5.5 px per character at 10 px.
                     let width = (text.len() as f64 * 5.5) as i32;
-                    let off = place_label(chart.backend_coord(&(x, y)), width, &mut placed);
+                    let off =
+                        place_label(chart.backend_coord(&(x, y)), width, &x_pixels, &mut placed);
                     EmptyElement::at((x, y)) + Text::new(text, off, ("sans-serif", 10).into_font())
                 })
                 .collect();
