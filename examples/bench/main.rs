@@ -71,7 +71,6 @@
 //! Every row is verified before it is timed, on its own m × k and
 //! n' = min(n, 2) tokens (with `--model`, each distinct shape and kernel
 //! once, on 2 tokens):
-//! n' = min(n, 2) tokens:
 //! - Exact: the integer sums ([`Context::integer_sums`]) equal, bit for
 //!   bit, those of the portable kernel on the same packed bytes
 //!   (`set_isa(Some(Isa::Scalar))`) and the oracle's
