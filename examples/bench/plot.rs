@@ -116,13 +116,22 @@ fn place_label(
     placed: &mut Vec<(i32, i32, i32, i32)>,
 ) -> (i32, i32) {
     const H: i32 = 11;
+    let left = -7 - width;
     let candidates = [
         (7, -4),
         (7, 8),
         (7, -16),
-        (-7 - width, -4),
+        (left, -4),
+        (left, 8),
+        (left, -16),
         (7, 20),
-        (-7 - width, 8),
+        (left, 20),
+        (7, -28),
+        (left, -28),
+        (7, 32),
+        (left, 32),
+        (7, -40),
+        (left, -40),
     ];
     let boxed = |(dx, dy): (i32, i32)| {
         (
