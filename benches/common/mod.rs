@@ -1,5 +1,5 @@
 //! Shapes, weight cases and inputs shared by the criterion benches and the
-//! quick bench (`examples/bench.rs` includes this file by path).
+//! quick bench (`examples/bench/main.rs` includes this file by path).
 #![allow(dead_code)]
 
 use lutgemm::{
