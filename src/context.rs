@@ -10,7 +10,7 @@ use crate::exec::{self, FloatSlice, Input, Sink, Workspace};
 use crate::isa::Isa;
 use crate::kernels::{KernelDesc, portable};
 use crate::packed::PackedWeights;
-use crate::plan::Plan;
+use crate::plan::{Output, Plan};
 
 /// Reusable per-caller state: threading choice, forced ISA and the
 /// workspace. Repeated calls with shapes no larger than before allocate
@@ -177,7 +177,11 @@ impl Context {
             0 => rayon::current_num_threads(),
             t => t,
         };
-        let plan = Plan::new(self.kernel_for(w)?, w, n, threads, false);
+        let output = match sink {
+            Sink::Ints(_) => Output::IntegerSums,
+            Sink::Float { .. } => Output::Floats,
+        };
+        let plan = Plan::new(self.kernel_for(w)?, w, n, threads, false, output);
         // Grows to the largest plan seen, never shrinks.
         self.workspace.resize(plan.workspace_bytes);
         let ws = Workspace::new(self.workspace.bytes_mut(), &plan)?;

@@ -218,6 +218,10 @@ DP_INLINE void mm_tile(const lutgemm_kernel_args *a, size_t g, size_t t0, const 
                 for (int i = 0; i < 4; i++)
                     st[t][i][bb] = r[t][i];
         } while (++bb < G);
+        if (a->fuse) {
+            dp_fuse_block(a, g, t0, T, b0, G, st);
+            continue;
+        }
         DP_UNROLL
         for (int t = 0; t < T; t++)
             DP_UNROLL

@@ -176,6 +176,54 @@ INLINE void store_cols16(const __m512i *col, int C, int32_t *o, size_t rs, int a
 /* Scale groups per transposed output block (stage: R·T·16 vectors). */
 #define MAD_GB 16
 
+/* Row sums of one scale group, steps [s0, s1), for R row groups (w, ws
+ * apart) × T tokens (activations x[t]): sum[r·T + t] = the 16 rows' int32
+ * sums of row group r, token t (lane = row). */
+INLINE void mad_group(const uint8_t *w, size_t ws, const int8_t *const *x, size_t s0, size_t s1,
+                      const int R, const int T, const int B4, __m512i *sum)
+{
+    const __m512i mlo = _mm512_set1_epi8(B4 ? 0x0f : 0x03);
+    const __m512i mhi = _mm512_set1_epi8(B4 ? (char)0xf0 : 0x0c);
+    __m512i X[4], Y[4];
+    UNROLL
+    for (int i = 0; i < R * T; i++)
+        X[i] = Y[i] = _mm512_setzero_si512();
+    for (size_t s = s0; s < s1; s++) {
+        UNROLL
+        for (int r = 0; r < R; r++) {
+            __m512i v = _mm512_loadu_si512((const void *)(w + r * ws + MAD_STEP * s));
+            REG(v);
+            if (B4) {
+                const __m512i lo = _mm512_and_si512(v, mlo);
+                const __m512i hi = _mm512_and_si512(v, mhi);
+                UNROLL
+                for (int t = 0; t < T; t++) {
+                    const int8_t *xs = x[t] + 8 * s;
+                    X[r * T + t] = _mm512_dpbusd_epi32(X[r * T + t], lo, bcast32(xs));
+                    Y[r * T + t] = _mm512_dpbusd_epi32(Y[r * T + t], hi, bcast32(xs + 4));
+                }
+            } else {
+                const __m512i u = _mm512_srli_epi16(v, 4);
+                const __m512i f0 = _mm512_and_si512(v, mlo);
+                const __m512i f1 = _mm512_and_si512(v, mhi);
+                const __m512i f2 = _mm512_and_si512(u, mlo);
+                const __m512i f3 = _mm512_and_si512(u, mhi);
+                UNROLL
+                for (int t = 0; t < T; t++) {
+                    const int8_t *xs = x[t] + 16 * s;
+                    X[r * T + t] = _mm512_dpbusd_epi32(X[r * T + t], f0, bcast32(xs));
+                    Y[r * T + t] = _mm512_dpbusd_epi32(Y[r * T + t], f1, bcast32(xs + 4));
+                    X[r * T + t] = _mm512_dpbusd_epi32(X[r * T + t], f2, bcast32(xs + 8));
+                    Y[r * T + t] = _mm512_dpbusd_epi32(Y[r * T + t], f3, bcast32(xs + 12));
+                }
+            }
+        }
+    }
+    UNROLL
+    for (int i = 0; i < R * T; i++)
+        sum[i] = _mm512_add_epi32(X[i], _mm512_srai_epi32(Y[i], B4 ? 4 : 2));
+}
+
 INLINE void mad_tile(const lutgemm_kernel_args *a, size_t g, size_t t0, const int R,
                      const int T, const int B4)
 {
@@ -183,8 +231,6 @@ INLINE void mad_tile(const lutgemm_kernel_args *a, size_t g, size_t t0, const in
     const size_t spg = a->bp / kc;
     const size_t nb = a->nb;
     const size_t ws = a->w_stride;
-    const __m512i mlo = _mm512_set1_epi8(B4 ? 0x0f : 0x03);
-    const __m512i mhi = _mm512_set1_epi8(B4 ? (char)0xf0 : 0x0c);
     const uint8_t *w = a->w + g * ws;
     const int8_t *x[4];
     int32_t *o[4];
@@ -199,51 +245,17 @@ INLINE void mad_tile(const lutgemm_kernel_args *a, size_t g, size_t t0, const in
         __m512i stage[4][MAD_GB];
         for (int bb = 0; bb < G; bb++) {
             const size_t b = b0 + bb;
-            __m512i X[4], Y[4];
-            UNROLL
-            for (int i = 0; i < R * T; i++)
-                X[i] = Y[i] = _mm512_setzero_si512();
-            for (size_t s = b * spg; s < (b + 1) * spg; s++) {
-                UNROLL
-                for (int r = 0; r < R; r++) {
-                    __m512i v = _mm512_loadu_si512((const void *)(w + r * ws + MAD_STEP * s));
-                    REG(v);
-                    if (B4) {
-                        const __m512i lo = _mm512_and_si512(v, mlo);
-                        const __m512i hi = _mm512_and_si512(v, mhi);
-                        UNROLL
-                        for (int t = 0; t < T; t++) {
-                            const int8_t *xs = x[t] + 8 * s;
-                            X[r * T + t] = _mm512_dpbusd_epi32(X[r * T + t], lo, bcast32(xs));
-                            Y[r * T + t] = _mm512_dpbusd_epi32(Y[r * T + t], hi, bcast32(xs + 4));
-                        }
-                    } else {
-                        const __m512i u = _mm512_srli_epi16(v, 4);
-                        const __m512i f0 = _mm512_and_si512(v, mlo);
-                        const __m512i f1 = _mm512_and_si512(v, mhi);
-                        const __m512i f2 = _mm512_and_si512(u, mlo);
-                        const __m512i f3 = _mm512_and_si512(u, mhi);
-                        UNROLL
-                        for (int t = 0; t < T; t++) {
-                            const int8_t *xs = x[t] + 16 * s;
-                            X[r * T + t] = _mm512_dpbusd_epi32(X[r * T + t], f0, bcast32(xs));
-                            Y[r * T + t] = _mm512_dpbusd_epi32(Y[r * T + t], f1, bcast32(xs + 4));
-                            X[r * T + t] = _mm512_dpbusd_epi32(X[r * T + t], f2, bcast32(xs + 8));
-                            Y[r * T + t] = _mm512_dpbusd_epi32(Y[r * T + t], f3, bcast32(xs + 12));
-                        }
-                    }
-                }
-            }
+            __m512i sum[4];
+            mad_group(w, ws, x, b * spg, (b + 1) * spg, R, T, B4, sum);
             UNROLL
             for (int r = 0; r < R; r++)
                 UNROLL
                 for (int t = 0; t < T; t++) {
                     const int i = r * T + t;
-                    const __m512i sum = _mm512_add_epi32(X[i], _mm512_srai_epi32(Y[i], B4 ? 4 : 2));
                     if (nb == 1)
-                        _mm512_storeu_si512((void *)(o[t] + r * MAD_MR), sum);
+                        _mm512_storeu_si512((void *)(o[t] + r * MAD_MR), sum[i]);
                     else
-                        stage[i][bb] = sum;
+                        stage[i][bb] = sum[i];
                 }
         }
         if (nb > 1) {
@@ -256,47 +268,160 @@ INLINE void mad_tile(const lutgemm_kernel_args *a, size_t g, size_t t0, const in
     }
 }
 
+/* Fused group scaling (lutgemm_kernels.h): per scale group b, in order,
+ * acc = fma(s_b, f32(sum_b), acc) then, with offsets (OFF),
+ * acc = fma(o_b, f32(qsum[t, b]), acc), for 16 rows at once; the scales
+ * of row group r at gs + r·gss, per group 16 scales then 16 offsets, f16
+ * (H) or f32. Exactly the portable kernel's operations, lane by lane. */
+INLINE __m512 mad_scales16(const uint8_t *p, const int H)
+{
+    return H ? _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)p))
+             : _mm512_loadu_ps((const float *)p);
+}
+
+INLINE void mad_tile_fused(const lutgemm_kernel_args *a, size_t g, size_t t0, const int R,
+                           const int T, const int B4, const int H, const int OFF)
+{
+    const size_t kc = B4 ? 8 : 16;
+    const size_t spg = a->bp / kc;
+    const size_t nb = a->nb;
+    const size_t ws = a->w_stride;
+    const size_t gss = a->gscale_stride;
+    const size_t esz = H ? 2 : 4;
+    const size_t pg = MAD_MR * esz * (OFF ? 2 : 1);
+    const uint8_t *w = a->w + g * ws;
+    const uint8_t *gs = (const uint8_t *)a->gscale + g * gss;
+    const int8_t *x[4];
+    const int32_t *qs[4];
+    __m512 acc[4];
+    UNROLL
+    for (int t = 0; t < T; t++) {
+        x[t] = a->qpad + (t0 + t) * a->qpad_stride;
+        qs[t] = a->qsum + (t0 + t) * a->qsum_stride;
+    }
+    UNROLL
+    for (int i = 0; i < R * T; i++)
+        acc[i] = _mm512_setzero_ps();
+    for (size_t b = 0; b < nb; b++) {
+        __m512i sum[4];
+        mad_group(w, ws, x, b * spg, (b + 1) * spg, R, T, B4, sum);
+        __m512 qf[4];
+        UNROLL
+        for (int t = 0; t < T; t++)
+            qf[t] = OFF ? _mm512_set1_ps((float)qs[t][b]) : _mm512_setzero_ps();
+        UNROLL
+        for (int r = 0; r < R; r++) {
+            const uint8_t *p = gs + r * gss + b * pg;
+            const __m512 sc = mad_scales16(p, H);
+            UNROLL
+            for (int t = 0; t < T; t++)
+                acc[r * T + t] =
+                    _mm512_fmadd_ps(sc, _mm512_cvtepi32_ps(sum[r * T + t]), acc[r * T + t]);
+            if (OFF) {
+                const __m512 of = mad_scales16(p + MAD_MR * esz, H);
+                UNROLL
+                for (int t = 0; t < T; t++)
+                    acc[r * T + t] = _mm512_fmadd_ps(of, qf[t], acc[r * T + t]);
+            }
+        }
+    }
+    UNROLL
+    for (int r = 0; r < R; r++)
+        UNROLL
+        for (int t = 0; t < T; t++)
+            _mm512_storeu_ps((float *)a->out + (t0 + t) * a->out_stride + (g + r) * MAD_MR,
+                             acc[r * T + t]);
+}
+
+/* One tile, fused (F: the scale storage H and offsets OFF as constants)
+ * or not. */
+INLINE void mad_tile_any(const lutgemm_kernel_args *a, size_t g, size_t t0, const int R,
+                         const int T, const int B4, const int F)
+{
+    switch (F) {
+    case 0:
+        mad_tile(a, g, t0, R, T, B4);
+        break;
+    case LUTGEMM_FUSE:
+        mad_tile_fused(a, g, t0, R, T, B4, 0, 0);
+        break;
+    case LUTGEMM_FUSE | LUTGEMM_FUSE_F16:
+        mad_tile_fused(a, g, t0, R, T, B4, 1, 0);
+        break;
+    case LUTGEMM_FUSE | LUTGEMM_FUSE_OFFSETS:
+        mad_tile_fused(a, g, t0, R, T, B4, 0, 1);
+        break;
+    default:
+        mad_tile_fused(a, g, t0, R, T, B4, 1, 1);
+        break;
+    }
+}
+
 /* All row groups for tokens t0..t0+T-1: R = RB at a time, then one.
  * 2·R·T <= 8 accumulators. */
-INLINE void mad_rows(const lutgemm_kernel_args *a, size_t t0, const int T, const int B4)
+INLINE void mad_rows(const lutgemm_kernel_args *a, size_t t0, const int T, const int B4,
+                     const int F)
 {
     const int RB = T == 1 ? 4 : T == 2 ? 2 : 1;
     size_t g = 0;
     for (; g + RB <= a->row_groups; g += RB)
-        mad_tile(a, g, t0, RB, T, B4);
+        mad_tile_any(a, g, t0, RB, T, B4, F);
     for (; g < a->row_groups; g++)
-        mad_tile(a, g, t0, 1, T, B4);
+        mad_tile_any(a, g, t0, 1, T, B4, F);
 }
 
-INLINE void mad_tokens(const lutgemm_kernel_args *a, const int B4)
+INLINE void mad_tokens(const lutgemm_kernel_args *a, const int B4, const int F)
 {
     size_t t = 0;
     for (; t + 4 <= a->n; t += 4)
-        mad_rows(a, t, 4, B4);
+        mad_rows(a, t, 4, B4, F);
     switch (a->n - t) {
     case 3:
-        mad_rows(a, t, 3, B4);
+        mad_rows(a, t, 3, B4, F);
         break;
     case 2:
-        mad_rows(a, t, 2, B4);
+        mad_rows(a, t, 2, B4, F);
         break;
     case 1:
-        mad_rows(a, t, 1, B4);
+        mad_rows(a, t, 1, B4, F);
         break;
     default:
         break;
     }
 }
 
+/* One instance per (bits, fuse mode): register allocation of each is its
+ * own. */
+#define MAD_ENTRY(B4, F)                                                       \
+    static __attribute__((noinline)) void mad_all_##B4##_##F(const lutgemm_kernel_args *a) \
+    {                                                                          \
+        mad_tokens(a, B4, F);                                                  \
+    }
+MAD_ENTRY(1, 0)
+MAD_ENTRY(1, 1)
+MAD_ENTRY(1, 3)
+MAD_ENTRY(1, 5)
+MAD_ENTRY(1, 7)
+MAD_ENTRY(0, 0)
+MAD_ENTRY(0, 1)
+MAD_ENTRY(0, 3)
+MAD_ENTRY(0, 5)
+MAD_ENTRY(0, 7)
+
 LUTGEMM_KERNEL(lutgemm_avx512_int_mad)
 {
     LUTGEMM_REQUIRE(a->bits == 4 || a->bits == 2);
     LUTGEMM_REQUIRE(a->mr == MAD_MR && a->kc == (a->bits == 4 ? 8 : 16) && a->plane_out == 1);
     LUTGEMM_REQUIRE(a->bp % a->kc == 0);
-    if (a->bits == 4)
-        mad_tokens(a, 1);
-    else
-        mad_tokens(a, 0);
+    LUTGEMM_REQUIRE(a->fuse <= 7 && (a->fuse == 0 || (a->fuse & LUTGEMM_FUSE)));
+    const int b4 = a->bits == 4;
+    switch (a->fuse) {
+    case 0: b4 ? mad_all_1_0(a) : mad_all_0_0(a); break;
+    case 1: b4 ? mad_all_1_1(a) : mad_all_0_1(a); break;
+    case 3: b4 ? mad_all_1_3(a) : mad_all_0_3(a); break;
+    case 5: b4 ? mad_all_1_5(a) : mad_all_0_5(a); break;
+    default: b4 ? mad_all_1_7(a) : mad_all_0_7(a); break;
+    }
 }
 
 /* ------------------------------------------------------------------------ */

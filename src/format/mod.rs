@@ -19,7 +19,7 @@ pub mod gguf;
 pub mod intb;
 pub mod ternary;
 
-pub use intb::{IntMatrix, IntQuantizer};
+pub use intb::{IntMatrix, IntQuantizer, IntQuantizerOptions};
 pub use ternary::{ScaleGranularity, TernaryMatrix};
 
 use crate::error::{Error, Result};
