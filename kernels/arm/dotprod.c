@@ -9,7 +9,10 @@
  *                                or 2 (kc 16)
  *
  * Both write (never accumulate) every output of the call, padding rows
- * included, with plane_out == 1.
+ * included, with plane_out == 1. int_mad also has the fused group scaling
+ * mode of lutgemm_kernels.h (a->fuse): each block of <= 4 scale groups is
+ * folded into the tokens' float outputs by im_fuse.h (dp_fuse_block), in
+ * the portable kernel's order; i8mm.c shares it.
  *
  * i8mm.c #includes this file with LUTGEMM_ARM_DOTPROD_NO_ENTRY defined:
  * it reuses the static code paths below (its n = 1 path) without defining

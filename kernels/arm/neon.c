@@ -11,7 +11,8 @@
  *   lutgemm_neon_ternary_lut_g4         TernaryLutG4 { mr: 64, kc: 4 }, Exact  w, tables
  *   lutgemm_neon_ternary_lut_g4_tables  = lut::ternary_g4::build_exact         qpad -> tables
  *   lutgemm_neon_int_mad                IntMad { mr: 16 } (kc 8 at 4 bits,     w, qpad
- *                                       16 at 2 bits), Exact
+ *                                       16 at 2 bits), Exact; fused group      (+ qsum,
+ *                                       scaling (a->fuse)                      gscale)
  *   lutgemm_neon_int_bitlut_g4          IntBitLutG4 { mr: 16 } (kc 8), bits    w, tables
  *                                       1..4, plane_out 1 or bits, Exact
  *   lutgemm_neon_int_bitlut_g4_tables   = lut::bit_g4::build_exact             qpad -> tables
@@ -912,6 +913,13 @@ NI void im_all(const lutgemm_kernel_args *a, const int BITS)
         }
     }
 }
+
+/* Fused group scaling (a->fuse, im_fuse.h): the short-group path
+ * (im_small_fused) folds each group's 16 row sums straight into 4 float
+ * accumulators held over all groups of one (row group, token); the
+ * general path folds each block of <= 4 groups into the token's 16 float
+ * outputs (stored and reloaded exactly between blocks). Either way the
+ * portable kernel's FMA order, lane by lane. Not timed (qemu only). */
 
 /* One function per width: register allocation of the two inner loops
  * then does not interfere (inlined together, GCC added register copies to

@@ -289,7 +289,12 @@ LG_INLINE void mad_flush(__m256i acc[MAD_TMAX][2], int T, int32_t col[MAD_TMAX][
  * kernel's operations lane by lane. acc lives in the float outputs
  * between blocks (stored and reloaded exactly): the first block starts it
  * at +0. The scales of group b: 16 scales then 16 offsets at
- * gscale + g · gscale_stride + b · (group bytes), f16 or f32. */
+ * gscale + g · gscale_stride + b · (group bytes), f16 or f32.
+ * Measured (kernel alone, thread CPU time, m = k = 4096, n = 1, f16 scales
+ * and offsets): 4 bits g 32 228 us (unfused 205, plus an f64 epilogue that
+ * cost as much again: end to end 228 vs 365 us), 2 bits g 64 171 us
+ * (unfused 156; end to end 172 vs 227). Scaling from the column buffer
+ * costs ~10% over the transposed int32 stores, less than any epilogue. */
 LG_INLINE __m256 mad_scales8(const uint8_t *p, int h)
 {
     return h ? _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)p))

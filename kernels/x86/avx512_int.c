@@ -2,7 +2,8 @@
  * Under the exact contract: int8 activations in [-127, 127], exact int32
  * sums isum[t, r, b] = Σ_{c in group b} qx[t, c] · q[r, c] per token, row
  * and scale group (spec: INT_KERNELS.md; call contract: lutgemm_kernels.h).
- * Scales and offsets are applied in Rust. Every extent is checked in Rust.
+ * Scales and offsets are applied in Rust, except by int_mad in its fused
+ * mode. Every extent is checked in Rust.
  *
  * Kernels
  *   int_mad          Layout A (IntMad, mr 16, kc 8 for 4 bits, 16 for 2
@@ -10,6 +11,9 @@
  *                    decoded by masks (and one shift for 2 bits) into u8
  *                    operands of vpdpbusd, activations broadcast as dwords.
  *                    Up to 4 tokens share each weight load and decode.
+ *                    Fused mode (a->fuse): applies each group's f16/f32
+ *                    scale and offset itself, one float per row out (see
+ *                    "Fused group scaling").
  *   int_bitlut_g4    Layout B (IntBitLutG4, mr 64, kc 8, bits 1..4): per
  *                    step, bit plane and 64 rows, 4 vpermw on int16 tables
  *                    (no unpacking), int16 accumulation widened every <= 32
@@ -182,6 +186,10 @@ INLINE void store_cols16(const __m512i *col, int C, int32_t *o, size_t rs, int a
 INLINE void mad_group(const uint8_t *w, size_t ws, const int8_t *const *x, size_t s0, size_t s1,
                       const int R, const int T, const int B4, __m512i *sum)
 {
+    /* 4 bits with several tokens: the high nibbles shifted down once per
+     * load (shared by the tokens) rather than each token's Y shifted per
+     * group (see "Fused group scaling"). */
+    const int SH = B4 && T > 1;
     const __m512i mlo = _mm512_set1_epi8(B4 ? 0x0f : 0x03);
     const __m512i mhi = _mm512_set1_epi8(B4 ? (char)0xf0 : 0x0c);
     __m512i X[4], Y[4];
@@ -195,7 +203,8 @@ INLINE void mad_group(const uint8_t *w, size_t ws, const int8_t *const *x, size_
             REG(v);
             if (B4) {
                 const __m512i lo = _mm512_and_si512(v, mlo);
-                const __m512i hi = _mm512_and_si512(v, mhi);
+                const __m512i hi = SH ? _mm512_and_si512(_mm512_srli_epi16(v, 4), mlo)
+                                      : _mm512_and_si512(v, mhi);
                 UNROLL
                 for (int t = 0; t < T; t++) {
                     const int8_t *xs = x[t] + 8 * s;
@@ -221,7 +230,7 @@ INLINE void mad_group(const uint8_t *w, size_t ws, const int8_t *const *x, size_
     }
     UNROLL
     for (int i = 0; i < R * T; i++)
-        sum[i] = _mm512_add_epi32(X[i], _mm512_srai_epi32(Y[i], B4 ? 4 : 2));
+        sum[i] = _mm512_add_epi32(X[i], SH ? Y[i] : _mm512_srai_epi32(Y[i], B4 ? 4 : 2));
 }
 
 INLINE void mad_tile(const lutgemm_kernel_args *a, size_t g, size_t t0, const int R,
@@ -272,7 +281,32 @@ INLINE void mad_tile(const lutgemm_kernel_args *a, size_t g, size_t t0, const in
  * acc = fma(s_b, f32(sum_b), acc) then, with offsets (OFF),
  * acc = fma(o_b, f32(qsum[t, b]), acc), for 16 rows at once; the scales
  * of row group r at gs + r·gss, per group 16 scales then 16 offsets, f16
- * (H) or f32. Exactly the portable kernel's operations, lane by lane. */
+ * (H) or f32. Exactly the portable kernel's operations, lane by lane
+ * (vcvtdq2ps and vcvtph2ps round as Rust's `as f32` and f16::to_f32,
+ * vfmadd is f32::mul_add). Tiles and tokens as the unfused kernel; each
+ * (row group, token) keeps its 16 floats in a register over all groups.
+ * A block's qsum are converted 16 at a time and broadcast from memory by
+ * the FMAs; with several tokens the 4-bit high nibbles are shifted once per
+ * load rather than each token's Y once per group (n = 8, 256 rows: 46.8
+ * vs 48.5 us with both).
+ *
+ * Measured (kernel alone, thread CPU time, median of 300 calls, m = k =
+ * 4096, n = 1, one call; f16 / f32 storage, with offsets unless said):
+ *   4 bits g 32: fused f16 140 us, f32 166, f16 without offsets 120, f32
+ *     without 133; unfused 165-290 (2 MB of int32 sums out); nb = 1 105.
+ *     Memory-bound: 10.5 MB of codes and f16 scales at ~75 GB/s, against
+ *     ~80 GB/s for the codes alone; hence f16 storage.
+ *   2 bits g 64: fused f16 109 us, f32 101, without offsets 101 / 97;
+ *     unfused 113; nb = 1 85. Bound by the zmm ALU (2 ops per cycle): per
+ *     step and row group 1 shift + 4 masks + 4 vpdpbusd, per group and row
+ *     group the combine (2), vcvtdq2ps, 2 FMA and for f16 2 vcvtph2ps.
+ *   Tried and dropped: R = 2 / 8 row groups per pass (4 bits 145 / 176 vs
+ *     140 us); prefetching the scales (no change); scales interleaved after
+ *     each group's codes (a probe of the 4-bit loop: 130 vs 134 us, not
+ *     worth a layout change on every ISA); 2 bits with the four fields
+ *     masked in place into four accumulators (no shift: 139-150 us,
+ *     spills); GFNI affine decode of fields 2, 3 (121 us); activations as
+ *     embedded-broadcast operands (no change). */
 INLINE __m512 mad_scales16(const uint8_t *p, const int H)
 {
     return H ? _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)p))
@@ -302,26 +336,36 @@ INLINE void mad_tile_fused(const lutgemm_kernel_args *a, size_t g, size_t t0, co
     UNROLL
     for (int i = 0; i < R * T; i++)
         acc[i] = _mm512_setzero_ps();
-    for (size_t b = 0; b < nb; b++) {
-        __m512i sum[4];
-        mad_group(w, ws, x, b * spg, (b + 1) * spg, R, T, B4, sum);
-        __m512 qf[4];
-        UNROLL
-        for (int t = 0; t < T; t++)
-            qf[t] = OFF ? _mm512_set1_ps((float)qs[t][b]) : _mm512_setzero_ps();
-        UNROLL
-        for (int r = 0; r < R; r++) {
-            const uint8_t *p = gs + r * gss + b * pg;
-            const __m512 sc = mad_scales16(p, H);
+    for (size_t b0 = 0; b0 < nb; b0 += 16) {
+        const size_t G = nb - b0 < 16 ? nb - b0 : 16;
+        /* The block's qsum as floats, one conversion per 16 groups: the
+         * offsets' FMAs broadcast them from memory. */
+        float qf[4][16] __attribute__((aligned(64)));
+        if (OFF) {
+            const __mmask16 m = (__mmask16)((1u << G) - 1);
             UNROLL
             for (int t = 0; t < T; t++)
-                acc[r * T + t] =
-                    _mm512_fmadd_ps(sc, _mm512_cvtepi32_ps(sum[r * T + t]), acc[r * T + t]);
-            if (OFF) {
-                const __m512 of = mad_scales16(p + MAD_MR * esz, H);
+                _mm512_store_ps(qf[t], _mm512_cvtepi32_ps(_mm512_maskz_loadu_epi32(m, qs[t] + b0)));
+        }
+        for (size_t bb = 0; bb < G; bb++) {
+            const size_t b = b0 + bb;
+            __m512i sum[4];
+            mad_group(w, ws, x, b * spg, (b + 1) * spg, R, T, B4, sum);
+            UNROLL
+            for (int r = 0; r < R; r++) {
+                const uint8_t *p = gs + r * gss + b * pg;
+                const __m512 sc = mad_scales16(p, H);
                 UNROLL
                 for (int t = 0; t < T; t++)
-                    acc[r * T + t] = _mm512_fmadd_ps(of, qf[t], acc[r * T + t]);
+                    acc[r * T + t] =
+                        _mm512_fmadd_ps(sc, _mm512_cvtepi32_ps(sum[r * T + t]), acc[r * T + t]);
+                if (OFF) {
+                    const __m512 of = mad_scales16(p + MAD_MR * esz, H);
+                    UNROLL
+                    for (int t = 0; t < T; t++)
+                        acc[r * T + t] =
+                            _mm512_fmadd_ps(of, _mm512_set1_ps(qf[t][bb]), acc[r * T + t]);
+                }
             }
         }
     }

@@ -5,9 +5,14 @@
 //! per-scale-group sums `Σ x · code` (int32 for the Exact contract, f32 for
 //! Fast and Float), one per (token, row, group[, bit plane]). Scales and
 //! offsets are applied afterwards, once, in Rust (`src/epilogue.rs`), so
-//! every Exact kernel gives bit-identical results. The C kernels live in
-//! `kernels/<arch>/`; the per-ISA files here declare them and list their
-//! descriptors, one line of [`all`] per ISA.
+//! every Exact kernel gives bit-identical results; except that kernels of
+//! a layout that fuses the group scaling (`Layout::fuses_group_scaling`,
+//! the multiply-add integer kernels) apply them themselves when the packed
+//! weights carry `layout::GroupScales`, writing one f32 per (token, row)
+//! in the fixed order of `kernels/lutgemm_kernels.h` (every ISA gives the
+//! portable kernel's bits). The C kernels live in `kernels/<arch>/`; the
+//! per-ISA files here declare them and list their descriptors, one line of
+//! [`all`] per ISA.
 
 /// A descriptor in one line:
 /// `kernel!("name", Isa, formats, Contract, layout, run, Some(tables) | None)`.
