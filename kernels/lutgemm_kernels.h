@@ -44,7 +44,31 @@
  * mr and kc are the descriptor's (src/kernels/): a kernel built for other
  * values traps (LUTGEMM_REQUIRE), so a mismatch is a test failure, not a
  * silent wrong answer.
+ *
+ * Fused group scaling (`fuse` has LUTGEMM_FUSE; only the multiply-add
+ * kernels of the IntMad layout, Exact contract, plane_out == 1): the kernel
+ * applies the scales and offsets itself and writes one float per token and
+ * row, out[t · out_stride + r] (float), instead of the int32 group sums:
+ *
+ *   acc = +0.0f;
+ *   for b = 0 .. nb-1, in this order:
+ *       acc = fmaf(s[r, b], (float)isum[t, r, b], acc);
+ *       with LUTGEMM_FUSE_OFFSETS: acc = fmaf(o[r, b], (float)qsum[t, b], acc);
+ *   out = acc;
+ *
+ * each fmaf a fused multiply-add (one rounding to nearest even), each int
+ * to float conversion rounded to nearest even. The portable kernel
+ * (src/kernels/portable/mad.rs) is the definition; every ISA gives its bits.
+ * Row group i's (of the call) scales start at gscale + i · gscale_stride
+ * bytes: per scale group b, the mr scales of its rows in order, then, with
+ * LUTGEMM_FUSE_OFFSETS, their mr offsets; elements are IEEE binary16 with
+ * LUTGEMM_FUSE_F16, else float. qsum (per-group sums of qpad) is read for
+ * the offsets. With fuse == 0, gscale is NULL and unread.
  */
+#define LUTGEMM_FUSE 1u
+#define LUTGEMM_FUSE_F16 2u
+#define LUTGEMM_FUSE_OFFSETS 4u
+
 typedef struct lutgemm_kernel_args {
     const uint8_t *w;
     size_t w_stride;
@@ -67,6 +91,9 @@ typedef struct lutgemm_kernel_args {
     size_t tscale_stride;
     void *out;
     size_t out_stride;
+    size_t fuse;
+    const void *gscale;
+    size_t gscale_stride;
 } lutgemm_kernel_args;
 
 /* One token's table build: kp padded activations -> the layout's tables.

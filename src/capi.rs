@@ -25,7 +25,7 @@ use crate::format::{IntMatrix, IntQuantizer, ScaleGranularity, TernaryMatrix};
 use crate::isa::Isa;
 use crate::kernels::KernelFamily;
 use crate::packed::{PackOptions, PackedWeights};
-use crate::plan::Plan;
+use crate::plan::{Output, Plan};
 use half::{bf16, f16};
 use std::cell::RefCell;
 use std::ffi::{CString, c_char, c_int, c_void};
@@ -536,7 +536,14 @@ fn host_plan(w: &CWeights, n: i64, nth: c_int) -> Result<(Plan, usize), Fail> {
         ],
         "n × size",
     )?;
-    let plan = Plan::new(w.packed.kernel(), &w.packed, n, nth as usize, true);
+    let plan = Plan::new(
+        w.packed.kernel(),
+        &w.packed,
+        n,
+        nth as usize,
+        true,
+        Output::Floats,
+    );
     Ok((plan, n))
 }
 

@@ -10,7 +10,7 @@ use crate::exec::{self, FloatSlice, Input, Sink, Workspace};
 use crate::isa::Isa;
 use crate::kernels::{KernelDesc, portable};
 use crate::packed::PackedWeights;
-use crate::plan::Plan;
+use crate::plan::{Output, Plan};
 use crate::team::{Team, Workers};
 
 /// Reusable per-caller state: threading choice, forced ISA and the
@@ -182,7 +182,11 @@ impl Context {
             (None, 0) => Workers::Rayon(rayon::current_num_threads()),
             (None, _) => Workers::Serial,
         };
-        let plan = Plan::new(self.kernel_for(w)?, w, n, workers.threads(), false);
+        let output = match sink {
+            Sink::Ints(_) => Output::IntegerSums,
+            Sink::Float { .. } => Output::Floats,
+        };
+        let plan = Plan::new(self.kernel_for(w)?, w, n, workers.threads(), false, output);
         // Grows to the largest plan seen, never shrinks.
         self.workspace.resize(plan.workspace_bytes);
         let ws = Workspace::new(self.workspace.bytes_mut(), &plan)?;

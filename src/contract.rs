@@ -4,9 +4,13 @@
 //!
 //! - **Exact**: activations quantized to int8 per token (see
 //!   [`crate::activation`]), integer sums per scale group exact in int32
-//!   and equal to [`crate::reference::integer_sums`] bit for bit, scales
-//!   and offsets applied afterwards in f64 and rounded once to f32. Results
-//!   are bit-identical across kernels, ISAs and thread counts.
+//!   and equal to [`crate::reference::integer_sums`] bit for bit. Scales
+//!   and offsets are applied afterwards in f64 and rounded once to f32
+//!   (bit-identical across kernels, ISAs and thread counts), or, by the
+//!   multiply-add integer kernels when the weights pass a magnitude check
+//!   at pack time, fused into the kernel in f32 in one fixed order
+//!   (bit-identical across ISAs and thread counts, within the bound of
+//!   `src/epilogue.rs` of the f64 result; [`crate::GroupScaling`]).
 //! - **Fast**: no per-token quantization; each table of activation sums is
 //!   built in f32 and re-quantized to int8 (T-MAC style) with one scale per
 //!   span of at most 64 activations (never per row: one scale per row

@@ -20,6 +20,32 @@
 //! Scales and offsets may be any finite value: 0 (or −0.0) makes a group
 //! contribute nothing, a negative scale flips its sign. `d` may be any
 //! finite value (0 gives 0, a negative `d` flips the sign: `x ≈ d · q`).
+//!
+//! **Fused group scaling** (Exact contract, multiply-add integer kernels:
+//! `PackedWeights::group_scaling`). With weights whose every scale and
+//! offset is 0 or of magnitude in [2^−64, 2^64] (checked once, at pack
+//! time: `src/layout/group_scales.rs`), the kernel itself accumulates, per
+//! (token, row), in f32 and in one fixed order (`kernels/lutgemm_kernels.h`)
+//!
+//! `acc = Σ_g s_g · f32(isum_g) + o_g · qsum_g`   (two FMAs per group),
+//!
+//! and [`scale_fused`] writes `y = f32(acc · d)` (the product exact in
+//! f64, one rounding). Every ISA computes the portable kernel's bits, for
+//! every thread count. The range check keeps the no-spurious-overflow
+//! promise: every partial sum stays below 2^93 and every nonzero term
+//! above 2^−64, whatever the int8 activations and k ≤ MAX_K; weights
+//! outside it (or with per-plane scales, or on table layouts) take the f64
+//! path above. Error bound, with `u = 2^−24`, `γ_j = j·u / (1 − j·u)`,
+//! `nb` groups and `y* = d · Σ_g (s_g · isum_g + o_g · qsum_g)` exactly:
+//!
+//! `|y − y*| ≤ u·|y*| + 2^−150 + (1 + u) · γ_{3·nb} · |d| · Σ_g (|s_g · isum_g| + |o_g · qsum_g|)`
+//!
+//! (the first two terms the final rounding to f32, 2^−150 where `y` is
+//! subnormal; at most two FMA roundings and one int → f32 conversion per
+//! group, none underflowing within the range; the
+//! conversion is exact while |isum| < 2^24, i.e. groups shorter than 8808
+//! columns). This is the "scales and offsets applied in f32"; it is
+//! a bound on cancellation, and for a typical row the error is a few ulps.
 
 /// A row tile's kernel sums for one token: rows × nb × planes.
 pub(crate) enum Sums<'a> {
@@ -156,6 +182,16 @@ fn rows<P: Copy + Into<f64>>(
         let total =
             ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]));
         *y = (total * d) as f32;
+    }
+}
+
+/// `y = f32(acc · d)` for one token's fused kernel outputs (`acc`: one
+/// f32 per row): the product of two f32 is exact in f64, so this is one
+/// rounding, and a result beyond f32's range is ±inf only when it is.
+pub(crate) fn scale_fused(acc: &[f32], d: f32, y: &mut [f32]) {
+    let d = d as f64;
+    for (y, &a) in y.iter_mut().zip(acc) {
+        *y = (a as f64 * d) as f32;
     }
 }
 

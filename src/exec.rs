@@ -508,14 +508,34 @@ unsafe fn compute_tile(
     let wbytes = &w.data.bytes()[g0 * rg..][..groups * rg];
     let r = &plan.regions;
     let spans = geo.kp / geo.span;
-    let out_stride = groups * geo.mr * geo.nb * plan.plane_out;
+    // Kernel outputs per row: one f32 when the kernel fuses the group
+    // scaling, else one sum per group and plane.
+    let per_row = if plan.fused {
+        1
+    } else {
+        geo.nb * plan.plane_out
+    };
+    let out_stride = groups * geo.mr * per_row;
     let kernel = plan.kernel;
     let exact = kernel.contract == Contract::Exact;
+    let fused = plan.fused.then(|| {
+        let gs = w
+            .group_scales
+            .as_ref()
+            .expect("a fused plan has group scales");
+        let stride = gs.row_group_bytes;
+        kernels::FusedScales {
+            bytes: &gs.bytes.bytes()[g0 * stride..][..groups * stride],
+            stride,
+            f16: gs.f16,
+            offsets: gs.offsets,
+        }
+    });
     let out_len = (plan.slot_bytes - plan.slot_out) / 4;
     // SAFETY: this worker owns `slot` (caller contract); one typed view of
     // its output part, disjoint from its tables.
     let mut buf = unsafe {
-        if exact {
+        if exact && !plan.fused {
             SlotBuf::Int(ws.slot::<i32>(plan, slot, plan.slot_out, out_len))
         } else {
             SlotBuf::Float(ws.slot::<f32>(plan, slot, plan.slot_out, out_len))
@@ -555,9 +575,9 @@ unsafe fn compute_tile(
             tscale_stride,
             out,
             out_stride,
+            fused,
         },
     );
-    let per_row = geo.nb * plan.plane_out;
     for j in 0..n {
         let i = i0 + j;
         let t = t0 + i;
@@ -567,8 +587,15 @@ unsafe fn compute_tile(
                 // SAFETY: rows r0..r0+rows of token t are in bounds of the
                 // sink and written by this item only.
                 let y = unsafe { std::slice::from_raw_parts_mut(y.add(t * ldy + r0), rows) };
-                let gsum = &ws.tokens::<f64>(r.gsum, i, 1, geo.nb)[..geo.nb];
                 let d = ws.tokens::<f32>(r.dscale, i, 1, 1)[0];
+                if plan.fused {
+                    let SlotBuf::Float(o) = &buf else {
+                        unreachable!("fused kernels write floats")
+                    };
+                    epilogue::scale_fused(&o[range], d, y);
+                    continue;
+                }
+                let gsum = &ws.tokens::<f64>(r.gsum, i, 1, geo.nb)[..geo.nb];
                 let psums = match &buf {
                     SlotBuf::Int(o) => Sums::Int(&o[range]),
                     SlotBuf::Float(o) => Sums::Float(&o[range]),

@@ -79,11 +79,14 @@ pub use activation::ActivationElem;
 pub use context::Context;
 pub use contract::Contract;
 pub use error::{Error, Result};
-pub use format::{Dequantize, Format, IntMatrix, IntQuantizer, ScaleGranularity, TernaryMatrix};
+pub use format::{
+    Dequantize, Format, IntMatrix, IntQuantizer, IntQuantizerOptions, ScaleGranularity,
+    TernaryMatrix,
+};
 pub use isa::Isa;
 pub use kernels::{KernelDesc, KernelFamily};
 pub use layout::Layout;
-pub use packed::{PackOptions, PackedTernary, PackedWeights};
+pub use packed::{GroupScaling, PackOptions, PackedTernary, PackedWeights};
 
 /// The README's examples run as doc tests.
 #[doc = include_str!("../README.md")]

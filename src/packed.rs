@@ -6,7 +6,7 @@ use crate::error::{Error, Result};
 use crate::format::{Dequantize, Format};
 use crate::isa::Isa;
 use crate::kernels::{self, KernelDesc, KernelFamily};
-use crate::layout::Geometry;
+use crate::layout::{Geometry, GroupScales};
 use crate::select;
 
 /// How to pack a matrix; `Default` selects automatically for decode under
@@ -44,6 +44,26 @@ impl PackOptions {
     }
 }
 
+/// Where a call under the Exact contract applies the scales and offsets of
+/// the weights (`src/epilogue.rs` states both policies and the bound).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum GroupScaling {
+    /// After the kernel, in f64, rounded once to f32: every kernel of the
+    /// contract gives the same bits. Weights on table layouts, with
+    /// per-plane scales, or with a scale or offset outside
+    /// [2^−64, 2^64] (besides 0), and every Fast and Float kernel.
+    Epilogue,
+    /// Inside the multiply-add integer kernel, accumulated in f32 with FMA
+    /// in one fixed order (every ISA gives the portable kernel's bits),
+    /// from scales stored next to the codes as f16 (`f16: true`, when
+    /// every scale and offset is an f16 value) or f32.
+    Fused {
+        /// The stored scales and offsets are f16.
+        f16: bool,
+    },
+}
+
 /// Weights packed for one kernel: immutable, `Send + Sync`, 64-byte
 /// aligned. Pack once at load time; any number of threads and contexts may
 /// compute with it at once.
@@ -57,10 +77,14 @@ pub struct PackedWeights {
     /// weights carry per-plane scales.
     pub(crate) plane_out: usize,
     /// m × nb × plane_out, row-major: the scale of every (row, group[,
-    /// plane]).
+    /// plane]), for the f64 epilogue (empty with `group_scales`).
     pub(crate) scales: Vec<f32>,
-    /// m × nb offsets, or `None` when every offset is zero.
+    /// m × nb offsets, or `None` when every offset is zero (or with
+    /// `group_scales`).
     pub(crate) offsets: Option<Vec<f32>>,
+    /// The scales for fused group scaling, when the kernel's layout fuses
+    /// them and the weights pass the magnitude check.
+    pub(crate) group_scales: Option<GroupScales>,
     pub(crate) data: AlignedBuf,
 }
 
@@ -109,9 +133,13 @@ impl PackedWeights {
         let mut data = AlignedBuf::zeroed(geo.packed_bytes());
         kernel.layout.pack(w, &geo, data.bytes_mut());
         let plane_out = if planes { geo.bits } else { 1 };
-        let mut scales = Vec::with_capacity(m * geo.nb * plane_out);
-        let mut offsets = Vec::with_capacity(m * geo.nb);
-        for r in 0..m {
+        let group_scales = (contract == Contract::Exact && kernel.layout.fuses_group_scaling())
+            .then(|| GroupScales::build(w, &geo))
+            .flatten();
+        let epilogue_rows = if group_scales.is_some() { 0 } else { m };
+        let mut scales = Vec::with_capacity(epilogue_rows * geo.nb * plane_out);
+        let mut offsets = Vec::with_capacity(epilogue_rows * geo.nb);
+        for r in 0..epilogue_rows {
             for g in 0..geo.nb {
                 if planes {
                     scales.extend((0..plane_out).map(|i| w.plane_scale(r, g, i).unwrap_or(0.0)));
@@ -136,8 +164,18 @@ impl PackedWeights {
             plane_out,
             scales,
             offsets,
+            group_scales,
             data,
         })
+    }
+
+    /// Where an Exact call applies the scales and offsets (always
+    /// [`GroupScaling::Epilogue`] under Fast and Float).
+    pub fn group_scaling(&self) -> GroupScaling {
+        match &self.group_scales {
+            Some(g) => GroupScaling::Fused { f16: g.f16 },
+            None => GroupScaling::Epilogue,
+        }
     }
 
     /// Rows of `W` (outputs per token).
@@ -169,15 +207,16 @@ impl PackedWeights {
     pub fn kernel(&self) -> &'static KernelDesc {
         self.kernel
     }
-    /// Bytes of packed weights (what a GEMV streams).
+    /// Bytes of packed weights (what a GEMV streams), fused group scales
+    /// included.
     pub fn packed_bytes(&self) -> usize {
-        self.data.len()
+        self.data.len() + self.group_scales.as_ref().map_or(0, |g| g.bytes.len())
     }
     /// Which kernel and ISA run, the format, contract and layout, and why
     /// the kernel was chosen.
     pub fn describe(&self) -> String {
         format!(
-            "{} {}×{} ({}{}), {} contract, kernel {} (family {}, isa {}, {:?}), {} packed bytes; {}",
+            "{} {}×{} ({}{}), {} contract, kernel {} (family {}, isa {}, {:?}), {} packed bytes{}; {}",
             self.format,
             self.geo.m,
             self.geo.k,
@@ -192,7 +231,12 @@ impl PackedWeights {
             self.kernel.family(),
             self.kernel.isa,
             self.kernel.layout,
-            self.data.len(),
+            self.packed_bytes(),
+            match self.group_scaling() {
+                GroupScaling::Fused { f16: true } => ", group scales fused in f32 (stored as f16)",
+                GroupScaling::Fused { f16: false } => ", group scales fused in f32 (stored as f32)",
+                GroupScaling::Epilogue => "",
+            },
             self.reason
         )
     }

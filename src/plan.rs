@@ -79,12 +79,23 @@ pub(crate) struct Regions {
     pub dscale: Region,
 }
 
+/// What a call's results are: floats (`matmul`), or the kernels' exact
+/// integer sums (`Context::integer_sums`, which never fuse the scaling).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Output {
+    Floats,
+    IntegerSums,
+}
+
 /// A call's plan.
 #[derive(Debug, Clone)]
 pub(crate) struct Plan {
     pub kernel: &'static KernelDesc,
     pub geo: Geometry,
     pub plane_out: usize,
+    /// The kernel applies the group scales itself (`PackedWeights::
+    /// group_scales`) and writes one f32 per (token, row).
+    pub fused: bool,
     /// Tokens prepared at once.
     pub batch: usize,
     /// Worker slots (threads).
@@ -115,24 +126,27 @@ pub(crate) struct Plan {
 
 impl Plan {
     /// The plan for `n` tokens through `kernel` on `w`, with `threads`
-    /// worker slots; `batch_all` prepares every token at once (a host that
-    /// calls prepare then compute once needs that).
+    /// worker slots, writing `output`; `batch_all` prepares every token at
+    /// once (a host that calls prepare then compute once needs that).
     ///
     /// With several workers, a table kernel's worker builds the tables it
-    /// reads in its own slot. Shared tables,
-    /// written by one core and read by the other, measured here as the
-    /// reason lut_g4 did not scale: 4096 × 4096, n = 1, two threads,
-    /// 73 µs with shared tables against 55 µs with a copy per worker (one
-    /// thread: 87 µs); each of its tokens has 256 KiB of tables, which
-    /// the second core pulled out of the first one's L2.
+    /// reads in its own slot. Shared tables, written by one core and read
+    /// by the other, measured here as the reason lut_g4 did not scale:
+    /// 4096 × 4096, n = 1, two threads, 73 µs with shared tables against
+    /// 55 µs with a copy per worker (one thread: 87 µs); each of its tokens
+    /// has 256 KiB of tables, which the second core pulled out of the
+    /// first one's L2.
     pub fn new(
         kernel: &'static KernelDesc,
         w: &PackedWeights,
         n: usize,
         threads: usize,
         batch_all: bool,
+        output: Output,
     ) -> Plan {
         let geo = w.geo;
+        let fused = output == Output::Floats && w.group_scales.is_some();
+        assert!(!fused || kernel.layout.fuses_group_scaling());
         let contract = kernel.contract;
         let layout = kernel.layout;
         let threads = threads.max(1);
@@ -185,7 +199,10 @@ impl Plan {
         };
         let token_bytes = offset;
         let token_tile = batch.min(TOKEN_TILE);
-        let out_per_group = geo.mr * geo.nb * w.plane_out * token_tile * 4;
+        // Kernel outputs per row: one f32 when fused, else one int32 or
+        // f32 per group and plane.
+        let per_row = if fused { 1 } else { geo.nb * w.plane_out };
+        let out_per_group = geo.mr * per_row * token_tile * 4;
         let tile_groups = tile_row_groups(&geo, threads, batch, budgets.tile)
             .min((budgets.out / out_per_group).max(1));
         // A slot: a 64-byte header (which token tile its tables hold), the
@@ -203,12 +220,12 @@ impl Plan {
         } else {
             (Region::default(), Region::default(), 0)
         };
-        let slot_bytes =
-            slot_out + line(tile_groups * geo.mr * geo.nb * w.plane_out * token_tile * 4);
+        let slot_bytes = slot_out + line(tile_groups * out_per_group);
         Plan {
             kernel,
             geo,
             plane_out: w.plane_out,
+            fused,
             batch,
             threads,
             token_tile,

@@ -18,7 +18,10 @@
 //!   here meets its contract against numpy's `x @ W.T` in float64: Float
 //!   within `1e-5 · Σ|x·w|`; Exact within an NMSE of 1e-3 (int8 activation
 //!   quantization of Gaussian activations: about 1e-4) and within 2⁻²³
-//!   relative of `reference::matmul_exact`; Fast within an NMSE of 1e-3.
+//!   relative of `reference::matmul_exact` (f64 epilogue; weights the
+//!   multiply-add kernels scale in f32, such as Q4_0 with its f16 scales,
+//!   within the fused bound of `src/epilogue.rs`); Fast within an NMSE of
+//!   1e-3.
 //!
 //! Needs a Python with `gguf` and `numpy`, named by `LUTGEMM_GGUF_PYTHON`:
 //!
@@ -32,9 +35,12 @@
 //! `--ignored` and without the variable it fails (it never passes without
 //! the oracle).
 
+mod common;
+
 use lutgemm::format::gguf::{self, GgufType, GgufWeights};
 use lutgemm::{
-    Context, Contract, Dequantize, Error, PackOptions, PackedWeights, kernels, reference,
+    Context, Contract, Dequantize, Error, GroupScaling, PackOptions, PackedWeights, kernels,
+    reference,
 };
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -309,7 +315,11 @@ fn gguf_package_oracle() {
                         }
                     }
                 }
-                if contract == Contract::Exact {
+                if contract == Contract::Exact && packed.group_scaling() != GroupScaling::Epilogue {
+                    // Fused group scaling (f32, src/epilogue.rs): its own
+                    // bound, relative to Σ|s·isum| + |o·qsum|.
+                    common::check_fused(&w, &q8, &d8, n, &y, kd.name);
+                } else if contract == Contract::Exact {
                     for (i, (&g, &e)) in y.iter().zip(&exact).enumerate() {
                         let tol = e.abs() * f32::EPSILON as f64;
                         check(&mut errs, (g as f64 - e).abs() <= tol, || {

@@ -158,7 +158,7 @@ fn quantized_float_weights_end_to_end() {
                 .unwrap()
                 .matmul(&p, &x, n, &mut y)
                 .unwrap();
-            check_float(&w, &q, &d, n, &y, p.kernel().name);
+            check_result(&p, &w, &q, &d, n, &y);
         }
     }
 }

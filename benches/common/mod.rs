@@ -46,38 +46,66 @@ pub fn ternary(m: usize, k: usize) -> TernaryMatrix {
 
 /// A b-bit integer matrix quantized from random floats in [-1, 1) with a
 /// scale and an offset per group ([`IntQuantizer::Asymmetric`], llama.cpp
-/// Q4_1 style, so the offset path of the epilogue is measured too).
-pub fn intb(m: usize, k: usize, bits: u32, granularity: ScaleGranularity) -> IntMatrix {
-    IntMatrix::quantize_f32(
-        &values(m * k, 42),
-        m,
-        k,
-        bits,
-        granularity,
-        IntQuantizer::Asymmetric,
-    )
-    .expect("valid shape and group")
+/// Q4_1 style, so the offset path of the scaling is measured too), the
+/// scales and offsets f16 values as GGUF and GPTQ store them
+/// ([`IntQuantizer::with_f16_scales`]: the multiply-add kernels then read
+/// f16 scales) unless `f32_scales`.
+pub fn intb(
+    m: usize,
+    k: usize,
+    bits: u32,
+    granularity: ScaleGranularity,
+    f32_scales: bool,
+) -> IntMatrix {
+    let q = IntQuantizer::Asymmetric;
+    let q = if f32_scales {
+        q.into()
+    } else {
+        q.with_f16_scales()
+    };
+    IntMatrix::quantize_f32(&values(m * k, 42), m, k, bits, granularity, q)
+        .expect("valid shape and group")
 }
 
 /// One weight case: a format and its scale group length along k (0: one
-/// group per row; for ternary, one scale per tensor as BitNet b1.58).
+/// group per row; for ternary, one scale per tensor as BitNet b1.58), and
+/// for integers whether the scales are f32 rather than f16 values.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Case {
     pub format: Format,
     pub group: usize,
+    pub f32_scales: bool,
 }
 
 impl Case {
     pub const fn new(format: Format, group: usize) -> Case {
-        Case { format, group }
+        Case {
+            format,
+            group,
+            f32_scales: false,
+        }
     }
 
-    /// `ternary`, `int4_g32`, `int2_row` …: criterion group names.
+    /// The same case with f32 scales and offsets (integers).
+    pub const fn with_f32_scales(self) -> Case {
+        Case {
+            f32_scales: true,
+            ..self
+        }
+    }
+
+    /// `ternary`, `int4_g32`, `int2_row`, `int4_g32_f32scales` …:
+    /// criterion group names.
     pub fn name(&self) -> String {
-        match (self.format, self.group) {
+        let base = match (self.format, self.group) {
             (Format::Ternary, 0) => "ternary".to_string(),
             (f, 0) => format!("{f}_row"),
             (f, g) => format!("{f}_g{g}"),
+        };
+        if self.f32_scales {
+            base + "_f32scales"
+        } else {
+            base
         }
     }
 
@@ -103,7 +131,7 @@ impl Case {
                 TernaryMatrix::quantize_f32(&values(m * k, 42), m, k, self.granularity())
                     .expect("valid shape and group"),
             ),
-            f => Weights::Int(intb(m, k, f.bits(), self.granularity())),
+            f => Weights::Int(intb(m, k, f.bits(), self.granularity(), self.f32_scales)),
         }
     }
 }
@@ -118,11 +146,13 @@ impl std::fmt::Display for Case {
 pub const TERNARY_CASES: &[Case] = &[Case::new(Format::Ternary, 0)];
 
 /// The integer cases benchmarked: 2-bit in groups of 64, 4-bit in groups of
-/// 32 and 128.
+/// 32 and 128, with f16 scales and offsets; and 4-bit in groups of 32 with
+/// f32 ones (twice the scale bytes the fused multiply-add kernels stream).
 pub const INT_CASES: &[Case] = &[
     Case::new(Format::Int2, 64),
     Case::new(Format::Int4, 32),
     Case::new(Format::Int4, 128),
+    Case::new(Format::Int4, 32).with_f32_scales(),
 ];
 
 /// Default groups of a format when none are asked for.
@@ -130,7 +160,7 @@ pub fn default_groups(format: Format) -> Vec<usize> {
     let mut g: Vec<usize> = TERNARY_CASES
         .iter()
         .chain(INT_CASES)
-        .filter(|c| c.format == format)
+        .filter(|c| c.format == format && !c.f32_scales)
         .map(|c| c.group)
         .collect();
     if g.is_empty() {

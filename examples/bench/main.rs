@@ -16,6 +16,8 @@
 //!                    scale per tensor); default per format: ternary 0,
 //!                    int2 64, int4 32 and 128, int1/int3 64
 //!   --contract LIST  exact,fast,float (default: all; with --model exact)
+//!   --scales LIST    f16,f32: integer scales and offsets as f16 values
+//!                    (GGUF style, default) or f32 (group label `<g>/f32`)
 //!   --time SECS      measuring time per row (default 0.25)
 //!   --json PATH      also write one JSON object per row to PATH
 //!   --no-dense       skip the dense f32 baseline
@@ -112,6 +114,8 @@ struct Args {
     formats: Vec<Format>,
     groups: Option<Vec<usize>>,
     contracts: Vec<Contract>,
+    /// Integer weights with f32 scales (`--scales f32`) and/or f16 ones.
+    f32_scales: Vec<bool>,
     time: f64,
     json: Option<String>,
     dense: bool,
@@ -151,6 +155,7 @@ fn parse_args() -> Result<Args, String> {
         formats: vec![Format::Ternary, Format::Int2, Format::Int4],
         groups: None,
         contracts: Contract::ALL.to_vec(),
+        f32_scales: vec![false],
         time: 0.25,
         json: None,
         dense: true,
@@ -184,6 +189,13 @@ fn parse_args() -> Result<Args, String> {
             "--contract" => {
                 a.contracts = parse_list(&flag, &val()?, Contract::from_name)?;
                 a.contracts_given = true;
+            }
+            "--scales" => {
+                a.f32_scales = parse_list(&flag, &val()?, |s| match s {
+                    "f16" => Some(false),
+                    "f32" => Some(true),
+                    _ => None,
+                })?
             }
             "--time" => a.time = val()?.parse().map_err(|e| format!("--time: {e}"))?,
             "--json" => a.json = Some(val()?),
@@ -244,7 +256,9 @@ fn median_time(budget: f64, mut f: impl FnMut()) -> Duration {
 fn group_label(case: &Case) -> String {
     match (case.format, case.group) {
         (Format::Ternary, 0) => "tensor".to_string(),
+        (_, 0) if case.f32_scales => "row/f32".to_string(),
         (_, 0) => "row".to_string(),
+        (_, g) if case.f32_scales => format!("{g}/f32"),
         (_, g) => g.to_string(),
     }
 }
@@ -265,9 +279,14 @@ fn run_shapes(
             .clone()
             .unwrap_or_else(|| common::default_groups(format));
         for g in groups {
-            let case = Case::new(format, g);
-            if !cases.contains(&case) {
-                cases.push(case);
+            for &f32_scales in &args.f32_scales {
+                let mut case = Case::new(format, g);
+                if f32_scales && format != Format::Ternary {
+                    case = case.with_f32_scales();
+                }
+                if !cases.contains(&case) {
+                    cases.push(case);
+                }
             }
         }
     }

@@ -183,7 +183,7 @@ impl Row {
         };
         let bound = self.bound.as_ref();
         format!(
-            "{{\"format\":\"{}\",\"group\":{},\"contract\":\"{}\",\"kernel\":\"{}\",\"isa\":\"{}\",\
+            "{{\"format\":\"{}\",\"group\":{},\"group_label\":{},\"contract\":\"{}\",\"kernel\":\"{}\",\"isa\":\"{}\",\
              \"m\":{},\"k\":{},\"n\":{},\"threads\":{},\"median_ns\":{},\"gops\":{},\
              \"weight_gbps\":{},\"weight_bytes\":{},\"speedup_vs_mad\":{},\
              \"speedup_vs_dense_f32\":{},\"selected\":{},\"verified\":{},\
@@ -191,6 +191,7 @@ impl Row {
              \"fraction_of_limit\":{},\"mad_peak_gops\":{},\"fraction_of_mad_peak\":{}{}{}}}",
             self.format,
             self.group,
+            json_string(&self.group_label),
             self.contract,
             self.kernel,
             self.isa,

@@ -9,7 +9,10 @@
  *                                or 2 (kc 16)
  *
  * Both write (never accumulate) every output of the call, padding rows
- * included, with plane_out == 1.
+ * included, with plane_out == 1. int_mad also has the fused group scaling
+ * mode of lutgemm_kernels.h (a->fuse): each block of <= 4 scale groups is
+ * folded into the tokens' float outputs by im_fuse.h (dp_fuse_block), in
+ * the portable kernel's order; i8mm.c shares it.
  *
  * i8mm.c #includes this file with LUTGEMM_ARM_DOTPROD_NO_ENTRY defined:
  * it reuses the static code paths below (its n = 1 path) without defining
@@ -87,6 +90,7 @@
 #include <string.h>
 
 #include "lutgemm_kernels.h"
+#include "im_fuse.h"
 
 #define DP_INLINE static inline __attribute__((always_inline))
 
@@ -408,6 +412,24 @@ DP_INLINE void im2_steps(const uint8_t *w, const int8_t *x, size_t xs, const int
     }
 }
 
+/* Fused group scaling (im_fuse.h) of a block of G <= 4 scale groups from
+ * b0 whose sums are st[token][quad][group], for T tokens of row group g:
+ * each token's running sums live in its 16 float outputs between blocks.
+ * Out of line: once per 4 groups. */
+static __attribute__((noinline)) void dp_fuse_block(const lutgemm_kernel_args *a, size_t g,
+                                                    size_t t0, int T, size_t b0, int G,
+                                                    int32x4_t st[][4][4])
+{
+    for (int t = 0; t < T; t++) {
+        const size_t tok = t0 + (size_t)t;
+        float *o = (float *)a->out + tok * a->out_stride + g * IM_MR;
+        float32x4_t acc[4];
+        imf_load_acc(o, b0 == 0, acc);
+        imf_groups(a, g, a->qsum + tok * a->qsum_stride, b0, G, &st[t][0][0], 4, 1, acc);
+        imf_store_acc(o, acc);
+    }
+}
+
 /* Tokens t0..t0+T-1 of row group g, all scale groups. */
 DP_INLINE void im_tile(const lutgemm_kernel_args *a, size_t g, size_t t0, const int T,
                        const int B4)
@@ -435,6 +457,10 @@ DP_INLINE void im_tile(const lutgemm_kernel_args *a, size_t g, size_t t0, const 
                 for (int i = 0; i < 4; i++)
                     st[t][i][bb] = r[t][i];
         } while (++bb < G);
+        if (a->fuse) {
+            dp_fuse_block(a, g, t0, T, b0, G, st);
+            continue;
+        }
         DP_UNROLL
         for (int t = 0; t < T; t++)
             DP_UNROLL
@@ -472,6 +498,7 @@ DP_INLINE void im_tokens(const lutgemm_kernel_args *a, size_t g, size_t t0, size
         LUTGEMM_REQUIRE((a)->mr == IM_MR && (a)->kc == 32 / (a)->bits &&        \
                         (a)->plane_out == 1);                                   \
         LUTGEMM_REQUIRE((a)->bp % (a)->kc == 0);                                \
+        LUTGEMM_REQUIRE((a)->fuse <= 7 && ((a)->fuse == 0 || ((a)->fuse & LUTGEMM_FUSE))); \
     } while (0)
 
 #ifndef LUTGEMM_ARM_DOTPROD_NO_ENTRY

@@ -5,7 +5,8 @@
  * INT_KERNELS.md).
  *
  *   lutgemm_i8mm_int_mad   Layout::IntMad { mr: 16 }, bits 4 (kc 8) or 2
- *                          (kc 16), plane_out 1
+ *                          (kc 16), plane_out 1; fused group scaling
+ *                          (a->fuse) as dotprod.c's (dp_fuse_block)
  *
  * i8mm implies dotprod on every core that has it (and -march=armv8.6-a
  * enables both), so this object also carries the SDOT code paths of
@@ -218,6 +219,10 @@ DP_INLINE void mm_tile(const lutgemm_kernel_args *a, size_t g, size_t t0, const 
                 for (int i = 0; i < 4; i++)
                     st[t][i][bb] = r[t][i];
         } while (++bb < G);
+        if (a->fuse) {
+            dp_fuse_block(a, g, t0, T, b0, G, st);
+            continue;
+        }
         DP_UNROLL
         for (int t = 0; t < T; t++)
             DP_UNROLL

@@ -11,7 +11,8 @@
  *   lutgemm_neon_ternary_lut_g4         TernaryLutG4 { mr: 64, kc: 4 }, Exact  w, tables
  *   lutgemm_neon_ternary_lut_g4_tables  = lut::ternary_g4::build_exact         qpad -> tables
  *   lutgemm_neon_int_mad                IntMad { mr: 16 } (kc 8 at 4 bits,     w, qpad
- *                                       16 at 2 bits), Exact
+ *                                       16 at 2 bits), Exact; fused group      (+ qsum,
+ *                                       scaling (a->fuse)                      gscale)
  *   lutgemm_neon_int_bitlut_g4          IntBitLutG4 { mr: 16 } (kc 8), bits    w, tables
  *                                       1..4, plane_out 1 or bits, Exact
  *   lutgemm_neon_int_bitlut_g4_tables   = lut::bit_g4::build_exact             qpad -> tables
@@ -58,6 +59,7 @@
 #include <string.h>
 
 #include "lutgemm_kernels.h"
+#include "im_fuse.h"
 
 #define NI static inline __attribute__((always_inline))
 #define NEON_PRAGMA(x) _Pragma(#x)
@@ -824,11 +826,43 @@ NI void im_small(const uint8_t *wg, const int8_t *x, size_t nb, size_t bp, int32
     }
 }
 
+/* im_small with fused group scaling (im_fuse.h): token t of row group g,
+ * every group's 16 row sums folded straight into 4 float accumulators, in
+ * group order, then written as the row group's 16 float outputs. */
+NI void im_small_fused(const lutgemm_kernel_args *a, size_t g, size_t t, const int BITS,
+                       const int STEPS)
+{
+    const size_t nb = a->nb, bp = a->bp;
+    const uint8_t *wg = a->w + g * a->w_stride;
+    const int8_t *x = a->qpad + t * a->qpad_stride;
+    const int32_t *qsum = a->qsum + t * a->qsum_stride;
+    float32x4_t acc[4];
+    imf_load_acc(NULL, 1, acc);
+    for (size_t b = 0; b < nb; b++) {
+        int16x8_t A[8];
+        UNROLL
+        for (int i = 0; i < 8; i++)
+            A[i] = vdupq_n_s16(0);
+        im_steps(wg + b * (size_t)STEPS * IM_STEP, x + b * bp, (size_t)STEPS, BITS, A);
+        int32x4_t r[4];
+        UNROLL
+        for (int k = 0; k < 4; k++)
+            r[k] = vpaddq_s32(vpaddlq_s16(A[2 * k]), vpaddlq_s16(A[2 * k + 1]));
+        imf_groups(a, g, qsum, b, 1, r, 1, 0, acc);
+    }
+    imf_store_acc((float *)a->out + t * a->out_stride + g * IM_MR, acc);
+}
+
 #define IM_SMALL(B, S)                                                          \
     static __attribute__((noinline)) void im_small_##B##_##S(                    \
         const uint8_t *wg, const int8_t *x, size_t nb, size_t bp, int32_t *o)    \
     {                                                                           \
         im_small(wg, x, nb, bp, o, B, S);                                       \
+    }                                                                           \
+    static __attribute__((noinline)) void im_small_fused_##B##_##S(              \
+        const lutgemm_kernel_args *a, size_t g, size_t t)                       \
+    {                                                                           \
+        im_small_fused(a, g, t, B, S);                                          \
     }
 IM_SMALL(4, 2)
 IM_SMALL(4, 4)
@@ -841,6 +875,17 @@ NI void im_all(const lutgemm_kernel_args *a, const int BITS)
     const size_t nb = a->nb, bp = a->bp, steps = bp / (size_t)(32 / BITS);
     for (size_t g = 0; g < a->row_groups; g++) {
         const uint8_t *wg = a->w + g * a->w_stride;
+        if (nb > 1 && (steps == 4 || steps == 2 || (BITS == 2 && steps == 1)) && a->fuse) {
+            for (size_t t = 0; t < a->n; t++) {
+                if (BITS == 4)
+                    steps == 4 ? im_small_fused_4_4(a, g, t) : im_small_fused_4_2(a, g, t);
+                else
+                    steps == 4 ? im_small_fused_2_4(a, g, t)
+                    : steps == 2 ? im_small_fused_2_2(a, g, t)
+                                 : im_small_fused_2_1(a, g, t);
+            }
+            continue;
+        }
         if (nb > 1 && (steps == 4 || steps == 2 || (BITS == 2 && steps == 1))) {
             for (size_t t = 0; t < a->n; t++) {
                 const int8_t *x = a->qpad + t * a->qpad_stride;
@@ -863,12 +908,27 @@ NI void im_all(const lutgemm_kernel_args *a, const int BITS)
                     const size_t b = b0 + (size_t)c;
                     im_group(wg + b * steps * IM_STEP, x + b * bp, steps, BITS, v[c]);
                 }
+                if (a->fuse) {
+                    float *of = (float *)a->out + t * a->out_stride + g * IM_MR;
+                    float32x4_t acc[4];
+                    imf_load_acc(of, b0 == 0, acc);
+                    imf_groups(a, g, a->qsum + t * a->qsum_stride, b0, cnt, &v[0][0], 1, 4, acc);
+                    imf_store_acc(of, acc);
+                    continue;
+                }
                 int32_t *o = (int32_t *)a->out + t * a->out_stride + g * IM_MR * nb + b0;
                 put_s32(o, nb, cnt, 4, v, 1);
             }
         }
     }
 }
+
+/* Fused group scaling (a->fuse, im_fuse.h): the short-group path
+ * (im_small_fused) folds each group's 16 row sums straight into 4 float
+ * accumulators held over all groups of one (row group, token); the
+ * general path folds each block of <= 4 groups into the token's 16 float
+ * outputs (stored and reloaded exactly between blocks). Either way the
+ * portable kernel's FMA order, lane by lane. Not timed (qemu only). */
 
 /* One function per width: register allocation of the two inner loops
  * then does not interfere (inlined together, GCC added register copies to
@@ -881,6 +941,7 @@ LUTGEMM_KERNEL(lutgemm_neon_int_mad)
     LUTGEMM_REQUIRE(a->bits == 4 || a->bits == 2);
     LUTGEMM_REQUIRE(a->mr == IM_MR && a->kc == 32 / a->bits && a->plane_out == 1);
     LUTGEMM_REQUIRE(a->bp % a->kc == 0 && a->w_stride == IM_MR * a->nb * a->bp * a->bits / 8);
+    LUTGEMM_REQUIRE(a->fuse <= 7 && (a->fuse == 0 || (a->fuse & LUTGEMM_FUSE)));
     if (a->bits == 4)
         im_all4(a);
     else

@@ -2,7 +2,8 @@
  * Under the exact contract: int8 activations in [-127, 127], exact int32
  * sums isum[t, r, b] = Σ_{c in group b} qx[t, c] · q[r, c] per token, row
  * and scale group (spec: INT_KERNELS.md; call contract: lutgemm_kernels.h).
- * Scales and offsets are applied in Rust. Every extent is checked in Rust.
+ * Scales and offsets are applied in Rust, except by int_mad in its fused
+ * mode. Every extent is checked in Rust.
  *
  * Kernels
  *   int_mad          Layout A (IntMad, mr 16, kc 8 for 4 bits, 16 for 2
@@ -10,6 +11,9 @@
  *                    decoded by masks (and one shift for 2 bits) into u8
  *                    operands of vpdpbusd, activations broadcast as dwords.
  *                    Up to 4 tokens share each weight load and decode.
+ *                    Fused mode (a->fuse): applies each group's f16/f32
+ *                    scale and offset itself, one float per row out (see
+ *                    "Fused group scaling").
  *   int_bitlut_g4    Layout B (IntBitLutG4, mr 64, kc 8, bits 1..4): per
  *                    step, bit plane and 64 rows, 4 vpermw on int16 tables
  *                    (no unpacking), int16 accumulation widened every <= 32
@@ -176,6 +180,62 @@ INLINE void store_cols16(const __m512i *col, int C, int32_t *o, size_t rs, int a
 /* Scale groups per transposed output block (stage: R·T·16 vectors). */
 #define MAD_GB 16
 
+/* Row sums of one scale group, steps [s0, s1), for R row groups (w, ws
+ * apart) × T tokens (activations x[t]): sum[r·T + t] = the 16 rows' int32
+ * sums of row group r, token t (lane = row). */
+INLINE void mad_group(const uint8_t *w, size_t ws, const int8_t *const *x, size_t s0, size_t s1,
+                      const int R, const int T, const int B4, __m512i *sum)
+{
+    /* 4 bits with several tokens: the high nibbles shifted down once per
+     * load (shared by the tokens) rather than masked in place, each
+     * token's Y then needing no shift per group. Measured faster at every
+     * group length (n = 8, 256 rows: fused groups of 16 / 32 / 128 57.9 /
+     * 46.9 / 39.0 us vs 59.6 / 48.0 / 40.2; unfused whole rows 36.7 vs
+     * 38.3). */
+    const int SH = B4 && T > 1;
+    const __m512i mlo = _mm512_set1_epi8(B4 ? 0x0f : 0x03);
+    const __m512i mhi = _mm512_set1_epi8(B4 ? (char)0xf0 : 0x0c);
+    __m512i X[4], Y[4];
+    UNROLL
+    for (int i = 0; i < R * T; i++)
+        X[i] = Y[i] = _mm512_setzero_si512();
+    for (size_t s = s0; s < s1; s++) {
+        UNROLL
+        for (int r = 0; r < R; r++) {
+            __m512i v = _mm512_loadu_si512((const void *)(w + r * ws + MAD_STEP * s));
+            REG(v);
+            if (B4) {
+                const __m512i lo = _mm512_and_si512(v, mlo);
+                const __m512i hi = SH ? _mm512_and_si512(_mm512_srli_epi16(v, 4), mlo)
+                                      : _mm512_and_si512(v, mhi);
+                UNROLL
+                for (int t = 0; t < T; t++) {
+                    const int8_t *xs = x[t] + 8 * s;
+                    X[r * T + t] = _mm512_dpbusd_epi32(X[r * T + t], lo, bcast32(xs));
+                    Y[r * T + t] = _mm512_dpbusd_epi32(Y[r * T + t], hi, bcast32(xs + 4));
+                }
+            } else {
+                const __m512i u = _mm512_srli_epi16(v, 4);
+                const __m512i f0 = _mm512_and_si512(v, mlo);
+                const __m512i f1 = _mm512_and_si512(v, mhi);
+                const __m512i f2 = _mm512_and_si512(u, mlo);
+                const __m512i f3 = _mm512_and_si512(u, mhi);
+                UNROLL
+                for (int t = 0; t < T; t++) {
+                    const int8_t *xs = x[t] + 16 * s;
+                    X[r * T + t] = _mm512_dpbusd_epi32(X[r * T + t], f0, bcast32(xs));
+                    Y[r * T + t] = _mm512_dpbusd_epi32(Y[r * T + t], f1, bcast32(xs + 4));
+                    X[r * T + t] = _mm512_dpbusd_epi32(X[r * T + t], f2, bcast32(xs + 8));
+                    Y[r * T + t] = _mm512_dpbusd_epi32(Y[r * T + t], f3, bcast32(xs + 12));
+                }
+            }
+        }
+    }
+    UNROLL
+    for (int i = 0; i < R * T; i++)
+        sum[i] = _mm512_add_epi32(X[i], SH ? Y[i] : _mm512_srai_epi32(Y[i], B4 ? 4 : 2));
+}
+
 INLINE void mad_tile(const lutgemm_kernel_args *a, size_t g, size_t t0, const int R,
                      const int T, const int B4)
 {
@@ -183,8 +243,6 @@ INLINE void mad_tile(const lutgemm_kernel_args *a, size_t g, size_t t0, const in
     const size_t spg = a->bp / kc;
     const size_t nb = a->nb;
     const size_t ws = a->w_stride;
-    const __m512i mlo = _mm512_set1_epi8(B4 ? 0x0f : 0x03);
-    const __m512i mhi = _mm512_set1_epi8(B4 ? (char)0xf0 : 0x0c);
     const uint8_t *w = a->w + g * ws;
     const int8_t *x[4];
     int32_t *o[4];
@@ -199,51 +257,17 @@ INLINE void mad_tile(const lutgemm_kernel_args *a, size_t g, size_t t0, const in
         __m512i stage[4][MAD_GB];
         for (int bb = 0; bb < G; bb++) {
             const size_t b = b0 + bb;
-            __m512i X[4], Y[4];
-            UNROLL
-            for (int i = 0; i < R * T; i++)
-                X[i] = Y[i] = _mm512_setzero_si512();
-            for (size_t s = b * spg; s < (b + 1) * spg; s++) {
-                UNROLL
-                for (int r = 0; r < R; r++) {
-                    __m512i v = _mm512_loadu_si512((const void *)(w + r * ws + MAD_STEP * s));
-                    REG(v);
-                    if (B4) {
-                        const __m512i lo = _mm512_and_si512(v, mlo);
-                        const __m512i hi = _mm512_and_si512(v, mhi);
-                        UNROLL
-                        for (int t = 0; t < T; t++) {
-                            const int8_t *xs = x[t] + 8 * s;
-                            X[r * T + t] = _mm512_dpbusd_epi32(X[r * T + t], lo, bcast32(xs));
-                            Y[r * T + t] = _mm512_dpbusd_epi32(Y[r * T + t], hi, bcast32(xs + 4));
-                        }
-                    } else {
-                        const __m512i u = _mm512_srli_epi16(v, 4);
-                        const __m512i f0 = _mm512_and_si512(v, mlo);
-                        const __m512i f1 = _mm512_and_si512(v, mhi);
-                        const __m512i f2 = _mm512_and_si512(u, mlo);
-                        const __m512i f3 = _mm512_and_si512(u, mhi);
-                        UNROLL
-                        for (int t = 0; t < T; t++) {
-                            const int8_t *xs = x[t] + 16 * s;
-                            X[r * T + t] = _mm512_dpbusd_epi32(X[r * T + t], f0, bcast32(xs));
-                            Y[r * T + t] = _mm512_dpbusd_epi32(Y[r * T + t], f1, bcast32(xs + 4));
-                            X[r * T + t] = _mm512_dpbusd_epi32(X[r * T + t], f2, bcast32(xs + 8));
-                            Y[r * T + t] = _mm512_dpbusd_epi32(Y[r * T + t], f3, bcast32(xs + 12));
-                        }
-                    }
-                }
-            }
+            __m512i sum[4];
+            mad_group(w, ws, x, b * spg, (b + 1) * spg, R, T, B4, sum);
             UNROLL
             for (int r = 0; r < R; r++)
                 UNROLL
                 for (int t = 0; t < T; t++) {
                     const int i = r * T + t;
-                    const __m512i sum = _mm512_add_epi32(X[i], _mm512_srai_epi32(Y[i], B4 ? 4 : 2));
                     if (nb == 1)
-                        _mm512_storeu_si512((void *)(o[t] + r * MAD_MR), sum);
+                        _mm512_storeu_si512((void *)(o[t] + r * MAD_MR), sum[i]);
                     else
-                        stage[i][bb] = sum;
+                        stage[i][bb] = sum[i];
                 }
         }
         if (nb > 1) {
@@ -256,47 +280,195 @@ INLINE void mad_tile(const lutgemm_kernel_args *a, size_t g, size_t t0, const in
     }
 }
 
+/* Fused group scaling (lutgemm_kernels.h): per scale group b, in order,
+ * acc = fma(s_b, f32(sum_b), acc) then, with offsets (OFF),
+ * acc = fma(o_b, f32(qsum[t, b]), acc), for 16 rows at once; the scales
+ * of row group r at gs + r·gss, per group 16 scales then 16 offsets, f16
+ * (H) or f32. Exactly the portable kernel's operations, lane by lane
+ * (vcvtdq2ps and vcvtph2ps round as Rust's `as f32` and f16::to_f32,
+ * vfmadd is f32::mul_add). Tiles and tokens as the unfused kernel; each
+ * (row group, token) keeps its 16 floats in a register over all groups.
+ * A block's qsum are converted 16 at a time and broadcast from memory by
+ * the FMAs (n = 8, 256 rows, 4 bits g 32: 46.8 us with this and
+ * mad_group's shifted high nibbles, 48.0 with this alone, 48.5 with a
+ * conversion per group and token and no shift).
+ *
+ * Measured (kernel alone, thread CPU time, median of 300 calls, m = k =
+ * 4096, n = 1, one call; f16 / f32 storage, with offsets unless said):
+ *   4 bits g 32: fused f16 140 us, f32 166, f16 without offsets 120, f32
+ *     without 133; unfused 165-290 (2 MB of int32 sums out); nb = 1 105.
+ *     Memory-bound: 10.5 MB of codes and f16 scales at ~75 GB/s, against
+ *     ~80 GB/s for the codes alone; hence f16 storage.
+ *   2 bits g 64: fused f16 109 us, f32 101, without offsets 101 / 97;
+ *     unfused 113; nb = 1 85. Bound by the zmm ALU (2 ops per cycle): per
+ *     step and row group 1 shift + 4 masks + 4 vpdpbusd, per group and row
+ *     group the combine (2), vcvtdq2ps, 2 FMA and for f16 2 vcvtph2ps.
+ *   Tried and dropped: R = 2 / 8 row groups per pass (4 bits 145 / 176 vs
+ *     140 us); prefetching the scales (no change); scales interleaved after
+ *     each group's codes (a probe of the 4-bit loop: 130 vs 134 us, not
+ *     worth a layout change on every ISA); 2 bits with the four fields
+ *     masked in place into four accumulators (no shift: 139-150 us,
+ *     spills); GFNI affine decode of fields 2, 3 (121 us); activations as
+ *     embedded-broadcast operands (no change). */
+INLINE __m512 mad_scales16(const uint8_t *p, const int H)
+{
+    return H ? _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)p))
+             : _mm512_loadu_ps((const float *)p);
+}
+
+INLINE void mad_tile_fused(const lutgemm_kernel_args *a, size_t g, size_t t0, const int R,
+                           const int T, const int B4, const int H, const int OFF)
+{
+    const size_t kc = B4 ? 8 : 16;
+    const size_t spg = a->bp / kc;
+    const size_t nb = a->nb;
+    const size_t ws = a->w_stride;
+    const size_t gss = a->gscale_stride;
+    const size_t esz = H ? 2 : 4;
+    const size_t pg = MAD_MR * esz * (OFF ? 2 : 1);
+    const uint8_t *w = a->w + g * ws;
+    const uint8_t *gs = (const uint8_t *)a->gscale + g * gss;
+    const int8_t *x[4];
+    const int32_t *qs[4];
+    __m512 acc[4];
+    UNROLL
+    for (int t = 0; t < T; t++) {
+        x[t] = a->qpad + (t0 + t) * a->qpad_stride;
+        qs[t] = a->qsum + (t0 + t) * a->qsum_stride;
+    }
+    UNROLL
+    for (int i = 0; i < R * T; i++)
+        acc[i] = _mm512_setzero_ps();
+    for (size_t b0 = 0; b0 < nb; b0 += 16) {
+        const size_t G = nb - b0 < 16 ? nb - b0 : 16;
+        /* The block's qsum as floats, one conversion per 16 groups: the
+         * offsets' FMAs broadcast them from memory. */
+        float qf[4][16] __attribute__((aligned(64)));
+        if (OFF) {
+            const __mmask16 m = (__mmask16)((1u << G) - 1);
+            UNROLL
+            for (int t = 0; t < T; t++)
+                _mm512_store_ps(qf[t], _mm512_cvtepi32_ps(_mm512_maskz_loadu_epi32(m, qs[t] + b0)));
+        }
+        for (size_t bb = 0; bb < G; bb++) {
+            const size_t b = b0 + bb;
+            __m512i sum[4];
+            mad_group(w, ws, x, b * spg, (b + 1) * spg, R, T, B4, sum);
+            UNROLL
+            for (int r = 0; r < R; r++) {
+                const uint8_t *p = gs + r * gss + b * pg;
+                const __m512 sc = mad_scales16(p, H);
+                UNROLL
+                for (int t = 0; t < T; t++)
+                    acc[r * T + t] =
+                        _mm512_fmadd_ps(sc, _mm512_cvtepi32_ps(sum[r * T + t]), acc[r * T + t]);
+                if (OFF) {
+                    const __m512 of = mad_scales16(p + MAD_MR * esz, H);
+                    UNROLL
+                    for (int t = 0; t < T; t++)
+                        acc[r * T + t] =
+                            _mm512_fmadd_ps(of, _mm512_set1_ps(qf[t][bb]), acc[r * T + t]);
+                }
+            }
+        }
+    }
+    UNROLL
+    for (int r = 0; r < R; r++)
+        UNROLL
+        for (int t = 0; t < T; t++)
+            _mm512_storeu_ps((float *)a->out + (t0 + t) * a->out_stride + (g + r) * MAD_MR,
+                             acc[r * T + t]);
+}
+
+/* One tile, fused (F: the scale storage H and offsets OFF as constants)
+ * or not. */
+INLINE void mad_tile_any(const lutgemm_kernel_args *a, size_t g, size_t t0, const int R,
+                         const int T, const int B4, const int F)
+{
+    switch (F) {
+    case 0:
+        mad_tile(a, g, t0, R, T, B4);
+        break;
+    case LUTGEMM_FUSE:
+        mad_tile_fused(a, g, t0, R, T, B4, 0, 0);
+        break;
+    case LUTGEMM_FUSE | LUTGEMM_FUSE_F16:
+        mad_tile_fused(a, g, t0, R, T, B4, 1, 0);
+        break;
+    case LUTGEMM_FUSE | LUTGEMM_FUSE_OFFSETS:
+        mad_tile_fused(a, g, t0, R, T, B4, 0, 1);
+        break;
+    default:
+        mad_tile_fused(a, g, t0, R, T, B4, 1, 1);
+        break;
+    }
+}
+
 /* All row groups for tokens t0..t0+T-1: R = RB at a time, then one.
  * 2·R·T <= 8 accumulators. */
-INLINE void mad_rows(const lutgemm_kernel_args *a, size_t t0, const int T, const int B4)
+INLINE void mad_rows(const lutgemm_kernel_args *a, size_t t0, const int T, const int B4,
+                     const int F)
 {
     const int RB = T == 1 ? 4 : T == 2 ? 2 : 1;
     size_t g = 0;
     for (; g + RB <= a->row_groups; g += RB)
-        mad_tile(a, g, t0, RB, T, B4);
+        mad_tile_any(a, g, t0, RB, T, B4, F);
     for (; g < a->row_groups; g++)
-        mad_tile(a, g, t0, 1, T, B4);
+        mad_tile_any(a, g, t0, 1, T, B4, F);
 }
 
-INLINE void mad_tokens(const lutgemm_kernel_args *a, const int B4)
+INLINE void mad_tokens(const lutgemm_kernel_args *a, const int B4, const int F)
 {
     size_t t = 0;
     for (; t + 4 <= a->n; t += 4)
-        mad_rows(a, t, 4, B4);
+        mad_rows(a, t, 4, B4, F);
     switch (a->n - t) {
     case 3:
-        mad_rows(a, t, 3, B4);
+        mad_rows(a, t, 3, B4, F);
         break;
     case 2:
-        mad_rows(a, t, 2, B4);
+        mad_rows(a, t, 2, B4, F);
         break;
     case 1:
-        mad_rows(a, t, 1, B4);
+        mad_rows(a, t, 1, B4, F);
         break;
     default:
         break;
     }
 }
 
+/* One instance per (bits, fuse mode): register allocation of each is its
+ * own. */
+#define MAD_ENTRY(B4, F)                                                       \
+    static __attribute__((noinline)) void mad_all_##B4##_##F(const lutgemm_kernel_args *a) \
+    {                                                                          \
+        mad_tokens(a, B4, F);                                                  \
+    }
+MAD_ENTRY(1, 0)
+MAD_ENTRY(1, 1)
+MAD_ENTRY(1, 3)
+MAD_ENTRY(1, 5)
+MAD_ENTRY(1, 7)
+MAD_ENTRY(0, 0)
+MAD_ENTRY(0, 1)
+MAD_ENTRY(0, 3)
+MAD_ENTRY(0, 5)
+MAD_ENTRY(0, 7)
+
 LUTGEMM_KERNEL(lutgemm_avx512_int_mad)
 {
     LUTGEMM_REQUIRE(a->bits == 4 || a->bits == 2);
     LUTGEMM_REQUIRE(a->mr == MAD_MR && a->kc == (a->bits == 4 ? 8 : 16) && a->plane_out == 1);
     LUTGEMM_REQUIRE(a->bp % a->kc == 0);
-    if (a->bits == 4)
-        mad_tokens(a, 1);
-    else
-        mad_tokens(a, 0);
+    LUTGEMM_REQUIRE(a->fuse <= 7 && (a->fuse == 0 || (a->fuse & LUTGEMM_FUSE)));
+    const int b4 = a->bits == 4;
+    switch (a->fuse) {
+    case 0: b4 ? mad_all_1_0(a) : mad_all_0_0(a); break;
+    case 1: b4 ? mad_all_1_1(a) : mad_all_0_1(a); break;
+    case 3: b4 ? mad_all_1_3(a) : mad_all_0_3(a); break;
+    case 5: b4 ? mad_all_1_5(a) : mad_all_0_5(a); break;
+    default: b4 ? mad_all_1_7(a) : mad_all_0_7(a); break;
+    }
 }
 
 /* ------------------------------------------------------------------------ */

@@ -45,6 +45,10 @@ use half::{bf16, f16};
 ///
 /// A group that would need a scale or offset beyond the f32 range (weights
 /// near ±3.4e38) is rejected with [`Error::Value`] naming the group.
+///
+/// [`IntQuantizer::with_f16_scales`] stores f16 values instead (as GGUF
+/// and GPTQ do), which packs to half the scale bytes and lets the
+/// multiply-add kernels read f16 scales (`PackedWeights::group_scaling`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 #[non_exhaustive]
 pub enum IntQuantizer {
@@ -82,6 +86,50 @@ pub enum IntQuantizer {
     /// scale underflows f32) gets `s = 0`, `o = 0` and `q = z` (`q = 0`
     /// for `b = 1`): it dequantizes to exact zeros.
     Symmetric,
+}
+
+impl IntQuantizer {
+    /// This quantizer with every scale and offset an f16 value (GGUF /
+    /// GPTQ style), rounded so that no code clips:
+    ///
+    /// - [`IntQuantizer::Asymmetric`]: `o` = the largest f16 `≤ lo`,
+    ///   `s` = the smallest f16 `≥ (hi − o) / qmax`; so `[lo, hi]` lies in
+    ///   `[o, o + qmax · s]` and every dequantized weight is within `s / 2`
+    ///   of `w` (a group with `hi = o` gets `s = 0`, codes 0, exact).
+    /// - [`IntQuantizer::Symmetric`], `b ≥ 2`: `s` = the smallest f16
+    ///   `≥ max|w| / (2^(b−1) − 1)`, `o = −z · s` (exact: `z` is a power
+    ///   of two); every weight within `s / 2`. For `b = 1`: `a` = the f16
+    ///   nearest `mean|w|`, `s = 2a`, `o = −a`.
+    ///
+    /// Codes are computed from the stored values, as without this option.
+    /// A group needing a scale or offset beyond f16's range (|value| >
+    /// 65504) is rejected with [`Error::Value`].
+    pub fn with_f16_scales(self) -> IntQuantizerOptions {
+        IntQuantizerOptions {
+            quantizer: self,
+            f16_scales: true,
+        }
+    }
+}
+
+/// An [`IntQuantizer`] and how its scales and offsets are stored; an
+/// `IntQuantizer` converts to this with f32 scales.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct IntQuantizerOptions {
+    /// The formulas.
+    pub quantizer: IntQuantizer,
+    /// Round scales and offsets to f16 values
+    /// ([`IntQuantizer::with_f16_scales`]).
+    pub f16_scales: bool,
+}
+
+impl From<IntQuantizer> for IntQuantizerOptions {
+    fn from(quantizer: IntQuantizer) -> Self {
+        IntQuantizerOptions {
+            quantizer,
+            f16_scales: false,
+        }
+    }
 }
 
 /// A b-bit integer weight matrix in its user-facing form.
@@ -185,19 +233,25 @@ impl IntMatrix {
 
     /// Quantizes float weights (m × k, row-major) to `bits`-bit codes with
     /// a scale and an offset per group, as `quantizer` describes (see
-    /// [`IntQuantizer`] for the exact formulas).
+    /// [`IntQuantizer`] for the exact formulas): an [`IntQuantizer`] (f32
+    /// scales), or one with [`IntQuantizer::with_f16_scales`].
     ///
     /// Errors: as [`IntMatrix::new`]; [`Error::Length`] if `w` is not
     /// `m × k` long; [`Error::Value`] for a NaN or ±Inf weight (naming its
-    /// row and column) or a group whose scale or offset overflows f32.
+    /// row and column) or a group whose scale or offset overflows f32
+    /// (f16 with f16 scales).
     pub fn quantize_f32(
         w: &[f32],
         m: usize,
         k: usize,
         bits: u32,
         granularity: ScaleGranularity,
-        quantizer: IntQuantizer,
+        quantizer: impl Into<IntQuantizerOptions>,
     ) -> Result<Self> {
+        let IntQuantizerOptions {
+            quantizer,
+            f16_scales,
+        } = quantizer.into();
         let count = check_shape(m, k, bits, granularity)?;
         check_len("float weights", m * k, w.len())?;
         if let Some(i) = w.iter().position(|v| !v.is_finite()) {
@@ -224,12 +278,13 @@ impl IntMatrix {
             .zip(codes.chunks_exact_mut(glen))
             .enumerate()
         {
-            let (s, o) = group_params(wg, bits, quantizer);
+            let (s, o) = group_params(wg, bits, quantizer, f16_scales);
             if !s.is_finite() || !o.is_finite() {
                 return Err(Error::Value(format!(
                     "{} cannot be quantized to {bits} bits: its scale ({s}) or offset ({o}) \
-                     overflows f32",
-                    group_name(granularity, k, gi)
+                     overflows {}",
+                    group_name(granularity, k, gi),
+                    if f16_scales { "f16" } else { "f32" }
                 )));
             }
             group_codes(wg, cg, bits, quantizer, s, o);
@@ -247,9 +302,9 @@ impl IntMatrix {
         k: usize,
         bits: u32,
         granularity: ScaleGranularity,
-        quantizer: IntQuantizer,
+        quantizer: impl Into<IntQuantizerOptions>,
     ) -> Result<Self> {
-        Self::quantize_converted(w, m, k, bits, granularity, quantizer)
+        Self::quantize_converted(w, m, k, bits, granularity, quantizer.into())
     }
 
     /// [`IntMatrix::quantize_f32`] from bf16 weights (converted exactly to
@@ -260,9 +315,9 @@ impl IntMatrix {
         k: usize,
         bits: u32,
         granularity: ScaleGranularity,
-        quantizer: IntQuantizer,
+        quantizer: impl Into<IntQuantizerOptions>,
     ) -> Result<Self> {
-        Self::quantize_converted(w, m, k, bits, granularity, quantizer)
+        Self::quantize_converted(w, m, k, bits, granularity, quantizer.into())
     }
 
     fn quantize_converted<T: ActivationElem>(
@@ -271,7 +326,7 @@ impl IntMatrix {
         k: usize,
         bits: u32,
         granularity: ScaleGranularity,
-        quantizer: IntQuantizer,
+        quantizer: IntQuantizerOptions,
     ) -> Result<Self> {
         let mut f = vec![0f32; w.len()];
         T::to_f32_slice(w, &mut f);
@@ -466,10 +521,44 @@ fn group_name(granularity: ScaleGranularity, k: usize, gi: usize) -> String {
     }
 }
 
-/// Scale and offset of one group (see [`IntQuantizer`]); may be non-finite
-/// when the weights are near the f32 limit (the caller rejects that).
-fn group_params(w: &[f32], bits: u32, quantizer: IntQuantizer) -> (f32, f32) {
+/// The f16 value nearest `v` from above (`up`: the smallest f16 `≥ v`) or
+/// below (the largest `≤ v`), as f32; ±inf beyond f16's range.
+fn f16_directed(v: f64, up: bool) -> f32 {
+    let next_up = |x: f16| {
+        let b = x.to_bits();
+        f16::from_bits(if b & 0x7fff == 0 {
+            1
+        } else if b & 0x8000 == 0 {
+            b + 1
+        } else {
+            b - 1
+        })
+    };
+    let c = f16::from_f64(v);
+    let cv = c.to_f64();
+    if up && cv < v {
+        next_up(c).to_f32()
+    } else if !up && cv > v {
+        -next_up(-c).to_f32()
+    } else {
+        cv as f32
+    }
+}
+
+/// The f16 value nearest `v`, as f32 (±inf beyond f16's range).
+fn f16_nearest(v: f64) -> f32 {
+    f16::from_f64(v).to_f32()
+}
+
+/// Scale and offset of one group (see [`IntQuantizer`]), f16 values when
+/// `f16_scales` ([`IntQuantizer::with_f16_scales`]); may be non-finite
+/// when the weights are near the f32 (f16) limit (the caller rejects
+/// that).
+fn group_params(w: &[f32], bits: u32, quantizer: IntQuantizer, f16_scales: bool) -> (f32, f32) {
     let qmax = ((1u32 << bits) - 1) as f64;
+    if f16_scales {
+        return group_params_f16(w, bits, quantizer);
+    }
     match quantizer {
         IntQuantizer::Asymmetric => {
             let (lo, hi) = w
@@ -496,6 +585,42 @@ fn group_params(w: &[f32], bits: u32, quantizer: IntQuantizer) -> (f32, f32) {
                 (0.0, 0.0)
             } else {
                 (s, (-z * s as f64) as f32)
+            }
+        }
+    }
+}
+
+/// [`group_params`] with f16 values (the rounding directions of
+/// [`IntQuantizer::with_f16_scales`]).
+fn group_params_f16(w: &[f32], bits: u32, quantizer: IntQuantizer) -> (f32, f32) {
+    let qmax = ((1u32 << bits) - 1) as f64;
+    match quantizer {
+        IntQuantizer::Asymmetric => {
+            let (lo, hi) = w
+                .iter()
+                .fold((f32::INFINITY, f32::NEG_INFINITY), |(lo, hi), &v| {
+                    (lo.min(v), hi.max(v))
+                });
+            let o = f16_directed(lo as f64, false);
+            let s = f16_directed((hi as f64 - o as f64) / qmax, true);
+            (s, o)
+        }
+        IntQuantizer::Symmetric if bits == 1 => {
+            let a = f16_nearest(w.iter().map(|v| v.abs() as f64).sum::<f64>() / w.len() as f64);
+            if a == 0.0 {
+                (0.0, 0.0)
+            } else {
+                (f16_nearest(2.0 * a as f64), -a)
+            }
+        }
+        IntQuantizer::Symmetric => {
+            let z = (1u32 << (bits - 1)) as f64;
+            let amax = w.iter().fold(0f32, |m, v| m.max(v.abs()));
+            let s = f16_directed(amax as f64 / (z - 1.0), true);
+            if s == 0.0 {
+                (0.0, 0.0)
+            } else {
+                (s, f16_nearest(-z * s as f64))
             }
         }
     }
@@ -711,6 +836,83 @@ mod tests {
                 }
             }
         }
+    }
+
+    /// Whether `v` is an f16 value.
+    fn is_f16(v: f32) -> bool {
+        f16::from_f32(v).to_f32().to_bits() == v.to_bits()
+    }
+
+    #[test]
+    fn f16_scales_are_f16_values_and_keep_the_bound() {
+        let (m, k) = (3, 512);
+        // The test weights, and the same scaled near f16's limits.
+        for (seed, mul) in [(5u64, 1.0f32), (6, 2000.0), (7, 1e-6)] {
+            let w: Vec<f32> = weights(m * k, seed).iter().map(|v| v * mul).collect();
+            for bits in 1..=4 {
+                for g in GRANULARITIES {
+                    for q in [IntQuantizer::Asymmetric, IntQuantizer::Symmetric] {
+                        let t = IntMatrix::quantize_f32(&w, m, k, bits, g, q.with_f16_scales())
+                            .unwrap();
+                        assert!(t.scales().iter().chain(t.offsets()).all(|&v| is_f16(v)));
+                        let bl = t.block_len();
+                        for r in 0..m {
+                            for c in 0..k {
+                                let (s, o) = (t.scale(r, c / bl), t.offset(r, c / bl));
+                                let v = w[r * k + c] as f64;
+                                let err = (t.weight(r, c) - v).abs();
+                                if q == IntQuantizer::Symmetric && bits == 1 {
+                                    // ±a with the sign of w.
+                                    assert_eq!(t.weight(r, c).signum(), (v as f32).signum() as f64);
+                                    assert_eq!(s, -2.0 * o);
+                                    continue;
+                                }
+                                // Rounded so no code clips: within s/2 (and
+                                // the f64 evaluation).
+                                let tol = s as f64 / 2.0 + 1e-12 * v.abs();
+                                assert!(
+                                    err <= tol,
+                                    "{q:?} bits {bits} {g:?}: w = {v}, got {}, s = {s}, o = {o}",
+                                    t.weight(r, c)
+                                );
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        // Directed rounding at the edges of f16.
+        assert_eq!(f16_directed(0.1, true), 0.10003662);
+        assert_eq!(f16_directed(0.1, false), 0.099975586);
+        assert_eq!(f16_directed(-0.1, false), -0.10003662);
+        assert_eq!(f16_directed(1e-9, true), 2f32.powi(-24));
+        assert_eq!(f16_directed(-1e-9, true), -0.0);
+        assert_eq!(f16_directed(65504.5, false), 65504.0);
+        assert_eq!(f16_directed(65504.5, true), f32::INFINITY);
+        assert_eq!(f16_directed(-65505.0, true), -65504.0);
+        // Beyond f16: a clear error naming the group.
+        let e = IntMatrix::quantize_f32(
+            &[0.0, 1e6],
+            1,
+            2,
+            4,
+            ScaleGranularity::PerRow,
+            IntQuantizer::Asymmetric.with_f16_scales(),
+        )
+        .unwrap_err();
+        assert!(msg(e).contains("overflows f16"));
+        // Without the option: f32 values, not rounded to f16.
+        let w = weights(64, 9);
+        let t = IntMatrix::quantize_f32(
+            &w,
+            1,
+            64,
+            4,
+            ScaleGranularity::PerRow,
+            IntQuantizer::Asymmetric,
+        )
+        .unwrap();
+        assert!(!is_f16(t.scales()[0]));
     }
 
     #[test]

@@ -11,15 +11,17 @@
 //!   K-quant style mins are all this one form), or per-bit-plane scales
 //!   `w = Σ_i α[r, g, i] · bit_i(q) + o[r, g]` (ELUTQ's HLQ).
 //!
-//! Kernels compute only `Σ x · code` per group (and per plane); the scales
-//! and offsets are applied afterwards (`src/epilogue.rs`). The oracle in
-//! [`crate::reference`] is generic over [`Dequantize`].
+//! Kernels compute `Σ x · code` per group (and per plane); the scales and
+//! offsets are applied afterwards (`src/epilogue.rs`), or by the
+//! multiply-add integer kernels themselves (fused group scaling,
+//! [`crate::GroupScaling`]). The oracle in [`crate::reference`] is generic
+//! over [`Dequantize`].
 
 pub mod gguf;
 pub mod intb;
 pub mod ternary;
 
-pub use intb::{IntMatrix, IntQuantizer};
+pub use intb::{IntMatrix, IntQuantizer, IntQuantizerOptions};
 pub use ternary::{ScaleGranularity, TernaryMatrix};
 
 use crate::error::{Error, Result};

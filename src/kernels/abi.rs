@@ -30,7 +30,16 @@ pub(crate) struct KernelArgs {
     pub tscale_stride: usize,
     pub out: *mut u8,
     pub out_stride: usize,
+    pub fuse: usize,
+    pub gscale: *const u8,
+    pub gscale_stride: usize,
 }
+
+/// `KernelArgs::fuse` flags (`LUTGEMM_FUSE*` in the header): fused group
+/// scaling, its scales stored as f16, and offsets present.
+pub(crate) const FUSE: usize = 1;
+pub(crate) const FUSE_F16: usize = 2;
+pub(crate) const FUSE_OFFSETS: usize = 4;
 
 /// One token's table build (`lutgemm_table_args`).
 #[repr(C)]
@@ -80,7 +89,10 @@ mod tests {
         assert_eq!(offset_of!(KernelArgs, qpad), 11 * w);
         assert_eq!(offset_of!(KernelArgs, tscale), 17 * w);
         assert_eq!(offset_of!(KernelArgs, out_stride), 20 * w);
-        assert_eq!(size_of::<KernelArgs>(), 21 * w);
+        assert_eq!(offset_of!(KernelArgs, fuse), 21 * w);
+        assert_eq!(offset_of!(KernelArgs, gscale), 22 * w);
+        assert_eq!(offset_of!(KernelArgs, gscale_stride), 23 * w);
+        assert_eq!(size_of::<KernelArgs>(), 24 * w);
         assert_eq!(offset_of!(TableArgs, span), 3 * w);
         assert_eq!(size_of::<TableArgs>(), 6 * w);
     }

@@ -5,9 +5,14 @@
 //! per-scale-group sums `Σ x · code` (int32 for the Exact contract, f32 for
 //! Fast and Float), one per (token, row, group[, bit plane]). Scales and
 //! offsets are applied afterwards, once, in Rust (`src/epilogue.rs`), so
-//! every Exact kernel gives bit-identical results. The C kernels live in
-//! `kernels/<arch>/`; the per-ISA files here declare them and list their
-//! descriptors, one line of [`all`] per ISA.
+//! every Exact kernel gives bit-identical results; except that kernels of
+//! a layout that fuses the group scaling (`Layout::fuses_group_scaling`,
+//! the multiply-add integer kernels) apply them themselves when the packed
+//! weights carry `layout::GroupScales`, writing one f32 per (token, row)
+//! in the fixed order of `kernels/lutgemm_kernels.h` (every ISA gives the
+//! portable kernel's bits). The C kernels live in `kernels/<arch>/`; the
+//! per-ISA files here declare them and list their descriptors, one line of
+//! [`all`] per ISA.
 
 /// A descriptor in one line:
 /// `kernel!("name", Isa, formats, Contract, layout, run, Some(tables) | None)`.
@@ -207,9 +212,19 @@ pub(crate) enum KernelOut<'a> {
     Float(&'a mut [f32]),
 }
 
+/// The group scales of a fused call (`kernels/lutgemm_kernels.h`): the
+/// call's row groups' bytes of `layout::GroupScales`, `stride` apart.
+pub(crate) struct FusedScales<'a> {
+    pub bytes: &'a [u8],
+    pub stride: usize,
+    pub f16: bool,
+    pub offsets: bool,
+}
+
 /// A kernel call over slices: `row_groups` row groups of `w` (consecutive,
 /// `geo.row_group_bytes()` apart) × `n` tokens whose prepared activations
-/// start at the given slices, `*_stride` elements apart.
+/// start at the given slices, `*_stride` elements apart. With `fused` the
+/// kernel applies the group scales and writes one f32 per (token, row).
 pub(crate) struct KernelCall<'a> {
     pub geo: &'a Geometry,
     pub w: &'a [u8],
@@ -226,6 +241,7 @@ pub(crate) struct KernelCall<'a> {
     pub tscale_stride: usize,
     pub out: KernelOut<'a>,
     pub out_stride: usize,
+    pub fused: Option<FusedScales<'a>>,
 }
 
 /// `stride · (n − 1) + len` elements: what `n` strided items of `len` need.
@@ -255,7 +271,22 @@ pub(crate) fn run_kernel(kernel: &KernelDesc, call: KernelCall) {
     if reads_qpad {
         assert!(call.qpad.len() >= span_len(call.n, call.qpad_stride, geo.kp));
     }
-    if layout.kernel_reads_block_sums() {
+    let (mut fuse, mut gscale, mut gscale_stride) = (0, std::ptr::null(), 0);
+    if let Some(f) = &call.fused {
+        assert!(layout.fuses_group_scaling() && kernel.contract == Contract::Exact);
+        assert!(call.plane_out == 1);
+        let elem = if f.f16 { 2 } else { 4 };
+        assert_eq!(
+            f.stride,
+            geo.nb * geo.mr * elem * if f.offsets { 2 } else { 1 }
+        );
+        assert!(f.bytes.len() >= call.row_groups * f.stride);
+        fuse = abi::FUSE
+            | if f.f16 { abi::FUSE_F16 } else { 0 }
+            | if f.offsets { abi::FUSE_OFFSETS } else { 0 };
+        (gscale, gscale_stride) = (f.bytes.as_ptr(), f.stride);
+    }
+    if layout.kernel_reads_block_sums() || fuse & abi::FUSE_OFFSETS != 0 {
         assert!(call.qsum.len() >= span_len(call.n, call.qsum_stride, geo.nb));
     }
     let table_len = layout.table_bytes(kernel.contract, geo.kp);
@@ -265,14 +296,20 @@ pub(crate) fn run_kernel(kernel: &KernelDesc, call: KernelCall) {
     if kernel.contract == Contract::Fast && table_len > 0 {
         assert!(call.tscale.len() >= span_len(call.n, call.tscale_stride, geo.kp / geo.span));
     }
-    let outs = call.row_groups * geo.mr * geo.nb * call.plane_out;
+    let per_row = if fuse != 0 {
+        1
+    } else {
+        geo.nb * call.plane_out
+    };
+    let outs = call.row_groups * geo.mr * per_row;
     let out_len = span_len(call.n, call.out_stride, outs);
-    let out: *mut u8 = match (call.out, kernel.contract) {
-        (KernelOut::Int(o), Contract::Exact) => {
+    let out: *mut u8 = match (call.out, kernel.contract, fuse != 0) {
+        (KernelOut::Int(o), Contract::Exact, false) => {
             assert!(o.len() >= out_len);
             o.as_mut_ptr().cast()
         }
-        (KernelOut::Float(o), Contract::Fast | Contract::Float) => {
+        (KernelOut::Float(o), Contract::Fast | Contract::Float, false)
+        | (KernelOut::Float(o), Contract::Exact, true) => {
             assert!(o.len() >= out_len);
             o.as_mut_ptr().cast()
         }
@@ -300,6 +337,9 @@ pub(crate) fn run_kernel(kernel: &KernelDesc, call: KernelCall) {
         tscale_stride: call.tscale_stride,
         out,
         out_stride: call.out_stride,
+        fuse,
+        gscale,
+        gscale_stride,
     };
     debug_assert!(kernel.isa.is_available());
     // SAFETY: every extent the kernel reads or writes was checked above

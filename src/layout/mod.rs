@@ -11,7 +11,10 @@
 //! row groups follow each other. The byte order within a row group is the
 //! layout's own, documented on its variant.
 
+mod group_scales;
 mod pack;
+
+pub(crate) use group_scales::GroupScales;
 
 use crate::contract::Contract;
 use crate::format::{Dequantize, Format};
@@ -144,6 +147,13 @@ impl Layout {
             | Layout::TernaryLutG4 { .. } => 2,
             Layout::IntMad { .. } | Layout::IntBitLutG4 { .. } => format.bits() as usize,
         }
+    }
+
+    /// Whether this layout's kernels can apply group scales and offsets
+    /// themselves (fused group scaling, [`GroupScales`]): the multiply-add
+    /// integer kernels, whose lanes are rows.
+    pub(crate) fn fuses_group_scaling(self) -> bool {
+        matches!(self, Layout::IntMad { .. })
     }
 
     /// Whether the kernels read the per-group activation sums (`qsum`).

@@ -2,8 +2,8 @@
 #![allow(dead_code)]
 
 use lutgemm::{
-    Context, Contract, Dequantize, Format, IntMatrix, Isa, KernelDesc, PackOptions, PackedWeights,
-    ScaleGranularity, TernaryMatrix, kernels, reference,
+    Context, Contract, Dequantize, Format, GroupScaling, IntMatrix, Isa, KernelDesc, PackOptions,
+    PackedWeights, ScaleGranularity, TernaryMatrix, kernels, reference,
 };
 
 /// Deterministic xorshift generator (tests must be reproducible without a
@@ -93,9 +93,31 @@ pub fn pack_for<W: Dequantize + ?Sized>(w: &W, kernel: &KernelDesc) -> PackedWei
     p
 }
 
+/// Random b-bit weights whose scales and offsets are f16 values (GGUF
+/// style), offsets all zero unless `offsets`.
+pub fn random_int_f16(
+    m: usize,
+    k: usize,
+    bits: u32,
+    g: ScaleGranularity,
+    offsets: bool,
+    rng: &mut Rng,
+) -> IntMatrix {
+    let h = |v: f32| half::f16::from_f32(v).to_f32();
+    let codes = (0..m * k).map(|_| rng.below(1 << bits) as u8).collect();
+    let count = g.scale_count(m, k).unwrap();
+    let scales = (0..count).map(|_| h(0.01 + rng.f32().abs())).collect();
+    let offs = (0..count)
+        .map(|_| if offsets { h(rng.f32() * 0.5) } else { 0.0 })
+        .collect();
+    IntMatrix::new(m, k, bits, g, codes, scales, offs).unwrap()
+}
+
 /// Checks one Exact kernel on one input against the reference: exact
-/// integer sums, the portable kernel on the same packed bytes, and the
-/// float result within the documented bound. Returns the float result.
+/// integer sums, the portable kernel on the same packed bytes (integer
+/// sums and, bit for bit, float results), and the float result within the
+/// documented bound of its group scaling (`src/epilogue.rs`). Returns the
+/// float result.
 pub fn check_kernel<W: Dequantize + ?Sized>(
     w: &W,
     kernel: &KernelDesc,
@@ -104,10 +126,22 @@ pub fn check_kernel<W: Dequantize + ?Sized>(
     n: usize,
     want_sums: &[i32],
 ) -> Vec<f32> {
-    let packed = pack_for(w, kernel);
+    check_packed(w, &pack_for(w, kernel), q, d, n, want_sums)
+}
+
+/// [`check_kernel`] on weights already packed for the kernel.
+pub fn check_packed<W: Dequantize + ?Sized>(
+    w: &W,
+    packed: &PackedWeights,
+    q: &[i8],
+    d: &[f32],
+    n: usize,
+    want_sums: &[i32],
+) -> Vec<f32> {
+    let kernel = packed.kernel();
     let mut ctx = Context::with_threads(1).unwrap();
     let mut sums = vec![0i32; want_sums.len()];
-    ctx.integer_sums(&packed, q, n, &mut sums).unwrap();
+    ctx.integer_sums(packed, q, n, &mut sums).unwrap();
     assert_eq!(ctx.last_kernel().unwrap().name, kernel.name);
     if let Some(i) = sums.iter().zip(want_sums).position(|(a, b)| a != b) {
         panic!(
@@ -126,7 +160,7 @@ pub fn check_kernel<W: Dequantize + ?Sized>(
     if kernel.isa != Isa::Scalar {
         ctx.set_isa(Some(Isa::Scalar));
         let mut again = vec![0i32; want_sums.len()];
-        ctx.integer_sums(&packed, q, n, &mut again).unwrap();
+        ctx.integer_sums(packed, q, n, &mut again).unwrap();
         assert_eq!(
             again, sums,
             "{}: portable kernel on the same layout",
@@ -135,9 +169,80 @@ pub fn check_kernel<W: Dequantize + ?Sized>(
         ctx.set_isa(None);
     }
     let mut y = vec![0f32; n * w.m()];
-    ctx.matmul_i8(&packed, q, d, n, &mut y).unwrap();
-    check_float(w, q, d, n, &y, kernel.name);
+    ctx.matmul_i8(packed, q, d, n, &mut y).unwrap();
+    if kernel.isa != Isa::Scalar {
+        ctx.set_isa(Some(Isa::Scalar));
+        let mut yp = vec![0f32; n * w.m()];
+        ctx.matmul_i8(packed, q, d, n, &mut yp).unwrap();
+        ctx.set_isa(None);
+        if let Some(i) = (0..y.len()).find(|&i| y[i].to_bits() != yp[i].to_bits()) {
+            panic!(
+                "{} ({:?}): y[{i}] = {:e}, the portable kernel on the same bytes gives {:e}",
+                kernel.name,
+                packed.group_scaling(),
+                y[i],
+                yp[i]
+            );
+        }
+    }
+    check_result(packed, w, q, d, n, &y);
     y
+}
+
+/// `y` (from `p`) within the bound of `p`'s group scaling: [`check_float`]
+/// for the f64 epilogue, [`check_fused`] for fused weights.
+pub fn check_result<W: Dequantize + ?Sized>(
+    p: &PackedWeights,
+    w: &W,
+    q: &[i8],
+    d: &[f32],
+    n: usize,
+    y: &[f32],
+) {
+    match p.group_scaling() {
+        GroupScaling::Epilogue => check_float(w, q, d, n, y, p.kernel().name),
+        _ => check_fused(w, q, d, n, y, p.kernel().name),
+    }
+}
+
+/// `y` within the fused group scaling's bound (`src/epilogue.rs`) of the
+/// Exact contract's exact value `y*`:
+/// `|y − y*| ≤ u·|y*| + 2^−150 + (1 + u)·γ_{3·nb}·|d|·Σ_g (|s·isum| + |o·qsum|)`.
+pub fn check_fused<W: Dequantize + ?Sized>(
+    w: &W,
+    q: &[i8],
+    d: &[f32],
+    n: usize,
+    y: &[f32],
+    what: &str,
+) {
+    let (m, k, bl) = (w.m(), w.k(), w.group_len());
+    let nb = k / bl;
+    let want = reference::matmul_exact(w, q, d, n);
+    let sums = reference::integer_sums(w, q, n);
+    let u = f32::EPSILON as f64 / 2.0;
+    let gamma = 3.0 * nb as f64 * u / (1.0 - 3.0 * nb as f64 * u);
+    for t in 0..n {
+        let qsum: Vec<f64> = (0..nb)
+            .map(|g| q[t * k + g * bl..][..bl].iter().map(|&v| v as f64).sum())
+            .collect();
+        for r in 0..m {
+            let mag: f64 = (0..nb)
+                .map(|g| {
+                    let isum = sums[(t * m + r) * nb + g] as f64;
+                    (w.scale(r, g) as f64 * isum).abs() + (w.offset(r, g) as f64 * qsum[g]).abs()
+                })
+                .sum();
+            let exp = want[t * m + r];
+            let tol =
+                u * exp.abs() + 2f64.powi(-150) + (1.0 + u) * gamma * (d[t] as f64).abs() * mag;
+            let got = y[t * m + r] as f64;
+            assert!(
+                (got - exp).abs() <= tol,
+                "{what} (fused): y[{t},{r}] = {got}, reference {exp} (tolerance {tol})"
+            );
+        }
+    }
 }
 
 /// `y` is the Exact contract's f64 value rounded once to f32 (the epilogue
@@ -162,25 +267,30 @@ pub fn check_float<W: Dequantize + ?Sized>(
 }
 
 /// Runs every available Exact kernel for `w`'s format on `q`, checks each,
-/// and checks that all give bit-identical floats.
+/// and checks that all kernels with the same group scaling give
+/// bit-identical floats. (Kernels that fuse the group scaling into an f32
+/// accumulation legitimately differ from the f64 epilogue's result, within
+/// the bound `check_fused` tests; among themselves they agree bit for bit.)
 pub fn check_all_kernels<W: Dequantize + ?Sized>(w: &W, q: &[i8], d: &[f32], n: usize) {
     let want = reference::integer_sums(w, q, n);
-    let mut first: Option<(Vec<f32>, &str)> = None;
+    let mut first: Vec<(GroupScaling, Vec<f32>, &str)> = Vec::new();
     for kernel in kernels_for(w.format(), Contract::Exact) {
         if w.has_plane_scales() && kernel.family() != lutgemm::KernelFamily::BitLutG4 {
             continue;
         }
-        let y = check_kernel(w, kernel, q, d, n, &want);
-        match &first {
-            None => first = Some((y, kernel.name)),
-            Some((y0, name)) => assert!(
+        let packed = pack_for(w, kernel);
+        let y = check_packed(w, &packed, q, d, n, &want);
+        let scaling = packed.group_scaling();
+        match first.iter().find(|(s, _, _)| *s == scaling) {
+            None => first.push((scaling, y, kernel.name)),
+            Some((_, y0, name)) => assert!(
                 y0.iter().zip(&y).all(|(a, b)| a.to_bits() == b.to_bits()),
-                "{} and {name} differ in float results",
+                "{} and {name} ({scaling:?}) differ in float results",
                 kernel.name
             ),
         }
     }
-    assert!(first.is_some(), "no Exact kernel for {}", w.format());
+    assert!(!first.is_empty(), "no Exact kernel for {}", w.format());
 }
 
 pub const GRANULARITIES: [fn(usize) -> Option<ScaleGranularity>; 4] = [

@@ -2,7 +2,8 @@
 //! multiply-accumulate in int32, on the same layouts as the SIMD kernels.
 
 use super::Call;
-use crate::kernels::abi::KernelArgs;
+use crate::kernels::abi::{self, KernelArgs};
+use half::f16;
 
 /// Ternary: `Layout::TernaryMad` (codes stored as `code + 1`), so
 /// `Σ q·code = Σ q·(code + 1) − Σ q`.
@@ -41,7 +42,12 @@ pub(super) unsafe extern "C" fn ternary(a: *const KernelArgs) {
 }
 
 /// b-bit integers, b ∈ {2, 4}: `Layout::IntMad` (row-interleaved steps of
-/// 64 bytes; lane `4r..4r+4` is row r × 4 columns per field).
+/// 64 bytes; lane `4r..4r+4` is row r × 4 columns per field). Writes the
+/// int32 group sums, or with fused group scaling (`a.fuse`) one f32 per
+/// (token, row): this loop *defines* the fused order every SIMD kernel
+/// reproduces bit for bit (`kernels/lutgemm_kernels.h`): per row, groups
+/// in increasing order, `acc = fma(s, f32(isum), acc)` then
+/// `acc = fma(o, f32(qsum), acc)`, from `acc = +0.0`.
 pub(super) unsafe extern "C" fn int(a: *const KernelArgs) {
     // SAFETY: forwarded contract of KernelFn.
     let c = unsafe { Call::new(a) };
@@ -51,10 +57,19 @@ pub(super) unsafe extern "C" fn int(a: *const KernelArgs) {
     let mask = (1u8 << bits) - 1;
     let step_bytes = mr * kc * bits / 8;
     let steps_per_block = bp / kc;
+    let fused = a.fuse & abi::FUSE != 0;
+    let scales = fused.then(|| GroupScales::of(a));
     for t in 0..a.n {
         let x = c.qpad(t);
+        // Read (and checked by run_kernel) only with offsets.
+        let qsum = if scales.as_ref().is_some_and(|s| s.offsets) {
+            c.qsum(t)
+        } else {
+            &[]
+        };
         for g in 0..a.row_groups {
             let wg = c.weights(g);
+            let mut facc = [0f32; super::MAX_MR];
             for b in 0..nb {
                 let mut acc = [0i32; super::MAX_MR];
                 for s in b * steps_per_block..(b + 1) * steps_per_block {
@@ -70,12 +85,81 @@ pub(super) unsafe extern "C" fn int(a: *const KernelArgs) {
                         }
                     }
                 }
-                for (r, &v) in acc.iter().enumerate().take(mr) {
-                    let idx = c.out_index(t, g * mr + r, b, 0);
-                    // SAFETY: idx is within the checked output extent.
-                    unsafe { *a.out.cast::<i32>().add(idx) = v };
+                match &scales {
+                    Some(gs) => {
+                        for (r, (f, &v)) in facc.iter_mut().zip(&acc).enumerate().take(mr) {
+                            *f = gs.scale(g, b, r).mul_add(v as f32, *f);
+                            if let Some(&qs) = qsum.get(b) {
+                                *f = gs.offset(g, b, r).mul_add(qs as f32, *f);
+                            }
+                        }
+                    }
+                    None => {
+                        for (r, &v) in acc.iter().enumerate().take(mr) {
+                            let idx = c.out_index(t, g * mr + r, b, 0);
+                            // SAFETY: idx is within the checked output extent.
+                            unsafe { *a.out.cast::<i32>().add(idx) = v };
+                        }
+                    }
+                }
+            }
+            if fused {
+                for (r, &f) in facc.iter().enumerate().take(mr) {
+                    // SAFETY: fused outputs are one per (token, row), within
+                    // the checked extent.
+                    unsafe { *a.out.cast::<f32>().add(t * a.out_stride + g * mr + r) = f };
                 }
             }
         }
+    }
+}
+
+/// A fused call's group scales (`lutgemm_kernels.h`): per row group, per
+/// scale group, `mr` scales then (with offsets) `mr` offsets.
+struct GroupScales {
+    base: *const u8,
+    stride: usize,
+    per_group: usize,
+    mr: usize,
+    f16: bool,
+    offsets: bool,
+}
+
+impl GroupScales {
+    fn of(a: &KernelArgs) -> GroupScales {
+        let f16 = a.fuse & abi::FUSE_F16 != 0;
+        let offsets = a.fuse & abi::FUSE_OFFSETS != 0;
+        let elem = if f16 { 2 } else { 4 };
+        GroupScales {
+            base: a.gscale,
+            stride: a.gscale_stride,
+            per_group: a.mr * elem * if offsets { 2 } else { 1 },
+            mr: a.mr,
+            f16,
+            offsets,
+        }
+    }
+
+    /// Element `i` of row group `g`'s scale group `b`.
+    fn get(&self, g: usize, b: usize, i: usize) -> f32 {
+        let at = g * self.stride + b * self.per_group;
+        // SAFETY: run_kernel checked row_groups · stride bytes, and
+        // stride = nb · per_group; i < 2 · mr with offsets, else < mr.
+        unsafe {
+            let p = self.base.add(at);
+            if self.f16 {
+                f16::from_bits(p.cast::<u16>().add(i).read_unaligned()).to_f32()
+            } else {
+                p.cast::<f32>().add(i).read_unaligned()
+            }
+        }
+    }
+
+    fn scale(&self, g: usize, b: usize, r: usize) -> f32 {
+        self.get(g, b, r)
+    }
+
+    fn offset(&self, g: usize, b: usize, r: usize) -> f32 {
+        self.get(g, b, self.mr + r)
     }
 }
