@@ -143,20 +143,28 @@ impl Workspace {
         }
     }
 
-    /// Worker slot `s`'s kernel output buffer.
+    /// Worker slot `s`'s kernel output buffer and kernel scratch.
     ///
     /// # Safety
     /// Only one worker uses slot `s` at a time.
     #[allow(clippy::mut_from_ref)]
-    unsafe fn slot<T: bytemuck::Pod>(&self, plan: &Plan, s: usize) -> &mut [T] {
+    unsafe fn slot<T: bytemuck::Pod>(&self, plan: &Plan, s: usize) -> (&mut [T], &mut [u8]) {
         assert!(s < plan.threads);
         let start = plan.slots_offset + s * plan.slot_bytes;
         assert!(start + plan.slot_bytes <= self.len);
-        // SAFETY: in bounds, aligned, exclusive by the caller.
+        assert!(plan.slot_out_bytes + plan.scratch_bytes <= plan.slot_bytes);
+        // SAFETY: in bounds, aligned (slot parts are multiples of 64
+        // bytes), disjoint, exclusive by the caller.
         unsafe {
-            std::slice::from_raw_parts_mut(
-                self.base.add(start).cast::<T>(),
-                plan.slot_bytes / size_of::<T>(),
+            (
+                std::slice::from_raw_parts_mut(
+                    self.base.add(start).cast::<T>(),
+                    plan.slot_out_bytes / size_of::<T>(),
+                ),
+                std::slice::from_raw_parts_mut(
+                    self.base.add(start + plan.slot_out_bytes),
+                    plan.scratch_bytes,
+                ),
             )
         }
     }
@@ -403,11 +411,13 @@ unsafe fn compute_item(
     let kernel = plan.kernel;
     let exact = kernel.contract == Contract::Exact;
     // SAFETY: this worker owns `slot` (caller contract); one typed view.
-    let mut buf = unsafe {
+    let (mut buf, scratch) = unsafe {
         if exact {
-            SlotBuf::Int(ws.slot::<i32>(plan, slot))
+            let (o, s) = ws.slot::<i32>(plan, slot);
+            (SlotBuf::Int(o), s)
         } else {
-            SlotBuf::Float(ws.slot::<f32>(plan, slot))
+            let (o, s) = ws.slot::<f32>(plan, slot);
+            (SlotBuf::Float(o), s)
         }
     };
     let out = match &mut buf {
@@ -432,6 +442,7 @@ unsafe fn compute_item(
             tscale_stride: r.tscale.stride / 4,
             out,
             out_stride,
+            scratch,
         },
     );
     let per_row = geo.nb * plan.plane_out;

@@ -25,6 +25,11 @@ const TILE_BYTES: usize = 512 << 10;
 /// 282 vs 170 µs at n = 1).
 const OUT_BYTES: usize = 256 << 10;
 
+/// Largest kernel output per work item of the vector-LUT, whose calls
+/// cover many rows: with small scale groups (many sums per row) the rows
+/// per call shrink instead of the slot growing without bound.
+const VECLUT_OUT_BYTES: usize = 2 << 20;
+
 /// Tokens per kernel call (one token tile): the kernels reuse each weight
 /// load across the tile's tokens.
 const TOKEN_TILE: usize = 8;
@@ -79,8 +84,13 @@ pub(crate) struct Plan {
     /// Table bytes per token.
     pub table_len: usize,
     pub regions: Regions,
-    /// Kernel output bytes per worker slot, and where the slots start.
+    /// Bytes per worker slot (kernel output, then kernel scratch), and
+    /// where the slots start.
     pub slot_bytes: usize,
+    /// Kernel scratch bytes per call (vector-LUT tables and accumulators;
+    /// 0 for other layouts), at `slot_out_bytes` into each slot.
+    pub scratch_bytes: usize,
+    pub slot_out_bytes: usize,
     pub slots_offset: usize,
     /// Bytes of the whole workspace.
     pub workspace_bytes: usize,
@@ -140,11 +150,25 @@ impl Plan {
             dscale: region(strides[8]),
         };
         let token_bytes = offset;
-        let token_tile = batch.min(TOKEN_TILE);
+        let token_tile = batch.min(layout.token_tile().unwrap_or(TOKEN_TILE));
         let out_per_group = geo.mr * geo.nb * w.plane_out * token_tile * 4;
-        let tile_groups =
-            tile_row_groups(&geo, threads, batch).min((OUT_BYTES / out_per_group).max(1));
-        let slot_bytes = line(tile_groups * geo.mr * geo.nb * w.plane_out * token_tile * 4);
+        let mut tile_groups = tile_row_groups(&geo, threads, batch);
+        if let (Some(rows), true) = (layout.tile_rows(), batch > 1) {
+            // ---- vector-LUT: calls of many rows (tables built per call) ----
+            tile_groups = tile_groups
+                .max(rows / geo.mr)
+                .min(geo.row_groups)
+                .min((VECLUT_OUT_BYTES / out_per_group).max(1));
+            if threads > 1 {
+                // Keep at least two tiles per thread for balance.
+                tile_groups = tile_groups.min(geo.row_groups.div_ceil(2 * threads).max(1));
+            }
+        } else {
+            tile_groups = tile_groups.min((OUT_BYTES / out_per_group).max(1));
+        }
+        let slot_out_bytes = line(tile_groups * geo.mr * geo.nb * w.plane_out * token_tile * 4);
+        let scratch_bytes = line(layout.kernel_scratch_bytes(tile_groups * geo.mr));
+        let slot_bytes = slot_out_bytes + scratch_bytes;
         Plan {
             kernel,
             geo,
@@ -157,6 +181,8 @@ impl Plan {
             table_len,
             regions,
             slot_bytes,
+            scratch_bytes,
+            slot_out_bytes,
             slots_offset: token_bytes,
             workspace_bytes: token_bytes + threads * slot_bytes,
         }

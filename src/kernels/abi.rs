@@ -30,6 +30,8 @@ pub(crate) struct KernelArgs {
     pub tscale_stride: usize,
     pub out: *mut u8,
     pub out_stride: usize,
+    pub scratch: *mut u8,
+    pub scratch_bytes: usize,
 }
 
 /// One token's table build (`lutgemm_table_args`).
@@ -80,7 +82,8 @@ mod tests {
         assert_eq!(offset_of!(KernelArgs, qpad), 11 * w);
         assert_eq!(offset_of!(KernelArgs, tscale), 17 * w);
         assert_eq!(offset_of!(KernelArgs, out_stride), 20 * w);
-        assert_eq!(size_of::<KernelArgs>(), 21 * w);
+        assert_eq!(offset_of!(KernelArgs, scratch_bytes), 22 * w);
+        assert_eq!(size_of::<KernelArgs>(), 23 * w);
         assert_eq!(offset_of!(TableArgs, span), 3 * w);
         assert_eq!(size_of::<TableArgs>(), 6 * w);
     }

@@ -55,6 +55,21 @@ pub enum Layout {
         /// Padding granularity of a scale group along k.
         kc: usize,
     },
+    /// Ternary vector-LUT (Vec-LUT's 1→N lookup), groups of g = 4 weights:
+    /// the byte order of [`Layout::TernaryLutG4`] (index
+    /// `27·(c₀+1) + 9·(c₁+1) + 3·(c₂+1) + (c₃+1)`; for each group `j`, `mr`
+    /// bytes, one per row), read differently: the kernel builds, per tile of
+    /// [`VECLUT_TOKENS`] tokens, one table *row* per pattern holding that
+    /// pattern's group sum for every token of the tile, and each index byte
+    /// adds a whole row into its weight row's accumulators. With `mr = 64`
+    /// a K-block of 16 groups is 1 KiB of contiguous index bytes per row
+    /// group, which the kernel streams. The tables live in the call's
+    /// scratch ([`Layout::kernel_scratch_bytes`]), not in the prepared
+    /// activations: the kernel reads `qpad`.
+    TernaryVecLutG4 {
+        /// Rows per row group.
+        mr: usize,
+    },
     /// b-bit multiply-add (b ∈ {2, 4}), rows interleaved so that one 32-bit
     /// lane is one row × 4 consecutive columns (a `vpdpbusd` lane is then a
     /// row's partial sum, no horizontal reduction). Steps of 64 bytes hold
@@ -84,6 +99,7 @@ impl Layout {
             Layout::TernaryMad { .. } | Layout::IntMad { .. } => KernelFamily::MultiplyAdd,
             Layout::TernaryLutG2 { .. } => KernelFamily::LutG2,
             Layout::TernaryLutG4 { .. } => KernelFamily::LutG4,
+            Layout::TernaryVecLutG4 { .. } => KernelFamily::VecLutG4,
             Layout::IntBitLutG4 { .. } => KernelFamily::BitLutG4,
         }
     }
@@ -94,6 +110,7 @@ impl Layout {
             Layout::TernaryMad { mr, .. }
             | Layout::TernaryLutG2 { mr, .. }
             | Layout::TernaryLutG4 { mr, .. }
+            | Layout::TernaryVecLutG4 { mr }
             | Layout::IntMad { mr }
             | Layout::IntBitLutG4 { mr } => mr,
         }
@@ -105,6 +122,7 @@ impl Layout {
             Layout::TernaryMad { kc, .. }
             | Layout::TernaryLutG2 { kc, .. }
             | Layout::TernaryLutG4 { kc, .. } => kc,
+            Layout::TernaryVecLutG4 { .. } => 4,
             Layout::IntMad { .. } => 32 / format.bits() as usize,
             Layout::IntBitLutG4 { .. } => 8,
         }
@@ -115,7 +133,8 @@ impl Layout {
         match self {
             Layout::TernaryMad { .. }
             | Layout::TernaryLutG2 { .. }
-            | Layout::TernaryLutG4 { .. } => format == Format::Ternary,
+            | Layout::TernaryLutG4 { .. }
+            | Layout::TernaryVecLutG4 { .. } => format == Format::Ternary,
             Layout::IntMad { .. } => matches!(format, Format::Int2 | Format::Int4),
             Layout::IntBitLutG4 { .. } => format != Format::Ternary,
         }
@@ -128,10 +147,13 @@ impl Layout {
     }
 
     /// Whether a contract has kernels on this layout: multiply-add is
-    /// integer only (Exact); table layouts serve all three.
+    /// integer only (Exact), and so (for now) is the vector-LUT; the other
+    /// table layouts serve all three.
     pub fn supports_contract(self, contract: Contract) -> bool {
         match self {
-            Layout::TernaryMad { .. } | Layout::IntMad { .. } => contract == Contract::Exact,
+            Layout::TernaryMad { .. } | Layout::IntMad { .. } | Layout::TernaryVecLutG4 { .. } => {
+                contract == Contract::Exact
+            }
             _ => true,
         }
     }
@@ -141,7 +163,8 @@ impl Layout {
         match self {
             Layout::TernaryMad { .. }
             | Layout::TernaryLutG2 { .. }
-            | Layout::TernaryLutG4 { .. } => 2,
+            | Layout::TernaryLutG4 { .. }
+            | Layout::TernaryVecLutG4 { .. } => 2,
             Layout::IntMad { .. } | Layout::IntBitLutG4 { .. } => format.bits() as usize,
         }
     }
@@ -153,13 +176,47 @@ impl Layout {
 
     /// Whether the kernels read the padded int8 activations directly.
     pub(crate) fn kernel_reads_qpad(self) -> bool {
-        matches!(self, Layout::TernaryMad { .. } | Layout::IntMad { .. })
+        matches!(
+            self,
+            Layout::TernaryMad { .. } | Layout::IntMad { .. } | Layout::TernaryVecLutG4 { .. }
+        )
+    }
+
+    /// Scratch bytes one kernel call over `rows` rows needs (0: none): the
+    /// vector-LUT builds its tables inside the call.
+    pub(crate) fn kernel_scratch_bytes(self, rows: usize) -> usize {
+        match self {
+            Layout::TernaryVecLutG4 { .. } => veclut_scratch_bytes(rows),
+            _ => 0,
+        }
+    }
+
+    /// Tokens the plan should give one kernel call, when the layout has a
+    /// preference (the vector-LUT: one table row per token tile).
+    pub(crate) fn token_tile(self) -> Option<usize> {
+        match self {
+            Layout::TernaryVecLutG4 { .. } => Some(VECLUT_TOKENS),
+            _ => None,
+        }
+    }
+
+    /// Rows the plan should give one kernel call when a batch has several
+    /// tokens, when the layout has a preference. The vector-LUT builds its
+    /// tables once per call and K-block (81 rows of the tile's tokens per 4
+    /// columns), so a call should cover many rows to amortize them: at
+    /// 2048 rows the build is ~4% of the lookups, and the call's
+    /// accumulators (192 B per row) stay within L2.
+    pub(crate) fn tile_rows(self) -> Option<usize> {
+        match self {
+            Layout::TernaryVecLutG4 { .. } => Some(2048),
+            _ => None,
+        }
     }
 
     /// Table bytes per token for `kp` padded activations (0: no tables).
     pub(crate) fn table_bytes(self, contract: Contract, kp: usize) -> usize {
         match self {
-            Layout::TernaryMad { .. } | Layout::IntMad { .. } => 0,
+            Layout::TernaryMad { .. } | Layout::IntMad { .. } | Layout::TernaryVecLutG4 { .. } => 0,
             Layout::TernaryLutG2 { .. } => kp / 2 * lut::ternary_g2::group_bytes(contract),
             Layout::TernaryLutG4 { .. } => kp / 4 * lut::ternary_g4::group_bytes(contract),
             Layout::IntBitLutG4 { .. } => kp / 4 * lut::bit_g4::group_bytes(contract),
@@ -169,7 +226,7 @@ impl Layout {
     /// The portable table builder for `contract` (None: no tables).
     pub(crate) fn portable_table_builder(self, contract: Contract) -> Option<TableFn> {
         match self {
-            Layout::TernaryMad { .. } | Layout::IntMad { .. } => None,
+            Layout::TernaryMad { .. } | Layout::IntMad { .. } | Layout::TernaryVecLutG4 { .. } => None,
             Layout::TernaryLutG2 { .. } => Some(lut::ternary_g2::builder(contract)),
             Layout::TernaryLutG4 { .. } => Some(lut::ternary_g4::builder(contract)),
             Layout::IntBitLutG4 { .. } => Some(lut::bit_g4::builder(contract)),
@@ -182,11 +239,33 @@ impl Layout {
         match self {
             Layout::TernaryMad { kc, .. } => pack::ternary_mad(w, geo, kc, out),
             Layout::TernaryLutG2 { .. } => pack::ternary_lut_g2(w, geo, out),
-            Layout::TernaryLutG4 { .. } => pack::ternary_lut_g4(w, geo, out),
+            Layout::TernaryLutG4 { .. } | Layout::TernaryVecLutG4 { .. } => {
+                pack::ternary_lut_g4(w, geo, out)
+            }
             Layout::IntMad { .. } => pack::int_mad(w, geo, out),
             Layout::IntBitLutG4 { .. } => pack::int_bitlut_g4(w, geo, out),
         }
     }
+}
+
+/// Tokens per vector-LUT table row (`VECLUT_TOKENS` in
+/// `kernels/lutgemm_kernels.h`): 32 int16 = one AVX-512 register.
+pub(crate) const VECLUT_TOKENS: usize = 32;
+/// Groups of 4 columns per vector-LUT K-block (`VECLUT_KBLOCK`): the
+/// tables of one K-block (16 × 81 × 64 B = 81 KiB) are what the lookups
+/// hit; 8 and 16 measured alike, 32 (162 KiB) 20% slower.
+pub(crate) const VECLUT_KBLOCK: usize = 16;
+/// Ternary patterns of 4 weights.
+const VECLUT_PATTERNS: usize = 81;
+
+/// Scratch bytes of one vector-LUT call over `rows` rows (the C header's
+/// `lutgemm_veclut_scratch_bytes`): the K-block's activations transposed
+/// to `[column][token]` int16, its tables, and per row `VECLUT_TOKENS`
+/// int16 partial sums and int32 sums.
+pub(crate) fn veclut_scratch_bytes(rows: usize) -> usize {
+    let xt = VECLUT_KBLOCK * 4 * VECLUT_TOKENS * 2;
+    let tables = VECLUT_KBLOCK * VECLUT_PATTERNS * VECLUT_TOKENS * 2;
+    xt + tables + rows * VECLUT_TOKENS * (2 + 4)
 }
 
 /// Activations per Fast-contract table scale (DESIGN.md §3: at most 64;
