@@ -208,7 +208,7 @@ impl Layout {
     /// accumulators (192 B per row) stay within L2.
     pub(crate) fn tile_rows(self) -> Option<usize> {
         match self {
-            Layout::TernaryVecLutG4 { .. } => Some(2048),
+            Layout::TernaryVecLutG4 { .. } => Some(4096),
             _ => None,
         }
     }
