@@ -226,7 +226,9 @@ impl Layout {
     /// The portable table builder for `contract` (None: no tables).
     pub(crate) fn portable_table_builder(self, contract: Contract) -> Option<TableFn> {
         match self {
-            Layout::TernaryMad { .. } | Layout::IntMad { .. } | Layout::TernaryVecLutG4 { .. } => None,
+            Layout::TernaryMad { .. } | Layout::IntMad { .. } | Layout::TernaryVecLutG4 { .. } => {
+                None
+            }
             Layout::TernaryLutG2 { .. } => Some(lut::ternary_g2::builder(contract)),
             Layout::TernaryLutG4 { .. } => Some(lut::ternary_g4::builder(contract)),
             Layout::IntBitLutG4 { .. } => Some(lut::bit_g4::builder(contract)),

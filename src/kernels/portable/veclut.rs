@@ -47,10 +47,7 @@ pub(super) unsafe extern "C" fn ternary(a: *const KernelArgs) {
         (
             std::slice::from_raw_parts_mut(s.cast::<i16>(), xt_len),
             std::slice::from_raw_parts_mut(s.add(2 * xt_len).cast::<i16>(), tab_len),
-            std::slice::from_raw_parts_mut(
-                s.add(2 * (xt_len + tab_len)).cast::<i32>(),
-                rows * NT,
-            ),
+            std::slice::from_raw_parts_mut(s.add(2 * (xt_len + tab_len)).cast::<i32>(), rows * NT),
         )
     };
     // SAFETY: run_kernel checked row_groups · w_stride weight bytes, n
