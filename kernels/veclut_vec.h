@@ -1,8 +1,10 @@
 /* The vector-LUT kernel (Layout::TernaryVecLutG4) written once with GCC
  * vector extensions, for the ISA objects without a hand-written one
  * (kernels/x86/avx2_veclut.c, kernels/arm/neon_veclut.c): a 64-byte table
- * row (32 int16 tokens) is one `vl_row` value, which the compiler keeps in
- * two ymm (AVX2) or four q registers (NEON). Everything here is static, so
+ * row (32 int16 tokens) is VLV_PARTS native vectors of VLV_BYTES (the
+ * including file defines VLV_BYTES: 32 for AVX2, 16 for NEON). A single
+ * 64-byte vector type measured 1.7x slower than vpmaddubsw multiply-add on
+ * AVX2: GCC moved it through the stack. Everything here is static, so
  * each object gets its own copy built with its own flags.
  *
  * Algorithm, scratch layout and the int16 bound: lutgemm_kernels.h and
@@ -19,7 +21,8 @@
 #define VLV_MR 64 /* rows per row group (layout) */
 #define VLV_NT VECLUT_TOKENS
 
-typedef int16_t vl_row __attribute__((vector_size(64), aligned(64)));
+#define VLV_PARTS (64 / VLV_BYTES)
+typedef int16_t vl_vec __attribute__((vector_size(VLV_BYTES), aligned(VLV_BYTES)));
 
 /* xT[c][t] = q[t0 + t][col + c] for c < 4·groups (0 for t >= nt). */
 static inline void vlv_transpose(const lutgemm_kernel_args *a, size_t t0, size_t nt, size_t col,
@@ -39,20 +42,24 @@ static inline void vlv_transpose(const lutgemm_kernel_args *a, size_t t0, size_t
 static inline void vlv_build(const int16_t *xT, size_t groups, int16_t *tables)
 {
     for (size_t j = 0; j < groups; j++) {
-        const vl_row *x = (const vl_row *)(xT + 4 * j * VLV_NT);
-        const vl_row z = {0};
-        const vl_row a[3] = {z - x[0], z, x[0]}, b[3] = {z - x[1], z, x[1]};
-        const vl_row c[3] = {z - x[2], z, x[2]}, d[3] = {z - x[3], z, x[3]};
-        vl_row P[9], Q[9];
-        for (int u = 0; u < 3; u++)
-            for (int v = 0; v < 3; v++) {
-                P[3 * u + v] = a[u] + b[v];
-                Q[3 * u + v] = c[u] + d[v];
-            }
-        vl_row *t = (vl_row *)(tables + j * VECLUT_PATTERNS * VLV_NT);
-        for (int p = 0; p < 9; p++)
-            for (int r = 0; r < 9; r++)
-                t[9 * p + r] = P[p] + Q[r];
+        for (int h = 0; h < VLV_PARTS; h++) {
+            /* Column c's part h: x[c · VLV_PARTS + h]. */
+            const vl_vec *x = (const vl_vec *)(xT + 4 * j * VLV_NT) + h;
+            const vl_vec z = {0};
+            const vl_vec x0 = x[0], x1 = x[VLV_PARTS], x2 = x[2 * VLV_PARTS], x3 = x[3 * VLV_PARTS];
+            const vl_vec a[3] = {z - x0, z, x0}, b[3] = {z - x1, z, x1};
+            const vl_vec c[3] = {z - x2, z, x2}, d[3] = {z - x3, z, x3};
+            vl_vec P[9], Q[9];
+            for (int u = 0; u < 3; u++)
+                for (int v = 0; v < 3; v++) {
+                    P[3 * u + v] = a[u] + b[v];
+                    Q[3 * u + v] = c[u] + d[v];
+                }
+            vl_vec *t = (vl_vec *)(tables + j * VECLUT_PATTERNS * VLV_NT) + h;
+            for (int p = 0; p < 9; p++)
+                for (int r = 0; r < 9; r++)
+                    t[(9 * p + r) * VLV_PARTS] = P[p] + Q[r];
+        }
     }
 }
 
@@ -62,24 +69,31 @@ static inline void vlv_build(const int16_t *xT, size_t groups, int16_t *tables)
                                    int16_t *acc16, int32_t *acc32, int first, int last,    \
                                    int first_run)                                           \
     {                                                                          \
-        vl_row acc[RB];                                                        \
+        vl_vec acc[RB][VLV_PARTS];                                             \
+        vl_vec *a16 = (vl_vec *)acc16;                                         \
         for (int r = 0; r < RB; r++)                                           \
-            acc[r] = first ? (vl_row){0} : ((const vl_row *)acc16)[r];         \
+            for (int h = 0; h < VLV_PARTS; h++)                                \
+                acc[r][h] = first ? (vl_vec){0} : a16[r * VLV_PARTS + h];      \
         const char *t = (const char *)tables;                                  \
         for (size_t j = 0; j < groups; j++, ix += VLV_MR, t += VECLUT_PATTERNS * 64) { \
-            for (int r = 0; r < RB; r++)                                       \
-                acc[r] += *(const vl_row *)(t + (size_t)ix[r] * 64);           \
+            for (int r = 0; r < RB; r++) {                                     \
+                const vl_vec *row = (const vl_vec *)(t + (size_t)ix[r] * 64);  \
+                for (int h = 0; h < VLV_PARTS; h++)                            \
+                    acc[r][h] += row[h];                                       \
+            }                                                                  \
         }                                                                      \
         if (!last) {                                                           \
             for (int r = 0; r < RB; r++)                                       \
-                ((vl_row *)acc16)[r] = acc[r];                                 \
+                for (int h = 0; h < VLV_PARTS; h++)                            \
+                    a16[r * VLV_PARTS + h] = acc[r][h];                        \
             return;                                                            \
         }                                                                      \
-        for (int r = 0; r < RB; r++) {                                         \
-            int32_t *o = acc32 + r * VLV_NT;                                   \
-            for (int t2 = 0; t2 < VLV_NT; t2++)                                \
-                o[t2] = (first_run ? 0 : o[t2]) + acc[r][t2];                  \
-        }                                                                      \
+        for (int r = 0; r < RB; r++)                                           \
+            for (int h = 0; h < VLV_PARTS; h++) {                              \
+                int32_t *o = acc32 + r * VLV_NT + h * (VLV_BYTES / 2);         \
+                for (int e = 0; e < VLV_BYTES / 2; e++)                        \
+                    o[e] = (first_run ? 0 : o[e]) + acc[r][h][e];              \
+            }                                                                  \
     }
 
 /* The ABI entry point `name`, with register blocks of RB rows (RB divides

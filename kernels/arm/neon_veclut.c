@@ -5,6 +5,7 @@
  * add.8h for 4 columns × 32 tokens. Built at the plain NEON level, so the
  * dotprod and i8mm levels run it too. */
 
+#define VLV_BYTES 16
 #include "../veclut_vec.h"
 
 LUTGEMM_VECLUT_VEC_KERNEL(lutgemm_neon_ternary_veclut_g4, 4)

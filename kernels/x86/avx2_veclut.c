@@ -4,6 +4,7 @@
  * accumulators of the 16 ymm). Per index byte: two 32-byte loads and two
  * vpaddw for 4 columns × 32 tokens. */
 
+#define VLV_BYTES 32
 #include "../veclut_vec.h"
 
 LUTGEMM_VECLUT_VEC_KERNEL(lutgemm_avx2_ternary_veclut_g4, 4)
