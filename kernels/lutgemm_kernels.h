@@ -133,7 +133,7 @@ typedef struct lutgemm_table_args {
  * [-127, 127]: -128 is rejected in Rust), and 64·508 = 32512 <= 32767.
  * src/layout/mod.rs (veclut_scratch_bytes) computes the same size. */
 #define VECLUT_TOKENS 32
-#define VECLUT_KBLOCK 16
+#define VECLUT_KBLOCK 8
 #define VECLUT_FLUSH 64
 #define VECLUT_PATTERNS 81
 #define VECLUT_XT_BYTES (VECLUT_KBLOCK * 4 * VECLUT_TOKENS * 2)

@@ -3,17 +3,18 @@
  * and the flush bound are in lutgemm_kernels.h, the algorithm in
  * src/kernels/portable/veclut.rs).
  *
- * Per tile of 32 tokens, per scale group, per K-block of 16 groups of 4
+ * Per tile of 32 tokens, per scale group, per K-block of 8 groups of 4
  * columns:
  *   1. transpose: two masked vpgatherdd per group fetch the group's 4
  *      int8 columns of 16 tokens each; vpermi2b + vpmovsxbw turn them into
  *      one int16 vector of 32 tokens per column (xT);
  *   2. build: per group, 9 + 9 half sums and 81 vpaddw + stores: one
  *      64-byte table row (32 int16) per pattern;
- *   3. lookups: per block of 16 rows, 16 zmm accumulators; per group and
- *      row, movzx of the index byte, then vpaddw zmm, [table + 64·index]:
- *      one load and one add for 4 columns × 32 tokens = 128 MACs (a
- *      vpdpbusd zmm does 64);
+ *   3. lookups: per block of 16 rows, 16 zmm accumulators; per group two
+ *      64-bit loads of the 16 rows' index bytes, then per row a shift and
+ *      a mask to 64·index and vpaddw zmm, [table + 64·index]: one zmm load
+ *      and one add for 4 columns × 32 tokens = 128 MACs (a vpdpbusd zmm
+ *      does 64);
  *   4. flush: int16 partial sums go to acc16 (scratch) between K-blocks
  *      and are widened into acc32 every VECLUT_FLUSH = 64 groups, the
  *      proven int16 bound (lutgemm_kernels.h); at the end of a scale group
@@ -26,13 +27,18 @@
  *     (index movzx + shift + vpaddw mem); ymm lookups 0.8 cycles for half
  *     the MACs; two zmm per index (64 tokens) 1.12 cycles per zmm.
  *   - tables of 40 / 81 / 162 / 324 KiB: 1.37 / 1.41 / 1.74 / 1.95 cycles
- *     per lookup: K-blocks of 16 groups (81 KiB); 8 measured the same,
- *     32 20% slower.
- *   - weights in the LutG4 order with mr = 64 (1 KiB of index bytes per
+ *     per lookup (synthetic); in this kernel K-blocks of 4 / 8 / 16 groups
+ *     (21 / 41 / 81 KiB) 18.9 / 17.1 / 18.0 ms end to end.
+ *   - weights in the LutG4 order with mr = 64 (contiguous index bytes per
  *     row group and K-block, streamed) instead of mr = 16 row groups
- *     (256 B per 16 KiB page-crossing stride): 33 -> 20 ms.
+ *     (256 B per 16 KiB page-crossing stride): 33 -> 20 ms (harness).
  *   - rows per register block 16 / 24 / 28: 16 best (fewer spills).
- *   - scalar transpose instead of gathers: +3 ms of 20 per 4096 rows.
+ *   - index bytes by one movzx load each instead of two 64-bit loads and
+ *     shifts: 23.5 vs 22.1 ms end to end (two loads per lookup).
+ *   - scalar transpose instead of gathers: +3 ms of 20 per 4096 rows;
+ *     build and transpose together now cost ~1 ms of 17 (one call over
+ *     4096 rows per token tile), the scalar output loop 11% before the
+ *     in-register transpose of write_out.
  */
 
 #include <immintrin.h>

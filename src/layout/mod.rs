@@ -59,13 +59,12 @@ pub enum Layout {
     /// the byte order of [`Layout::TernaryLutG4`] (index
     /// `27·(c₀+1) + 9·(c₁+1) + 3·(c₂+1) + (c₃+1)`; for each group `j`, `mr`
     /// bytes, one per row), read differently: the kernel builds, per tile of
-    /// [`VECLUT_TOKENS`] tokens, one table *row* per pattern holding that
-    /// pattern's group sum for every token of the tile, and each index byte
-    /// adds a whole row into its weight row's accumulators. With `mr = 64`
-    /// a K-block of 16 groups is 1 KiB of contiguous index bytes per row
-    /// group, which the kernel streams. The tables live in the call's
-    /// scratch ([`Layout::kernel_scratch_bytes`]), not in the prepared
-    /// activations: the kernel reads `qpad`.
+    /// 32 tokens, one table *row* per pattern holding that pattern's group
+    /// sum for every token of the tile, and each index byte adds a whole
+    /// row into its weight row's accumulators. With `mr = 64` a K-block of
+    /// 8 groups is 512 contiguous index bytes per row group, which the
+    /// kernel streams. The tables live in the call's own scratch, not in
+    /// the prepared activations: the kernel reads `qpad`.
     TernaryVecLutG4 {
         /// Rows per row group.
         mr: usize,
@@ -255,9 +254,11 @@ impl Layout {
 /// `kernels/lutgemm_kernels.h`): 32 int16 = one AVX-512 register.
 pub(crate) const VECLUT_TOKENS: usize = 32;
 /// Groups of 4 columns per vector-LUT K-block (`VECLUT_KBLOCK`): the
-/// tables of one K-block (16 × 81 × 64 B = 81 KiB) are what the lookups
-/// hit; 8 and 16 measured alike, 32 (162 KiB) 20% slower.
-pub(crate) const VECLUT_KBLOCK: usize = 16;
+/// tables of one K-block (8 × 81 × 64 B = 41 KiB) are what the lookups
+/// hit. AVX-512, 4096 × 4096, n = 256: 4 / 8 / 16 groups 18.9 / 17.1 /
+/// 18.0 ms (4 flushes the int16 partial sums twice as often; 32 groups,
+/// 162 KiB of tables, measured 20% slower in a standalone harness).
+pub(crate) const VECLUT_KBLOCK: usize = 8;
 /// Ternary patterns of 4 weights.
 const VECLUT_PATTERNS: usize = 81;
 
