@@ -36,7 +36,91 @@ struct Rule {
 
 const ANY_N: RangeInclusive<usize> = 1..=usize::MAX;
 
+const VECLUT_AVX512: &str = "avx512/exact, many tokens: the vector-LUT (one 64-byte table row \
+     per index byte, 4 weights x 32 tokens) runs a full 32-token tile in 0.73x the time of \
+     VNNI multiply-add (4096x4096: 2140 vs 2938 us at n = 32, 10683 vs 14576 us at n = 160); \
+     taken where whole tiles win (src/select.rs)";
+const VECLUT_AVX2: &str = "avx2/exact, many tokens: the vector-LUT runs a full 32-token tile in \
+     0.86-0.91x the time of vpmaddubsw multiply-add (4096x4096: 4138 vs 4561 us at n = 32, \
+     31648 vs 36610 us at n = 256); taken where whole tiles win (src/select.rs)";
+
 const RULES: &[Rule] = &[
+    // ---- vector-LUT rows (veclut_g4) ----
+    // A vector-LUT call costs the same for 1..=32 tokens (one tile), so it
+    // wins over the per-token multiply-add for n in (r·32q, 32q] with q =
+    // ceil(n / 32) tiles and r its time for a full tile relative to mad's
+    // for 32 tokens. Quick bench probe, one thread, 4096 × 4096 (thread
+    // CPU time, minimum of 15, interleaved): avx512 n = 24 / 32 / 40 / 64 /
+    // 160: veclut 2152 / 2140 / 4083 / 4189 / 10683 us, mad 2217 / 2938 /
+    // 3653 / 5770 / 14576 us (r = 0.73); avx2 n = 24 / 32 / 256: veclut
+    // 4042 / 4138 / 31648, mad 3445 / 4561 / 36610 (r = 0.86-0.91).
+    Rule {
+        ternary: true,
+        contract: Exact,
+        isa: Isa::Avx512,
+        tokens: 24..=32,
+        order: &[VecLutG4, MultiplyAdd],
+        why: VECLUT_AVX512,
+    },
+    Rule {
+        ternary: true,
+        contract: Exact,
+        isa: Isa::Avx512,
+        tokens: 47..=64,
+        order: &[VecLutG4, MultiplyAdd],
+        why: VECLUT_AVX512,
+    },
+    Rule {
+        ternary: true,
+        contract: Exact,
+        isa: Isa::Avx512,
+        tokens: 70..=usize::MAX,
+        order: &[VecLutG4, MultiplyAdd],
+        why: VECLUT_AVX512,
+    },
+    Rule {
+        ternary: true,
+        contract: Exact,
+        isa: Isa::Avx2,
+        tokens: 29..=32,
+        order: &[VecLutG4, MultiplyAdd],
+        why: VECLUT_AVX2,
+    },
+    Rule {
+        ternary: true,
+        contract: Exact,
+        isa: Isa::Avx2,
+        tokens: 58..=64,
+        order: &[VecLutG4, MultiplyAdd],
+        why: VECLUT_AVX2,
+    },
+    Rule {
+        ternary: true,
+        contract: Exact,
+        isa: Isa::Avx2,
+        tokens: 87..=96,
+        order: &[VecLutG4, MultiplyAdd],
+        why: VECLUT_AVX2,
+    },
+    Rule {
+        ternary: true,
+        contract: Exact,
+        isa: Isa::Avx2,
+        tokens: 116..=usize::MAX,
+        order: &[VecLutG4, MultiplyAdd],
+        why: VECLUT_AVX2,
+    },
+    Rule {
+        ternary: true,
+        contract: Exact,
+        isa: Isa::Neon,
+        tokens: 32..=usize::MAX,
+        order: &[VecLutG4, LutG2],
+        why: "neon/exact, n >= 32: chosen by instruction count, not by time (vector-LUT \
+              inner loop 45 instructions per 4 rows x 4 weights x 32 tokens, ~88 per 1,000 \
+              token-weights, vs 229 per 1,000 weights and token for lut_g2) (src/select.rs)",
+    },
+    // ---- end of vector-LUT rows ----
     Rule {
         ternary: true,
         contract: Exact,
@@ -239,6 +323,23 @@ mod tests {
                         k.name
                     );
                 }
+            }
+        }
+    }
+
+    #[test]
+    fn vector_lut_for_whole_token_tiles_only() {
+        for isa in [Isa::Avx512, Isa::Avx2, Isa::Neon] {
+            if !isa.is_available() {
+                continue;
+            }
+            let pick = |n| select(Format::Ternary, Exact, isa, n, false).unwrap().0;
+            assert_eq!(pick(256).family(), VecLutG4, "{isa}");
+            assert_eq!(pick(32).family(), VecLutG4, "{isa}");
+            assert_ne!(pick(8).family(), VecLutG4, "{isa}");
+            if isa != Isa::Neon {
+                // 33 tokens are two tiles: the per-token kernel is faster.
+                assert_ne!(pick(33).family(), VecLutG4, "{isa}");
             }
         }
     }
