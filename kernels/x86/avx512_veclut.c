@@ -20,9 +20,25 @@
  *      proven int16 bound (lutgemm_kernels.h); at the end of a scale group
  *      acc32 is written to out.
  *
- * Measurements (this machine: 2-core KVM guest, Zen 4, shared; thread CPU
- * time, minimum of 9; standalone harness of this loop nest, 4096 × 4096,
- * n = 256, one thread; 455 GOP/s = one vpdpbusd zmm per cycle):
+ * Result (Context::integer_sums end to end, one thread, n = 256, thread
+ * CPU time, minimum of 15, kernels interleaved; 2-core KVM guest, Zen 4,
+ * shared; 455 GOP/s = one vpdpbusd zmm per cycle = 2·m·n·k at the int8
+ * multiply-add peak):
+ *
+ *   m × k          veclut_g4_avx512     mad_avx512   lut_g4_avx512
+ *   4096 × 4096    17.2 ms 500 GOP/s    23.4 ms 367  23.5 ms 365
+ *   2560 × 6912    18.0 ms 504 (1.11x)  24.3 ms 373  30.1 ms 301
+ *   6912 × 2560    18.2 ms 499 (1.10x)  25.3 ms 359  24.2 ms 374
+ *   3200 × 8640    27.9 ms 507 (1.11x)  37.9 ms 373  38.8 ms 365
+ *   8640 × 3200    28.5 ms 496 (1.09x)  40.5 ms 349  43.7 ms 324
+ *
+ * The quick bench (wall-clock medians, same run) agrees on the first three
+ * shapes: 507 / 504 / 506 GOP/s at n = 256, 455-522 at n = 64. A tile
+ * costs the same for 1 to 32 tokens: n = 8 runs at ~130 GOP/s (selection
+ * takes it only for whole tiles, src/select.rs).
+ *
+ * How the loop nest was chosen (standalone harness of this loop nest
+ * unless noted, 4096 × 4096, n = 256, one thread, thread CPU time):
  *   - synthetic lookups with tables in L1: 1.28 cycles per zmm lookup
  *     (index movzx + shift + vpaddw mem); ymm lookups 0.8 cycles for half
  *     the MACs; two zmm per index (64 tokens) 1.12 cycles per zmm.
