@@ -166,8 +166,12 @@ impl Plan {
                 .min(geo.row_groups)
                 .min((VECLUT_OUT_BYTES / out_per_group).max(1));
             if threads > 1 {
-                // Keep at least two tiles per thread for balance.
-                tile_groups = tile_groups.min(geo.row_groups.div_ceil(2 * threads).max(1));
+                // At least two work items per thread for balance, split
+                // over rows only as far as the token tiles do not already
+                // give them (each row split rebuilds the tables once more).
+                let token_tiles = batch.div_ceil(token_tile);
+                let row_tiles = (2 * threads).div_ceil(token_tiles);
+                tile_groups = tile_groups.min(geo.row_groups.div_ceil(row_tiles).max(1));
             }
         } else {
             tile_groups = tile_groups.min((OUT_BYTES / out_per_group).max(1));
