@@ -2,6 +2,14 @@
 //! count and the thread count: token batch, row tiles × token tiles (the
 //! work items), and the workspace layout and size. The Rust `Context` and a
 //! host-threaded C caller both run a [`Plan`] over one workspace.
+//!
+//! Per-token tables are built in the prepare phase. A vector-LUT table row
+//! holds one group sum for every token of a token tile, so those tables
+//! cannot be per token: the vector-LUT kernel builds them itself, inside
+//! each call, in kernel scratch that the plan reserves in every worker
+//! slot after the slot's output ([`Plan::scratch_bytes`], sized by
+//! `Layout::kernel_scratch_bytes` for the call's rows). The layout also
+//! sets the token tile (32) and asks for calls of many rows.
 
 use crate::contract::Contract;
 use crate::kernels::KernelDesc;
