@@ -51,10 +51,14 @@
  *   - rows per register block 16 / 24 / 28: 16 best (fewer spills).
  *   - index bytes by one movzx load each instead of two 64-bit loads and
  *     shifts: 23.5 vs 22.1 ms end to end (two loads per lookup).
- *   - scalar transpose instead of gathers: +3 ms of 20 per 4096 rows;
- *     build and transpose together now cost ~1 ms of 17 (one call over
- *     4096 rows per token tile), the scalar output loop 11% before the
- *     in-register transpose of write_out.
+ *   - scalar transpose instead of gathers: +3 ms of 20 per 4096 rows.
+ *     Build and transpose together now cost 0.8 ms of 16.5 (5%; end to
+ *     end, measured by building only the first K-block's tables), with
+ *     one call over 4096 rows per token tile (2048-row calls: +1.2 ms).
+ *     The scalar output loop took 11% before write_out's in-register
+ *     transpose.
+ *   - prefetching the index bytes two row groups ahead instead of one,
+ *     K-blocks of 6 groups: no gain / 6% slower (partial K-blocks).
  */
 
 #include <immintrin.h>
