@@ -126,7 +126,10 @@ typedef struct lutgemm_table_args {
  *   xT     VECLUT_KBLOCK·4 columns × VECLUT_TOKENS int16, [column][token]
  *   tables VECLUT_KBLOCK groups × 81 patterns × VECLUT_TOKENS int16
  *   acc16  rows × VECLUT_TOKENS int16 (partial sums within a flush run)
- *   acc32  rows × VECLUT_TOKENS int32 (sums of the current scale group)
+ *   acc32  rows × nb × VECLUT_TOKENS int32, [row·nb + group][token]: the
+ *          sums of every scale group, written to out once per token tile
+ *          (row·nb + group is out's own order, so 16 of them transpose
+ *          into one contiguous store per token)
  *
  * int16 partial sums are widened to int32 every VECLUT_FLUSH groups: an
  * entry is at most 4·127 = 508 in magnitude (activations are in
@@ -139,10 +142,11 @@ typedef struct lutgemm_table_args {
 #define VECLUT_XT_BYTES (VECLUT_KBLOCK * 4 * VECLUT_TOKENS * 2)
 #define VECLUT_TABLE_BYTES (VECLUT_KBLOCK * VECLUT_PATTERNS * VECLUT_TOKENS * 2)
 
-/* Scratch bytes a vector-LUT call over `rows` rows needs. */
-static inline size_t lutgemm_veclut_scratch_bytes(size_t rows)
+/* Scratch bytes a vector-LUT call over `rows` rows of `nb` scale groups
+ * needs. */
+static inline size_t lutgemm_veclut_scratch_bytes(size_t rows, size_t nb)
 {
-    return VECLUT_XT_BYTES + VECLUT_TABLE_BYTES + rows * VECLUT_TOKENS * (2 + 4);
+    return VECLUT_XT_BYTES + VECLUT_TABLE_BYTES + rows * VECLUT_TOKENS * (2 + 4 * nb);
 }
 
 #endif

@@ -66,8 +66,8 @@ static inline void vlv_build(const int16_t *xT, size_t groups, int16_t *tables)
 /* RB rows over one K-block (see lookups() in avx512_veclut.c). */
 #define VLV_LOOKUPS(RB)                                                        \
     static inline void vlv_lookups(const uint8_t *ix, size_t groups, const int16_t *tables, \
-                                   int16_t *acc16, int32_t *acc32, int first, int last,    \
-                                   int first_run)                                           \
+                                   int16_t *acc16, int32_t *acc32, size_t stride32,       \
+                                   int first, int last, int first_run)                      \
     {                                                                          \
         vl_vec acc[RB][VLV_PARTS];                                             \
         vl_vec *a16 = (vl_vec *)acc16;                                         \
@@ -90,7 +90,7 @@ static inline void vlv_build(const int16_t *xT, size_t groups, int16_t *tables)
         }                                                                      \
         for (int r = 0; r < RB; r++)                                           \
             for (int h = 0; h < VLV_PARTS; h++) {                              \
-                int32_t *o = acc32 + r * VLV_NT + h * (VLV_BYTES / 2);         \
+                int32_t *o = acc32 + r * stride32 + h * (VLV_BYTES / 2);       \
                 for (int e = 0; e < VLV_BYTES / 2; e++)                        \
                     o[e] = (first_run ? 0 : o[e]) + acc[r][h][e];              \
             }                                                                  \
@@ -105,7 +105,7 @@ static inline void vlv_build(const int16_t *xT, size_t groups, int16_t *tables)
         const size_t rows = a->row_groups * VLV_MR;                            \
         LUTGEMM_REQUIRE(a->mr == VLV_MR && a->kc == 4 && a->plane_out == 1 &&  \
                         a->bp % 4 == 0 && a->w_stride == VLV_MR * a->nb * a->bp / 4 && \
-                        a->scratch_bytes >= lutgemm_veclut_scratch_bytes(rows)); \
+                        a->scratch_bytes >= lutgemm_veclut_scratch_bytes(rows, a->nb)); \
         int16_t *xT = (int16_t *)a->scratch;                                   \
         int16_t *tables = (int16_t *)(a->scratch + VECLUT_XT_BYTES);           \
         int16_t *acc16 = (int16_t *)(a->scratch + VECLUT_XT_BYTES + VECLUT_TABLE_BYTES); \
@@ -127,17 +127,20 @@ static inline void vlv_build(const int16_t *xT, size_t groups, int16_t *tables)
                             for (size_t s = 0; s < VLV_MR; s += (RB)) {        \
                                 const size_t r = g * VLV_MR + s;               \
                                 vlv_lookups(wg + s, kn, tables, acc16 + r * VLV_NT, \
-                                            acc32 + r * VLV_NT, k0 == s0, k0 + kn == s1, \
+                                            acc32 + (r * a->nb + b) * VLV_NT,  \
+                                            a->nb * VLV_NT, k0 == s0, k0 + kn == s1, \
                                             s0 == j0);                         \
                             }                                                  \
                         }                                                      \
                     }                                                          \
                 }                                                              \
-                for (size_t t = 0; t < nt; t++) {                              \
-                    int32_t *o = out + (t0 + t) * a->out_stride + b;           \
-                    for (size_t r = 0; r < rows; r++)                          \
-                        o[r * a->nb] = acc32[r * VLV_NT + t];                  \
-                }                                                              \
+            }                                                                  \
+            /* out's order is [token][row·nb + group]: one sequential     \
+             * pass per token over every scale group's sums. */           \
+            for (size_t t = 0; t < nt; t++) {                                  \
+                int32_t *o = out + (t0 + t) * a->out_stride;                   \
+                for (size_t q = 0; q < rows * a->nb; q++)                      \
+                    o[q] = acc32[q * VLV_NT + t];                              \
             }                                                                  \
         }                                                                      \
     }

@@ -134,10 +134,10 @@ INLINE void build(const int16_t *xT, size_t groups, int16_t *tables)
 /* One register block of 16 rows over one K-block of `groups` groups.
  * ix: the block's first index byte of the K-block's first group (the next
  * group's are VL_MR bytes on). first: start from zero, else from acc16.
- * last: widen into acc32 (add unless first_run, the scale group's first
- * flush run), else store acc16. */
+ * last: widen into acc32 (rows stride32 int32 apart; add unless
+ * first_run, the scale group's first flush run), else store acc16. */
 INLINE void lookups(const uint8_t *ix, size_t groups, const int16_t *tables, int16_t *acc16,
-                    int32_t *acc32, int first, int last, int first_run)
+                    int32_t *acc32, size_t stride32, int first, int last, int first_run)
 {
     __m512i acc[VL_RB];
     for (int r = 0; r < VL_RB; r++)
@@ -161,7 +161,7 @@ INLINE void lookups(const uint8_t *ix, size_t groups, const int16_t *tables, int
     for (int r = 0; r < VL_RB; r++) {
         __m512i lo = _mm512_cvtepi16_epi32(_mm512_castsi512_si256(acc[r]));
         __m512i hi = _mm512_cvtepi16_epi32(_mm512_extracti64x4_epi64(acc[r], 1));
-        int32_t *o = acc32 + r * NT;
+        int32_t *o = acc32 + r * stride32;
         if (!first_run) {
             lo = _mm512_add_epi32(lo, _mm512_load_si512((const void *)o));
             hi = _mm512_add_epi32(hi, _mm512_load_si512((const void *)(o + 16)));
@@ -171,23 +171,17 @@ INLINE void lookups(const uint8_t *ix, size_t groups, const int16_t *tables, int
     }
 }
 
-/* Writes acc32 (rows × 32 tokens) of scale group b to out for tokens
- * t0..t0+nt: out[(t0 + t)·out_stride + r·nb + b]. With nb = 1 a token's
- * rows are contiguous: 16 × 16 blocks are transposed in registers and
- * stored as rows (the scalar loop took 11% of the kernel at k = 4096). */
-static void write_out(const lutgemm_kernel_args *a, const int32_t *acc32, size_t rows, size_t t0,
-                      size_t nt, size_t b)
+/* Writes acc32 ([row·nb + group][32 tokens], `sums` = rows·nb of them)
+ * to out for tokens t0..t0+nt: out[(t0 + t)·out_stride + row·nb + group].
+ * A token's sums are contiguous in out: 16 × 16 blocks are transposed in
+ * registers and stored whole. (A scalar loop took 11% of the kernel at
+ * nb = 1; writing each scale group's sums as it ended, nb strided stores
+ * per token through a 4 MiB output, took 55% at nb = 16.) */
+static void write_out(const lutgemm_kernel_args *a, const int32_t *acc32, size_t sums, size_t t0,
+                      size_t nt)
 {
     int32_t *out = (int32_t *)a->out;
-    if (a->nb != 1) {
-        for (size_t t = 0; t < nt; t++) {
-            int32_t *o = out + (t0 + t) * a->out_stride + b;
-            for (size_t r = 0; r < rows; r++)
-                o[r * a->nb] = acc32[r * NT + t];
-        }
-        return;
-    }
-    for (size_t r = 0; r < rows; r += 16)
+    for (size_t r = 0; r < sums; r += 16)
         for (size_t h = 0; h < NT && h < nt; h += 16) {
             __m512i x[16], y[16];
             /* Rows 4-7 and 8-11 swapped on input: the four stages below
@@ -230,7 +224,7 @@ LUTGEMM_KERNEL(lutgemm_avx512_ternary_veclut_g4)
     const size_t rows = a->row_groups * VL_MR;
     LUTGEMM_REQUIRE(a->mr == VL_MR && a->kc == 4 && a->plane_out == 1 && a->bp % 4 == 0 &&
                     a->w_stride == VL_MR * a->nb * a->bp / 4 &&
-                    a->scratch_bytes >= lutgemm_veclut_scratch_bytes(rows) &&
+                    a->scratch_bytes >= lutgemm_veclut_scratch_bytes(rows, a->nb) &&
                     a->qpad_stride < ((size_t)1 << 26));
     int16_t *xT = (int16_t *)a->scratch;
     int16_t *tables = (int16_t *)(a->scratch + VECLUT_XT_BYTES);
@@ -258,13 +252,14 @@ LUTGEMM_KERNEL(lutgemm_avx512_ternary_veclut_g4)
                         }
                         for (size_t s = 0; s < VL_MR; s += VL_RB) {
                             const size_t r = g * VL_MR + s;
-                            lookups(wg + s, kn, tables, acc16 + r * NT, acc32 + r * NT, first,
-                                    last, first_run);
+                            lookups(wg + s, kn, tables, acc16 + r * NT,
+                                    acc32 + (r * a->nb + b) * NT, a->nb * NT, first, last,
+                                    first_run);
                         }
                     }
                 }
             }
-            write_out(a, acc32, rows, t0, nt, b);
         }
+        write_out(a, acc32, rows * a->nb, t0, nt);
     }
 }

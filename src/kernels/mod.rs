@@ -234,7 +234,7 @@ pub(crate) struct KernelCall<'a> {
     pub out: KernelOut<'a>,
     pub out_stride: usize,
     /// The call's own scratch (64-byte aligned), at least
-    /// `layout.kernel_scratch_bytes(row_groups · mr)` bytes; empty for
+    /// `layout.kernel_scratch_bytes(row_groups · mr, nb)` bytes; empty for
     /// layouts that need none.
     pub scratch: &'a mut [u8],
 }
@@ -276,7 +276,7 @@ pub(crate) fn run_kernel(kernel: &KernelDesc, call: KernelCall) {
     if kernel.contract == Contract::Fast && table_len > 0 {
         assert!(call.tscale.len() >= span_len(call.n, call.tscale_stride, geo.kp / geo.span));
     }
-    let scratch_len = layout.kernel_scratch_bytes(call.row_groups * geo.mr);
+    let scratch_len = layout.kernel_scratch_bytes(call.row_groups * geo.mr, geo.nb);
     if scratch_len > 0 {
         assert!(call.scratch.len() >= scratch_len);
         assert!(call.scratch.as_ptr() as usize % 64 == 0);

@@ -181,11 +181,11 @@ impl Layout {
         )
     }
 
-    /// Scratch bytes one kernel call over `rows` rows needs (0: none): the
-    /// vector-LUT builds its tables inside the call.
-    pub(crate) fn kernel_scratch_bytes(self, rows: usize) -> usize {
+    /// Scratch bytes one kernel call over `rows` rows of `nb` scale groups
+    /// needs (0: none): the vector-LUT builds its tables inside the call.
+    pub(crate) fn kernel_scratch_bytes(self, rows: usize, nb: usize) -> usize {
         match self {
-            Layout::TernaryVecLutG4 { .. } => veclut_scratch_bytes(rows),
+            Layout::TernaryVecLutG4 { .. } => veclut_scratch_bytes(rows, nb),
             _ => 0,
         }
     }
@@ -262,14 +262,15 @@ pub(crate) const VECLUT_KBLOCK: usize = 8;
 /// Ternary patterns of 4 weights.
 const VECLUT_PATTERNS: usize = 81;
 
-/// Scratch bytes of one vector-LUT call over `rows` rows (the C header's
-/// `lutgemm_veclut_scratch_bytes`): the K-block's activations transposed
-/// to `[column][token]` int16, its tables, and per row `VECLUT_TOKENS`
-/// int16 partial sums and int32 sums.
-pub(crate) fn veclut_scratch_bytes(rows: usize) -> usize {
+/// Scratch bytes of one vector-LUT call over `rows` rows of `nb` scale
+/// groups (the C header's `lutgemm_veclut_scratch_bytes`): the K-block's
+/// activations transposed to `[column][token]` int16, its tables, per row
+/// `VECLUT_TOKENS` int16 partial sums, and per row and scale group
+/// `VECLUT_TOKENS` int32 sums.
+pub(crate) fn veclut_scratch_bytes(rows: usize, nb: usize) -> usize {
     let xt = VECLUT_KBLOCK * 4 * VECLUT_TOKENS * 2;
     let tables = VECLUT_KBLOCK * VECLUT_PATTERNS * VECLUT_TOKENS * 2;
-    xt + tables + rows * VECLUT_TOKENS * (2 + 4)
+    xt + tables + rows * VECLUT_TOKENS * (2 + 4 * nb)
 }
 
 /// Activations per Fast-contract table scale (DESIGN.md §3: at most 64;

@@ -36,11 +36,11 @@ pub(super) unsafe extern "C" fn ternary(a: *const KernelArgs) {
     let a = unsafe { &*a };
     let rows = a.row_groups * a.mr;
     assert!(a.kc == 4 && a.bp % 4 == 0 && a.plane_out == 1);
-    assert!(a.scratch_bytes >= veclut_scratch_bytes(rows));
+    assert!(a.scratch_bytes >= veclut_scratch_bytes(rows, a.nb));
     let kp = a.nb * a.bp;
     let (xt_len, tab_len) = (KB * 4 * NT, KB * PATTERNS * NT);
     // SAFETY: run_kernel checked the scratch (64-byte aligned, at least
-    // veclut_scratch_bytes(rows) bytes: xT and tables as i16, then the
+    // veclut_scratch_bytes(rows, nb) bytes: xT and tables as i16, then the
     // accumulators as i32, each part a multiple of 64 bytes long).
     let (xt, tables, acc) = unsafe {
         let s = a.scratch;
