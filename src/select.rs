@@ -41,19 +41,20 @@ const VECLUT_AVX512: &str = "avx512/exact, many tokens: the vector-LUT (one 64-b
      VNNI multiply-add (4096x4096: 2140 vs 2938 us at n = 32, 10683 vs 14576 us at n = 160); \
      taken where whole tiles win (src/select.rs)";
 const VECLUT_AVX2: &str = "avx2/exact, many tokens: the vector-LUT runs a full 32-token tile in \
-     0.86-0.91x the time of vpmaddubsw multiply-add (4096x4096: 4138 vs 4561 us at n = 32, \
-     31648 vs 36610 us at n = 256); taken where whole tiles win (src/select.rs)";
+     0.72-0.80x the time of vpmaddubsw multiply-add (4096x4096: 3594 vs 4515 us at n = 32, \
+     16466 vs 22849 us at n = 160); taken where whole tiles win (src/select.rs)";
 
 const RULES: &[Rule] = &[
     // ---- vector-LUT rows (veclut_g4) ----
     // A vector-LUT call costs the same for 1..=32 tokens (one tile), so it
     // wins over the per-token multiply-add for n in (r·32q, 32q] with q =
     // ceil(n / 32) tiles and r its time for a full tile relative to mad's
-    // for 32 tokens. Quick bench probe, one thread, 4096 × 4096 (thread
-    // CPU time, minimum of 15, interleaved): avx512 n = 24 / 32 / 40 / 64 /
-    // 160: veclut 2152 / 2140 / 4083 / 4189 / 10683 us, mad 2217 / 2938 /
-    // 3653 / 5770 / 14576 us (r = 0.73); avx2 n = 24 / 32 / 256: veclut
-    // 4042 / 4138 / 31648, mad 3445 / 4561 / 36610 (r = 0.86-0.91).
+    // for 32 tokens. One thread, 4096 × 4096, end to end (thread CPU time,
+    // minimum of 15, interleaved): avx512 n = 24 / 32 / 40 / 64 / 160:
+    // veclut 2152 / 2140 / 4083 / 4189 / 10683 us, mad 2217 / 2938 / 3653 /
+    // 5770 / 14576 us (r = 0.73); avx2 n = 24 / 32 / 40 / 48 / 64 / 160:
+    // veclut 3299 / 3594 / 6876 / 6374 / 6648 / 16466 us, mad 3393 / 4515 /
+    // 5612 / 6746 / 9043 / 22849 us (r = 0.72-0.80).
     Rule {
         ternary: true,
         contract: Exact,
@@ -82,7 +83,7 @@ const RULES: &[Rule] = &[
         ternary: true,
         contract: Exact,
         isa: Isa::Avx2,
-        tokens: 29..=32,
+        tokens: 26..=32,
         order: &[VecLutG4, MultiplyAdd],
         why: VECLUT_AVX2,
     },
@@ -90,7 +91,7 @@ const RULES: &[Rule] = &[
         ternary: true,
         contract: Exact,
         isa: Isa::Avx2,
-        tokens: 58..=64,
+        tokens: 48..=64,
         order: &[VecLutG4, MultiplyAdd],
         why: VECLUT_AVX2,
     },
@@ -98,15 +99,7 @@ const RULES: &[Rule] = &[
         ternary: true,
         contract: Exact,
         isa: Isa::Avx2,
-        tokens: 87..=96,
-        order: &[VecLutG4, MultiplyAdd],
-        why: VECLUT_AVX2,
-    },
-    Rule {
-        ternary: true,
-        contract: Exact,
-        isa: Isa::Avx2,
-        tokens: 116..=usize::MAX,
+        tokens: 71..=usize::MAX,
         order: &[VecLutG4, MultiplyAdd],
         why: VECLUT_AVX2,
     },

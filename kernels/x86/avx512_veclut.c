@@ -16,26 +16,33 @@
  *      and one add for 4 columns × 32 tokens = 128 MACs (a vpdpbusd zmm
  *      does 64);
  *   4. flush: int16 partial sums go to acc16 (scratch) between K-blocks
- *      and are widened into acc32 every VECLUT_FLUSH = 64 groups, the
- *      proven int16 bound (lutgemm_kernels.h); at the end of a scale group
- *      acc32 is written to out.
+ *      and are widened into acc32 every VECLUT_FLUSH = 64 groups (the
+ *      proven int16 bound, lutgemm_kernels.h) and at every scale group's
+ *      end; at the end of the token tile every scale group's acc32 is
+ *      transposed into out.
  *
- * Result (Context::integer_sums end to end, one thread, n = 256, thread
- * CPU time, minimum of 15, kernels interleaved; 2-core KVM guest, Zen 4,
+ * Result (Context::matmul_i8 end to end, epilogue included, one thread,
+ * n = 256, whole-row scales, thread CPU time, minimum of 15, kernels
+ * interleaved; 2-core KVM guest, Zen 4,
  * shared; 455 GOP/s = one vpdpbusd zmm per cycle = 2·m·n·k at the int8
  * multiply-add peak):
  *
- *   m × k          veclut_g4_avx512     mad_avx512   lut_g4_avx512
- *   4096 × 4096    17.2 ms 500 GOP/s    23.4 ms 367  23.5 ms 365
- *   2560 × 6912    18.0 ms 504 (1.11x)  24.3 ms 373  30.1 ms 301
- *   6912 × 2560    18.2 ms 499 (1.10x)  25.3 ms 359  24.2 ms 374
- *   3200 × 8640    27.9 ms 507 (1.11x)  37.9 ms 373  38.8 ms 365
- *   8640 × 3200    28.5 ms 496 (1.09x)  40.5 ms 349  43.7 ms 324
+ *   m × k          veclut_g4_avx512       mad_avx512     lut_g4_avx512
+ *   4096 × 4096    16.6 ms 516 GOP/s 1.13x  23.1 ms 371     23.3 ms 369
+ *   2560 × 6912    17.3 ms 524 GOP/s 1.15x  23.6 ms 384     29.5 ms 308
+ *   6912 × 2560    17.3 ms 522 GOP/s 1.15x  24.9 ms 364     23.6 ms 384
+ *   3200 × 8640    26.6 ms 533 GOP/s 1.17x  37.3 ms 379     38.0 ms 373
+ *   8640 × 3200    27.3 ms 518 GOP/s 1.14x  39.9 ms 355     41.0 ms 345
  *
- * The quick bench (wall-clock medians, same run) agrees on the first three
- * shapes: 507 / 504 / 506 GOP/s at n = 256, 455-522 at n = 64. A tile
- * costs the same for 1 to 32 tokens: n = 8 runs at ~130 GOP/s (selection
- * takes it only for whole tiles, src/select.rs).
+ * (n = 64: 527-538 GOP/s on the first three shapes. The AVX2 build of
+ * kernels/veclut_vec.h: 335-346 GOP/s vs mad_avx2 228-237.) The quick
+ * bench's wall-clock medians agree when the machine is quiet (507 / 504 /
+ * 506 GOP/s on the first three shapes at n = 256 in one run). A tile costs
+ * the same for 1 to 32 tokens: n = 8 runs at ~130 GOP/s (selection takes
+ * the kernel only for whole tiles, src/select.rs). With scale groups of
+ * 256 (16 int32 sums per row and token leave the kernel, and the epilogue
+ * reads them) the call slows down for every kernel: 4096 × 4096, n = 256:
+ * veclut 29.0 ms, lut_g4 39.3, mad 46.1.
  *
  * How the loop nest was chosen (standalone harness of this loop nest
  * unless noted, 4096 × 4096, n = 256, one thread, thread CPU time):
