@@ -75,21 +75,22 @@ fn int16_accumulators_at_the_worst_case() {
     // entry a kernel adds is ±4·127 = ±508, and a run of 64 groups reaches
     // ±32512 in int16 before it is widened (lutgemm_kernels.h). k = 14336
     // crosses 56 such runs; n = 35 fills a token tile and starts a second.
+    // Blocks of 7168 end runs at a scale group boundary as well.
     let (m, k, n) = (70, 14336, 35);
-    for (qv, code) in [(127i8, 1i8), (-127, 1), (127, -1), (-127, -1)] {
-        let w = TernaryMatrix::new(
-            m,
-            k,
-            vec![code; m * k],
-            vec![1.0],
-            ScaleGranularity::PerTensor,
-        )
-        .unwrap();
+    let cases = [(127i8, 1i8), (-127, 1), (127, -1), (-127, -1)];
+    for (i, (qv, code)) in cases.into_iter().enumerate() {
+        let (g, bl) = if i % 2 == 0 {
+            (ScaleGranularity::PerTensor, k)
+        } else {
+            (ScaleGranularity::PerBlock(7168), 7168)
+        };
+        let scales = vec![1.0; g.scale_count(m, k).unwrap()];
+        let w = TernaryMatrix::new(m, k, vec![code; m * k], scales, g).unwrap();
         let q = vec![qv; n * k];
         let want = reference::integer_sums(&w, &q, n);
         assert!(
             want.iter()
-                .all(|&s| s == qv as i32 * code as i32 * k as i32)
+                .all(|&s| s == qv as i32 * code as i32 * bl as i32)
         );
         for kernel in veclut_kernels() {
             check_kernel(&w, kernel, &q, &vec![1.0; n], n, &want);
