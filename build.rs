@@ -24,12 +24,20 @@ struct IsaObject {
 const X86_OBJECTS: &[IsaObject] = &[
     IsaObject {
         cfg: "lutgemm_avx2",
-        sources: &["kernels/x86/avx2.c", "kernels/x86/avx2_int.c"],
+        sources: &[
+            "kernels/x86/avx2.c",
+            "kernels/x86/avx2_int.c",
+            "kernels/x86/avx2_veclut.c",
+        ],
         flags: &["-mavx2", "-mfma", "-mf16c", "-mbmi2"],
     },
     IsaObject {
         cfg: "lutgemm_avx512",
-        sources: &["kernels/x86/avx512.c", "kernels/x86/avx512_int.c"],
+        sources: &[
+            "kernels/x86/avx512.c",
+            "kernels/x86/avx512_int.c",
+            "kernels/x86/avx512_veclut.c",
+        ],
         flags: &[
             "-mavx2",
             "-mfma",
@@ -51,7 +59,7 @@ const X86_OBJECTS: &[IsaObject] = &[
 const AARCH64_OBJECTS: &[IsaObject] = &[
     IsaObject {
         cfg: "lutgemm_neon",
-        sources: &["kernels/arm/neon.c"],
+        sources: &["kernels/arm/neon.c", "kernels/arm/neon_veclut.c"],
         flags: &["-march=armv8-a"],
     },
     IsaObject {

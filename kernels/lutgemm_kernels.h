@@ -41,6 +41,10 @@
  * With plane_out == 1 a bit-plane kernel writes Σ_i 2^i · P_i, where P_i is
  * plane i's sum; with plane_out == bits it writes each P_i.
  *
+ * Scratch: `scratch_bytes` bytes at `scratch` (64-byte aligned, this call's
+ * alone, contents undefined on entry) for kernels that build their tables
+ * per token tile inside the call (vector-LUT); NULL and 0 for the others.
+ *
  * mr and kc are the descriptor's (src/kernels/): a kernel built for other
  * values traps (LUTGEMM_REQUIRE), so a mismatch is a test failure, not a
  * silent wrong answer.
@@ -94,6 +98,8 @@ typedef struct lutgemm_kernel_args {
     size_t fuse;
     const void *gscale;
     size_t gscale_stride;
+    uint8_t *scratch;
+    size_t scratch_bytes;
 } lutgemm_kernel_args;
 
 /* One token's table build: kp padded activations -> the layout's tables.
@@ -138,5 +144,36 @@ typedef struct lutgemm_table_args {
  * token_fn(qpad, kp, tables) (Exact tables). */
 #define LUTGEMM_EXACT_TABLE_BUILDER(name, token_fn)                            \
     LUTGEMM_TABLE_BUILDER(name) { token_fn(a->qpad, a->kp, a->tables); }
+
+/* Vector-LUT (Layout::TernaryVecLutG4, src/layout/mod.rs): the kernel
+ * builds, per tile of VECLUT_TOKENS tokens and per K-block of
+ * VECLUT_KBLOCK groups of 4 columns, one table row of VECLUT_TOKENS int16
+ * group sums per ternary pattern (81 patterns), in its scratch:
+ *
+ *   xT     VECLUT_KBLOCK·4 columns × VECLUT_TOKENS int16, [column][token]
+ *   tables VECLUT_KBLOCK groups × 81 patterns × VECLUT_TOKENS int16
+ *   acc16  rows × VECLUT_TOKENS int16 (partial sums within a flush run)
+ *   acc32  rows × nb × VECLUT_TOKENS int32, [row·nb + group][token]: the
+ *          sums of every scale group, written to out once per token tile
+ *          (row·nb + group is out's own order, so 16 of them transpose
+ *          into one contiguous store per token)
+ *
+ * int16 partial sums are widened to int32 every VECLUT_FLUSH groups: an
+ * entry is at most 4·127 = 508 in magnitude (activations are in
+ * [-127, 127]: -128 is rejected in Rust), and 64·508 = 32512 <= 32767.
+ * src/layout/mod.rs (veclut_scratch_bytes) computes the same size. */
+#define VECLUT_TOKENS 32
+#define VECLUT_KBLOCK 8
+#define VECLUT_FLUSH 64
+#define VECLUT_PATTERNS 81
+#define VECLUT_XT_BYTES (VECLUT_KBLOCK * 4 * VECLUT_TOKENS * 2)
+#define VECLUT_TABLE_BYTES (VECLUT_KBLOCK * VECLUT_PATTERNS * VECLUT_TOKENS * 2)
+
+/* Scratch bytes a vector-LUT call over `rows` rows of `nb` scale groups
+ * needs. */
+static inline size_t lutgemm_veclut_scratch_bytes(size_t rows, size_t nb)
+{
+    return VECLUT_XT_BYTES + VECLUT_TABLE_BYTES + rows * VECLUT_TOKENS * (2 + 4 * nb);
+}
 
 #endif

@@ -531,15 +531,23 @@ unsafe fn compute_tile(
             offsets: gs.offsets,
         }
     });
-    let out_len = (plan.slot_bytes - plan.slot_out) / 4;
+    let out_len = plan.slot_out_bytes / 4;
     // SAFETY: this worker owns `slot` (caller contract); one typed view of
-    // its output part, disjoint from its tables.
-    let mut buf = unsafe {
-        if exact && !plan.fused {
+    // its output part and one of its kernel scratch, disjoint from each
+    // other and from its tables.
+    let (mut buf, scratch) = unsafe {
+        let scratch = ws.slot::<u8>(
+            plan,
+            slot,
+            plan.slot_out + plan.slot_out_bytes,
+            plan.scratch_bytes,
+        );
+        let buf = if exact && !plan.fused {
             SlotBuf::Int(ws.slot::<i32>(plan, slot, plan.slot_out, out_len))
         } else {
             SlotBuf::Float(ws.slot::<f32>(plan, slot, plan.slot_out, out_len))
-        }
+        };
+        (buf, scratch)
     };
     let (tables, tables_stride, tscale, tscale_stride) = if plan.private_tables {
         // SAFETY: this worker owns `slot`.
@@ -576,6 +584,7 @@ unsafe fn compute_tile(
             out,
             out_stride,
             fused,
+            scratch,
         },
     );
     for j in 0..n {

@@ -2,6 +2,14 @@
 //! count and the thread count: token batch, row tiles × token tiles (the
 //! work items), and the workspace layout and size. The Rust `Context` and a
 //! host-threaded C caller both run a [`Plan`] over one workspace.
+//!
+//! Per-token tables are built in the prepare phase. A vector-LUT table row
+//! holds one group sum for every token of a token tile, so those tables
+//! cannot be per token: the vector-LUT kernel builds them itself, inside
+//! each call, in kernel scratch that the plan reserves in every worker
+//! slot after the slot's output ([`Plan::scratch_bytes`], sized by
+//! `Layout::kernel_scratch_bytes` for the call's rows). The layout also
+//! sets the token tile (32) and asks for calls of many rows.
 
 use crate::cache::CacheSizes;
 use crate::contract::Contract;
@@ -42,6 +50,15 @@ impl Budgets {
 
 /// Where a host-threaded call keeps its key (see `exec::publish_key`).
 pub(crate) const KEY_OFFSET: usize = 0;
+
+/// Largest kernel output per work item of the vector-LUT, whose calls
+/// cover many rows: with small scale groups (many sums per row) the rows
+/// per call shrink instead of the slot (and the kernel's int32 sums in its
+/// scratch, as large) growing without bound. 4096 × 4096 in groups of 256
+/// (16 sums per row), n = 256, avx512: 1024 / 2048 / 4096-row calls (2 /
+/// 4 / 8 MiB) 28.8 / 27.1 / 29.0 ms (fewer table builds against sums that
+/// leave the caches).
+const VECLUT_OUT_BYTES: usize = 4 << 20;
 
 /// Tokens per kernel call (one token tile): the kernels reuse each weight
 /// load across the tile's tokens.
@@ -117,8 +134,14 @@ pub(crate) struct Plan {
     pub slot_tscale: Region,
     pub slot_out: usize,
     pub regions: Regions,
-    /// Kernel output bytes per worker slot, and where the slots start.
+    /// Bytes per worker slot (kernel output, then kernel scratch), and
+    /// where the slots start.
     pub slot_bytes: usize,
+    /// Kernel scratch bytes per call (vector-LUT tables and accumulators;
+    /// 0 for other layouts), after the kernel output (`slot_out_bytes`
+    /// from `slot_out`) in each slot.
+    pub scratch_bytes: usize,
+    pub slot_out_bytes: usize,
     pub slots_offset: usize,
     /// Bytes of the whole workspace.
     pub workspace_bytes: usize,
@@ -173,11 +196,17 @@ impl Plan {
         ];
         let per_token: usize = strides.iter().sum();
         let budgets = Budgets::get();
-        let batch = if batch_all {
+        let mut batch = if batch_all {
             n
         } else {
             (budgets.prep / per_token).clamp(1, n)
         };
+        if let Some(tile) = layout.token_tile().filter(|&t| batch > t && !batch_all) {
+            // Whole token tiles per batch: a vector-LUT call costs the same
+            // for 10 tokens as for 32 (2560 × 6912, n = 256: batches of 74
+            // = 32 + 32 + 10 measured 26.6 ms, whole tiles 19.7 ms).
+            batch = batch / tile * tile;
+        }
         // The first 64 bytes hold the call key of a host-threaded call
         // ([`KEY_OFFSET`]).
         let mut offset = 64;
@@ -198,15 +227,32 @@ impl Plan {
             dscale: region(strides[8]),
         };
         let token_bytes = offset;
-        let token_tile = batch.min(TOKEN_TILE);
+        let token_tile = batch.min(layout.token_tile().unwrap_or(TOKEN_TILE));
         // Kernel outputs per row: one f32 when fused, else one int32 or
         // f32 per group and plane.
         let per_row = if fused { 1 } else { geo.nb * w.plane_out };
         let out_per_group = geo.mr * per_row * token_tile * 4;
-        let tile_groups = tile_row_groups(&geo, threads, batch, budgets.tile)
-            .min((budgets.out / out_per_group).max(1));
-        // A slot: a 64-byte header (which token tile its tables hold), the
-        // private tables and scales of a token tile, the kernel output.
+        let mut tile_groups = tile_row_groups(&geo, threads, batch, budgets.tile);
+        if let (Some(rows), true) = (layout.tile_rows(), batch > 1) {
+            // ---- vector-LUT: calls of many rows (tables built per call) ----
+            tile_groups = tile_groups
+                .max(rows / geo.mr)
+                .min(geo.row_groups)
+                .min((VECLUT_OUT_BYTES / out_per_group).max(1));
+            if threads > 1 {
+                // At least two work items per thread for balance, split
+                // over rows only as far as the token tiles do not already
+                // give them (each row split rebuilds the tables once more).
+                let token_tiles = batch.div_ceil(token_tile);
+                let row_tiles = (2 * threads).div_ceil(token_tiles);
+                tile_groups = tile_groups.min(geo.row_groups.div_ceil(row_tiles).max(1));
+            }
+        } else {
+            tile_groups = tile_groups.min((budgets.out / out_per_group).max(1));
+        }
+        // A slot: a 64-byte header (which token tile its tables hold) and
+        // the private tables and scales of a token tile, then the kernel
+        // output, then the kernel's own scratch (vector-LUT).
         let (slot_tables, slot_tscale, slot_out) = if private_tables {
             let tables = Region {
                 offset: 64,
@@ -220,7 +266,9 @@ impl Plan {
         } else {
             (Region::default(), Region::default(), 0)
         };
-        let slot_bytes = slot_out + line(tile_groups * out_per_group);
+        let slot_out_bytes = line(tile_groups * out_per_group);
+        let scratch_bytes = line(layout.kernel_scratch_bytes(tile_groups * geo.mr, geo.nb));
+        let slot_bytes = slot_out + slot_out_bytes + scratch_bytes;
         Plan {
             kernel,
             geo,
@@ -238,6 +286,8 @@ impl Plan {
             slot_out,
             regions,
             slot_bytes,
+            scratch_bytes,
+            slot_out_bytes,
             slots_offset: token_bytes,
             workspace_bytes: token_bytes + threads * slot_bytes,
         }

@@ -36,7 +36,84 @@ struct Rule {
 
 const ANY_N: RangeInclusive<usize> = 1..=usize::MAX;
 
+const VECLUT_AVX512: &str = "avx512/exact, many tokens: the vector-LUT (one 64-byte table row \
+     per index byte, 4 weights x 32 tokens) runs a full 32-token tile in 0.73x the time of \
+     VNNI multiply-add (4096x4096: 2140 vs 2938 us at n = 32, 10683 vs 14576 us at n = 160); \
+     taken where whole tiles win (src/select.rs)";
+const VECLUT_AVX2: &str = "avx2/exact, many tokens: the vector-LUT runs a full 32-token tile in \
+     0.72-0.80x the time of vpmaddubsw multiply-add (4096x4096: 3594 vs 4515 us at n = 32, \
+     16466 vs 22849 us at n = 160); taken where whole tiles win (src/select.rs)";
+
 const RULES: &[Rule] = &[
+    // ---- vector-LUT rows (veclut_g4) ----
+    // A vector-LUT call costs the same for 1..=32 tokens (one tile), so it
+    // wins over the per-token multiply-add for n in (r·32q, 32q] with q =
+    // ceil(n / 32) tiles and r its time for a full tile relative to mad's
+    // for 32 tokens. One thread, 4096 × 4096, end to end (thread CPU time,
+    // minimum of 15, interleaved): avx512 n = 24 / 32 / 40 / 64 / 160:
+    // veclut 2152 / 2140 / 4083 / 4189 / 10683 us, mad 2217 / 2938 / 3653 /
+    // 5770 / 14576 us (r = 0.73); avx2 n = 24 / 32 / 40 / 48 / 64 / 160:
+    // veclut 3299 / 3594 / 6876 / 6374 / 6648 / 16466 us, mad 3393 / 4515 /
+    // 5612 / 6746 / 9043 / 22849 us (r = 0.72-0.80).
+    Rule {
+        ternary: true,
+        contract: Exact,
+        isa: Isa::Avx512,
+        tokens: 24..=32,
+        order: &[VecLutG4, MultiplyAdd],
+        why: VECLUT_AVX512,
+    },
+    Rule {
+        ternary: true,
+        contract: Exact,
+        isa: Isa::Avx512,
+        tokens: 47..=64,
+        order: &[VecLutG4, MultiplyAdd],
+        why: VECLUT_AVX512,
+    },
+    Rule {
+        ternary: true,
+        contract: Exact,
+        isa: Isa::Avx512,
+        tokens: 70..=usize::MAX,
+        order: &[VecLutG4, MultiplyAdd],
+        why: VECLUT_AVX512,
+    },
+    Rule {
+        ternary: true,
+        contract: Exact,
+        isa: Isa::Avx2,
+        tokens: 26..=32,
+        order: &[VecLutG4, MultiplyAdd],
+        why: VECLUT_AVX2,
+    },
+    Rule {
+        ternary: true,
+        contract: Exact,
+        isa: Isa::Avx2,
+        tokens: 48..=64,
+        order: &[VecLutG4, MultiplyAdd],
+        why: VECLUT_AVX2,
+    },
+    Rule {
+        ternary: true,
+        contract: Exact,
+        isa: Isa::Avx2,
+        tokens: 71..=usize::MAX,
+        order: &[VecLutG4, MultiplyAdd],
+        why: VECLUT_AVX2,
+    },
+    Rule {
+        ternary: true,
+        contract: Exact,
+        isa: Isa::Neon,
+        tokens: 32..=usize::MAX,
+        order: &[VecLutG4, LutG2],
+        why: "neon/exact, n >= 32: chosen by instruction count, not by time (vector-LUT \
+              inner loop 45 instructions per 4 rows x 4 weights x 32 tokens, ~88 per 1,000 \
+              token-weights, vs 229 per 1,000 weights and token for lut_g2) (src/select.rs)",
+    },
+    // ---- end of vector-LUT rows ----
     Rule {
         ternary: true,
         contract: Exact,
@@ -281,6 +358,27 @@ mod tests {
                     "{isa}: groups of {group} picked {} (kc {kc}): {why}",
                     k.name
                 );
+            }
+        }
+    }
+
+    #[test]
+    fn vector_lut_for_whole_token_tiles_only() {
+        for isa in [Isa::Avx512, Isa::Avx2, Isa::Neon] {
+            if !isa.is_available() {
+                continue;
+            }
+            let pick = |n| {
+                select(Format::Ternary, Exact, isa, n, false, 4096)
+                    .unwrap()
+                    .0
+            };
+            assert_eq!(pick(256).family(), VecLutG4, "{isa}");
+            assert_eq!(pick(32).family(), VecLutG4, "{isa}");
+            assert_ne!(pick(8).family(), VecLutG4, "{isa}");
+            if isa != Isa::Neon {
+                // 33 tokens are two tiles: the per-token kernel is faster.
+                assert_ne!(pick(33).family(), VecLutG4, "{isa}");
             }
         }
     }

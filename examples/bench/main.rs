@@ -348,8 +348,6 @@ fn run_shapes(
                     continue;
                 }
                 println!("-- {case} {contract}");
-                let selected = PackedWeights::pack(w, &PackOptions::with_contract(contract));
-                let selected_name = selected.as_ref().ok().map(|p| p.kernel().name);
                 let mut packs = Vec::new();
                 for kd in kernels {
                     match common::pack_for(w, kd) {
@@ -360,7 +358,17 @@ fn run_shapes(
                         }
                     }
                 }
+                let mut selected = Err(lutgemm::Error::Value("no token count".into()));
                 for &n in &args.ns {
+                    // Selection depends on the typical token count.
+                    selected = PackedWeights::pack(
+                        w,
+                        &PackOptions {
+                            tokens: n,
+                            ..PackOptions::with_contract(contract)
+                        },
+                    );
+                    let selected_name = selected.as_ref().ok().map(|p| p.kernel().name);
                     let x = common::values(n * k, 7 + n as u64);
                     let mut y = vec![0f32; n * m];
                     for p in &packs {
@@ -404,7 +412,11 @@ fn run_shapes(
                     }
                 }
                 match selected {
-                    Ok(p) => println!("   selection: {}", p.describe()),
+                    Ok(p) => println!(
+                        "   selection (n = {}): {}",
+                        args.ns[args.ns.len() - 1],
+                        p.describe()
+                    ),
                     Err(e) => println!("   selection: none: {e}"),
                 }
             }

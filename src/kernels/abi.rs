@@ -33,6 +33,8 @@ pub(crate) struct KernelArgs {
     pub fuse: usize,
     pub gscale: *const u8,
     pub gscale_stride: usize,
+    pub scratch: *mut u8,
+    pub scratch_bytes: usize,
 }
 
 /// `KernelArgs::fuse` flags (`LUTGEMM_FUSE*` in the header): fused group
@@ -92,7 +94,9 @@ mod tests {
         assert_eq!(offset_of!(KernelArgs, fuse), 21 * w);
         assert_eq!(offset_of!(KernelArgs, gscale), 22 * w);
         assert_eq!(offset_of!(KernelArgs, gscale_stride), 23 * w);
-        assert_eq!(size_of::<KernelArgs>(), 24 * w);
+        assert_eq!(offset_of!(KernelArgs, scratch), 24 * w);
+        assert_eq!(offset_of!(KernelArgs, scratch_bytes), 25 * w);
+        assert_eq!(size_of::<KernelArgs>(), 26 * w);
         assert_eq!(offset_of!(TableArgs, span), 3 * w);
         assert_eq!(size_of::<TableArgs>(), 6 * w);
     }

@@ -1,5 +1,6 @@
 //! aarch64 baseline NEON kernels (`kernels/arm/neon.c`, Armv8.0: `tbl`
-//! lookups and widening multiply-adds, no dotprod): FFI declarations and
+//! lookups and widening multiply-adds, no dotprod; `kernels/arm/neon_veclut.c`:
+//! the ternary vector-LUT): FFI declarations and
 //! descriptors. Loop orders, bounds and instruction counts are in the C
 //! file.
 
@@ -9,7 +10,7 @@ use crate::layout::Layout;
 c_functions! {
     kernels: lutgemm_neon_ternary_mad, lutgemm_neon_ternary_lut_g2, lutgemm_neon_ternary_lut_g4,
         lutgemm_neon_int_mad, lutgemm_neon_int_bitlut_g4, lutgemm_neon_int_bitlut_g4_fast,
-        lutgemm_neon_int_bitlut_g4_float;
+        lutgemm_neon_int_bitlut_g4_float, lutgemm_neon_ternary_veclut_g4;
     tables: lutgemm_neon_ternary_lut_g2_tables, lutgemm_neon_ternary_lut_g4_tables,
         lutgemm_neon_int_bitlut_g4_tables
 }
@@ -24,6 +25,8 @@ pub(crate) const KERNELS: &[KernelDesc] = &[
             lutgemm_neon_ternary_lut_g2, Some(lutgemm_neon_ternary_lut_g2_tables)),
     kernel!("lut_g4_neon", Neon, TERNARY, Exact, Layout::TernaryLutG4 { mr: 64, kc: 4 },
             lutgemm_neon_ternary_lut_g4, Some(lutgemm_neon_ternary_lut_g4_tables)),
+    kernel!("veclut_g4_neon", Neon, TERNARY, Exact, Layout::TernaryVecLutG4 { mr: 64 },
+            lutgemm_neon_ternary_veclut_g4, None),
     kernel!("mad_int_neon", Neon, INT_MAD, Exact, Layout::IntMad { mr: 16 },
             lutgemm_neon_int_mad, None),
     kernel!("bitlut_g4_neon", Neon, INT_ALL, Exact, Layout::IntBitLutG4 { mr: 16 },

@@ -75,15 +75,21 @@ pub enum KernelFamily {
     /// Bit-serial table lookup for b-bit integers: g = 4 activations per
     /// 16-entry table, one bit plane at a time (T-MAC style).
     BitLutG4,
+    /// Ternary vector-LUT (Vec-LUT's 1→N lookup) over groups of g = 4
+    /// weights: per tile of 32 tokens, one table row of 32 int16 group sums
+    /// per pattern; an index byte adds a whole row into its weight row's
+    /// accumulators. For many tokens (prefill).
+    VecLutG4,
 }
 
 impl KernelFamily {
     /// Every family.
-    pub const ALL: [KernelFamily; 4] = [
+    pub const ALL: [KernelFamily; 5] = [
         KernelFamily::MultiplyAdd,
         KernelFamily::LutG2,
         KernelFamily::LutG4,
         KernelFamily::BitLutG4,
+        KernelFamily::VecLutG4,
     ];
 
     /// Short name used in descriptions and bench output.
@@ -93,6 +99,7 @@ impl KernelFamily {
             KernelFamily::LutG2 => "lut_g2",
             KernelFamily::LutG4 => "lut_g4",
             KernelFamily::BitLutG4 => "bitlut_g4",
+            KernelFamily::VecLutG4 => "veclut_g4",
         }
     }
 
@@ -242,6 +249,10 @@ pub(crate) struct KernelCall<'a> {
     pub out: KernelOut<'a>,
     pub out_stride: usize,
     pub fused: Option<FusedScales<'a>>,
+    /// The call's own scratch (64-byte aligned), at least
+    /// `layout.kernel_scratch_bytes(row_groups · mr, nb)` bytes; empty for
+    /// layouts that need none.
+    pub scratch: &'a mut [u8],
 }
 
 /// `stride · (n − 1) + len` elements: what `n` strided items of `len` need.
@@ -296,6 +307,11 @@ pub(crate) fn run_kernel(kernel: &KernelDesc, call: KernelCall) {
     if kernel.contract == Contract::Fast && table_len > 0 {
         assert!(call.tscale.len() >= span_len(call.n, call.tscale_stride, geo.kp / geo.span));
     }
+    let scratch_len = layout.kernel_scratch_bytes(call.row_groups * geo.mr, geo.nb);
+    if scratch_len > 0 {
+        assert!(call.scratch.len() >= scratch_len);
+        assert!(call.scratch.as_ptr() as usize % 64 == 0);
+    }
     let per_row = if fuse != 0 {
         1
     } else {
@@ -340,6 +356,8 @@ pub(crate) fn run_kernel(kernel: &KernelDesc, call: KernelCall) {
         fuse,
         gscale,
         gscale_stride,
+        scratch: call.scratch.as_mut_ptr(),
+        scratch_bytes: call.scratch.len(),
     };
     debug_assert!(kernel.isa.is_available());
     // SAFETY: every extent the kernel reads or writes was checked above

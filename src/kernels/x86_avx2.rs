@@ -1,5 +1,5 @@
 //! AVX2 kernels (`kernels/x86/avx2.c`: ternary; `kernels/x86/avx2_int.c`:
-//! b-bit integers): FFI declarations and descriptors. Design notes, bounds
+//! b-bit integers; `kernels/x86/avx2_veclut.c`: the ternary vector-LUT): FFI declarations and descriptors. Design notes, bounds
 //! and measurements are in the C files.
 //!
 //! The ternary kernels read the same layouts as the portable ones, so one
@@ -11,7 +11,8 @@ use crate::layout::Layout;
 
 c_functions! {
     kernels: lutgemm_avx2_int_mad, lutgemm_avx2_int_bitlut_g4, lutgemm_avx2_int_bitlut_g4_fast,
-        lutgemm_avx2_int_bitlut_g4_float, lutgemm_avx2_ternary_mad, lutgemm_avx2_ternary_lut_g2;
+        lutgemm_avx2_int_bitlut_g4_float, lutgemm_avx2_ternary_mad, lutgemm_avx2_ternary_lut_g2,
+        lutgemm_avx2_ternary_veclut_g4;
     tables: lutgemm_avx2_int_bitlut_g4_tables, lutgemm_avx2_int_bitlut_g4_fast_tables, lutgemm_avx2_ternary_lut_g2_tables
 }
 
@@ -22,6 +23,8 @@ pub(crate) const KERNELS: &[KernelDesc] = &[
             lutgemm_avx2_ternary_mad, None),
     kernel!("lut_g2_avx2", Avx2, TERNARY, Exact, Layout::TernaryLutG2 { mr: 32, kc: 4 },
             lutgemm_avx2_ternary_lut_g2, Some(lutgemm_avx2_ternary_lut_g2_tables)),
+    kernel!("veclut_g4_avx2", Avx2, TERNARY, Exact, Layout::TernaryVecLutG4 { mr: 64 },
+            lutgemm_avx2_ternary_veclut_g4, None),
     kernel!("mad_int_avx2", Avx2, INT_MAD, Exact, Layout::IntMad { mr: 16 },
             lutgemm_avx2_int_mad, None),
     kernel!("bitlut_g4_avx2", Avx2, INT_ALL, Exact, Layout::IntBitLutG4 { mr: 32 },

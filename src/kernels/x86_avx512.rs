@@ -1,5 +1,6 @@
 //! AVX-512 kernels (`kernels/x86/avx512.c`: ternary;
-//! `kernels/x86/avx512_int.c`: b-bit integers; F/BW/VL/DQ + VBMI + VNNI):
+//! `kernels/x86/avx512_int.c`: b-bit integers; `avx512_veclut.c`: the
+//! ternary vector-LUT; F/BW/VL/DQ + VBMI + VNNI):
 //! FFI declarations and descriptors. See the C files for each kernel's
 //! design and the measurements behind its layout.
 
@@ -9,7 +10,7 @@ use crate::layout::Layout;
 c_functions! {
     kernels: lutgemm_avx512_int_mad, lutgemm_avx512_int_bitlut_g4,
         lutgemm_avx512_int_bitlut_g4_fast, lutgemm_avx512_int_bitlut_g4_float, lutgemm_avx512_ternary_mad, lutgemm_avx512_ternary_lut_g2,
-        lutgemm_avx512_ternary_lut_g4;
+        lutgemm_avx512_ternary_lut_g4, lutgemm_avx512_ternary_veclut_g4;
     tables: lutgemm_avx512_int_bitlut_g4_tables, lutgemm_avx512_int_bitlut_g4_fast_tables, lutgemm_avx512_ternary_lut_g2_tables, lutgemm_avx512_ternary_lut_g4_tables
 }
 
@@ -24,6 +25,9 @@ pub(crate) const KERNELS: &[KernelDesc] = &[
             lutgemm_avx512_ternary_lut_g2, Some(lutgemm_avx512_ternary_lut_g2_tables)),
     kernel!("lut_g4_avx512", Avx512, TERNARY, Exact, Layout::TernaryLutG4 { mr: 64, kc: 4 },
             lutgemm_avx512_ternary_lut_g4, Some(lutgemm_avx512_ternary_lut_g4_tables)),
+    // Tables built per call in its scratch (kernels/x86/avx512_veclut.c).
+    kernel!("veclut_g4_avx512", Avx512, TERNARY, Exact, Layout::TernaryVecLutG4 { mr: 64 },
+            lutgemm_avx512_ternary_veclut_g4, None),
     kernel!("mad_int_avx512", Avx512, INT_MAD, Exact, Layout::IntMad { mr: 16 },
             lutgemm_avx512_int_mad, None),
     kernel!("bitlut_g4_avx512", Avx512, INT_ALL, Exact, Layout::IntBitLutG4 { mr: 64 },

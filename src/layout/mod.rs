@@ -58,6 +58,20 @@ pub enum Layout {
         /// Padding granularity of a scale group along k.
         kc: usize,
     },
+    /// Ternary vector-LUT (Vec-LUT's 1→N lookup), groups of g = 4 weights:
+    /// the byte order of [`Layout::TernaryLutG4`] (index
+    /// `27·(c₀+1) + 9·(c₁+1) + 3·(c₂+1) + (c₃+1)`; for each group `j`, `mr`
+    /// bytes, one per row), read differently: the kernel builds, per tile of
+    /// 32 tokens, one table *row* per pattern holding that pattern's group
+    /// sum for every token of the tile, and each index byte adds a whole
+    /// row into its weight row's accumulators. With `mr = 64` a K-block of
+    /// 8 groups is 512 contiguous index bytes per row group, which the
+    /// kernel streams. The tables live in the call's own scratch, not in
+    /// the prepared activations: the kernel reads `qpad`.
+    TernaryVecLutG4 {
+        /// Rows per row group.
+        mr: usize,
+    },
     /// b-bit multiply-add (b ∈ {2, 4}), rows interleaved so that one 32-bit
     /// lane is one row × 4 consecutive columns (a `vpdpbusd` lane is then a
     /// row's partial sum, no horizontal reduction). Steps of 64 bytes hold
@@ -87,6 +101,7 @@ impl Layout {
             Layout::TernaryMad { .. } | Layout::IntMad { .. } => KernelFamily::MultiplyAdd,
             Layout::TernaryLutG2 { .. } => KernelFamily::LutG2,
             Layout::TernaryLutG4 { .. } => KernelFamily::LutG4,
+            Layout::TernaryVecLutG4 { .. } => KernelFamily::VecLutG4,
             Layout::IntBitLutG4 { .. } => KernelFamily::BitLutG4,
         }
     }
@@ -97,6 +112,7 @@ impl Layout {
             Layout::TernaryMad { mr, .. }
             | Layout::TernaryLutG2 { mr, .. }
             | Layout::TernaryLutG4 { mr, .. }
+            | Layout::TernaryVecLutG4 { mr }
             | Layout::IntMad { mr }
             | Layout::IntBitLutG4 { mr } => mr,
         }
@@ -108,6 +124,7 @@ impl Layout {
             Layout::TernaryMad { kc, .. }
             | Layout::TernaryLutG2 { kc, .. }
             | Layout::TernaryLutG4 { kc, .. } => kc,
+            Layout::TernaryVecLutG4 { .. } => 4,
             Layout::IntMad { .. } => 32 / format.bits() as usize,
             Layout::IntBitLutG4 { .. } => 8,
         }
@@ -118,7 +135,8 @@ impl Layout {
         match self {
             Layout::TernaryMad { .. }
             | Layout::TernaryLutG2 { .. }
-            | Layout::TernaryLutG4 { .. } => format == Format::Ternary,
+            | Layout::TernaryLutG4 { .. }
+            | Layout::TernaryVecLutG4 { .. } => format == Format::Ternary,
             Layout::IntMad { .. } => matches!(format, Format::Int2 | Format::Int4),
             Layout::IntBitLutG4 { .. } => format != Format::Ternary,
         }
@@ -131,10 +149,13 @@ impl Layout {
     }
 
     /// Whether a contract has kernels on this layout: multiply-add is
-    /// integer only (Exact); table layouts serve all three.
+    /// integer only (Exact), and so (for now) is the vector-LUT; the other
+    /// table layouts serve all three.
     pub fn supports_contract(self, contract: Contract) -> bool {
         match self {
-            Layout::TernaryMad { .. } | Layout::IntMad { .. } => contract == Contract::Exact,
+            Layout::TernaryMad { .. } | Layout::IntMad { .. } | Layout::TernaryVecLutG4 { .. } => {
+                contract == Contract::Exact
+            }
             _ => true,
         }
     }
@@ -144,7 +165,8 @@ impl Layout {
         match self {
             Layout::TernaryMad { .. }
             | Layout::TernaryLutG2 { .. }
-            | Layout::TernaryLutG4 { .. } => 2,
+            | Layout::TernaryLutG4 { .. }
+            | Layout::TernaryVecLutG4 { .. } => 2,
             Layout::IntMad { .. } | Layout::IntBitLutG4 { .. } => format.bits() as usize,
         }
     }
@@ -163,13 +185,48 @@ impl Layout {
 
     /// Whether the kernels read the padded int8 activations directly.
     pub(crate) fn kernel_reads_qpad(self) -> bool {
-        matches!(self, Layout::TernaryMad { .. } | Layout::IntMad { .. })
+        matches!(
+            self,
+            Layout::TernaryMad { .. } | Layout::IntMad { .. } | Layout::TernaryVecLutG4 { .. }
+        )
+    }
+
+    /// Scratch bytes one kernel call over `rows` rows of `nb` scale groups
+    /// needs (0: none): the vector-LUT builds its tables inside the call.
+    pub(crate) fn kernel_scratch_bytes(self, rows: usize, nb: usize) -> usize {
+        match self {
+            Layout::TernaryVecLutG4 { .. } => veclut_scratch_bytes(rows, nb),
+            _ => 0,
+        }
+    }
+
+    /// Tokens the plan should give one kernel call, when the layout has a
+    /// preference (the vector-LUT: one table row per token tile).
+    pub(crate) fn token_tile(self) -> Option<usize> {
+        match self {
+            Layout::TernaryVecLutG4 { .. } => Some(VECLUT_TOKENS),
+            _ => None,
+        }
+    }
+
+    /// Rows the plan should give one kernel call when a batch has several
+    /// tokens, when the layout has a preference. The vector-LUT builds its
+    /// tables once per call and K-block (81 rows of the tile's tokens per 4
+    /// columns), so a call should cover many rows to amortize them. At
+    /// 4096 × 4096, n = 256, one thread: 2048-row calls 22.1 ms, 4096-row
+    /// calls 20.9 ms (the build is ~5% of the kernel); the call's
+    /// accumulators (192 B per row, 768 KiB) still fit in L2.
+    pub(crate) fn tile_rows(self) -> Option<usize> {
+        match self {
+            Layout::TernaryVecLutG4 { .. } => Some(4096),
+            _ => None,
+        }
     }
 
     /// Table bytes per token for `kp` padded activations (0: no tables).
     pub(crate) fn table_bytes(self, contract: Contract, kp: usize) -> usize {
         match self {
-            Layout::TernaryMad { .. } | Layout::IntMad { .. } => 0,
+            Layout::TernaryMad { .. } | Layout::IntMad { .. } | Layout::TernaryVecLutG4 { .. } => 0,
             Layout::TernaryLutG2 { .. } => kp / 2 * lut::ternary_g2::group_bytes(contract),
             Layout::TernaryLutG4 { .. } => kp / 4 * lut::ternary_g4::group_bytes(contract),
             Layout::IntBitLutG4 { .. } => kp / 4 * lut::bit_g4::group_bytes(contract),
@@ -179,7 +236,9 @@ impl Layout {
     /// The portable table builder for `contract` (None: no tables).
     pub(crate) fn portable_table_builder(self, contract: Contract) -> Option<TableFn> {
         match self {
-            Layout::TernaryMad { .. } | Layout::IntMad { .. } => None,
+            Layout::TernaryMad { .. } | Layout::IntMad { .. } | Layout::TernaryVecLutG4 { .. } => {
+                None
+            }
             Layout::TernaryLutG2 { .. } => Some(lut::ternary_g2::builder(contract)),
             Layout::TernaryLutG4 { .. } => Some(lut::ternary_g4::builder(contract)),
             Layout::IntBitLutG4 { .. } => Some(lut::bit_g4::builder(contract)),
@@ -192,11 +251,36 @@ impl Layout {
         match self {
             Layout::TernaryMad { kc, .. } => pack::ternary_mad(w, geo, kc, out),
             Layout::TernaryLutG2 { .. } => pack::ternary_lut_g2(w, geo, out),
-            Layout::TernaryLutG4 { .. } => pack::ternary_lut_g4(w, geo, out),
+            Layout::TernaryLutG4 { .. } | Layout::TernaryVecLutG4 { .. } => {
+                pack::ternary_lut_g4(w, geo, out)
+            }
             Layout::IntMad { .. } => pack::int_mad(w, geo, out),
             Layout::IntBitLutG4 { .. } => pack::int_bitlut_g4(w, geo, out),
         }
     }
+}
+
+/// Tokens per vector-LUT table row (`VECLUT_TOKENS` in
+/// `kernels/lutgemm_kernels.h`): 32 int16 = one AVX-512 register.
+pub(crate) const VECLUT_TOKENS: usize = 32;
+/// Groups of 4 columns per vector-LUT K-block (`VECLUT_KBLOCK`): the
+/// tables of one K-block (8 × 81 × 64 B = 41 KiB) are what the lookups
+/// hit. AVX-512, 4096 × 4096, n = 256: 4 / 8 / 16 groups 18.9 / 17.1 /
+/// 18.0 ms (4 flushes the int16 partial sums twice as often; 32 groups,
+/// 162 KiB of tables, measured 20% slower in a standalone harness).
+pub(crate) const VECLUT_KBLOCK: usize = 8;
+/// Ternary patterns of 4 weights.
+const VECLUT_PATTERNS: usize = 81;
+
+/// Scratch bytes of one vector-LUT call over `rows` rows of `nb` scale
+/// groups (the C header's `lutgemm_veclut_scratch_bytes`): the K-block's
+/// activations transposed to `[column][token]` int16, its tables, per row
+/// `VECLUT_TOKENS` int16 partial sums, and per row and scale group
+/// `VECLUT_TOKENS` int32 sums.
+pub(crate) fn veclut_scratch_bytes(rows: usize, nb: usize) -> usize {
+    let xt = VECLUT_KBLOCK * 4 * VECLUT_TOKENS * 2;
+    let tables = VECLUT_KBLOCK * VECLUT_PATTERNS * VECLUT_TOKENS * 2;
+    xt + tables + rows * VECLUT_TOKENS * (2 + 4 * nb)
 }
 
 /// Activations per Fast-contract table scale (DESIGN.md §3: at most 64;

@@ -62,7 +62,7 @@ static void *worker(void *arg)
 static void check_threads(const lutgemm_weights *w, const char *what)
 {
     const int64_t m = lutgemm_weights_m(w), k = lutgemm_weights_k(w);
-    const int64_t ns[] = {1, 3, 17};
+    const int64_t ns[] = {1, 3, 17, 40};
     const int nths[] = {1, 2, 3, 8};
     for (size_t a = 0; a < sizeof ns / sizeof ns[0]; a++) {
         const int64_t n = ns[a], ldy = m + 3;
@@ -313,6 +313,18 @@ int main(void)
             check_unprepared(i4, "int4 g32");
             if (contract == 0)
                 check_bad_inputs(t);
+        }
+        if (contract == 0) {
+            /* The vector-LUT: kernel scratch in every thread's slot, token
+             * tiles of 32 (n = 40: two). */
+            lutgemm_weights *v = NULL;
+            o.family = LUTGEMM_FAMILY_VECLUT_G4;
+            CHECK(lutgemm_weights_from_float_ternary(wf, LUTGEMM_TYPE_F32, m, k, -1, &o, &v) ==
+                      LUTGEMM_OK,
+                  "ternary vector-LUT from float");
+            if (v)
+                check_threads(v, "ternary veclut_g4");
+            lutgemm_weights_free(v);
         }
         lutgemm_weights_free(t);
         lutgemm_weights_free(i4);

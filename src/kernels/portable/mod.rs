@@ -11,6 +11,7 @@
 //! order).
 
 mod mad;
+mod veclut;
 
 use super::KernelDesc;
 use super::abi::KernelArgs;
@@ -52,6 +53,8 @@ pub(crate) const KERNELS: &[KernelDesc] = &[
               lut_g4::<Fast>),
     portable!("lut_g4_float_scalar", TERNARY, Float, Layout::TernaryLutG4 { mr: 64, kc: 4 },
               lut_g4::<Float>),
+    portable!("veclut_g4_scalar", TERNARY, Exact, Layout::TernaryVecLutG4 { mr: 64 },
+              veclut::ternary),
     portable!("mad_int_scalar", INT_MAD, Exact, Layout::IntMad { mr: 16 },
               mad::int),
     portable!("bitlut_g4_scalar", INT_ALL, Exact, Layout::IntBitLutG4 { mr: 32 },

@@ -1,0 +1,11 @@
+/* NEON (Armv8.0) vector-LUT kernel for ternary weights under the exact
+ * contract: the loop nest of kernels/veclut_vec.h with a table row (32
+ * int16 tokens) in four q registers and register blocks of 4 rows (16
+ * accumulators of the 32). Per index byte: two ldp of 32 bytes and four
+ * add.8h for 4 columns × 32 tokens. Built at the plain NEON level, so the
+ * dotprod and i8mm levels run it too. */
+
+#define VLV_BYTES 16
+#include "../veclut_vec.h"
+
+LUTGEMM_VECLUT_VEC_KERNEL(lutgemm_neon_ternary_veclut_g4, 4)

@@ -1,0 +1,10 @@
+/* AVX2 vector-LUT kernel for ternary weights under the exact contract:
+ * the loop nest of kernels/veclut_vec.h with a table row (32 int16
+ * tokens) in two ymm registers and register blocks of 4 rows (8
+ * accumulators of the 16 ymm). Per index byte: two 32-byte loads and two
+ * vpaddw for 4 columns × 32 tokens. */
+
+#define VLV_BYTES 32
+#include "../veclut_vec.h"
+
+LUTGEMM_VECLUT_VEC_KERNEL(lutgemm_avx2_ternary_veclut_g4, 4)

@@ -1,0 +1,121 @@
+//! The vector-LUT kernels (family `veclut_g4`) where they differ from the
+//! per-token kernels: token tiles of 32 (tails 1..35), rows past the
+//! 64-row groups, scale groups that end inside a K-block or a flush run,
+//! several row tiles and threads, and the int16 accumulators at their
+//! worst case. The registry-driven tests (oracle.rs, proptests.rs) run
+//! these kernels on their inputs too.
+
+mod common;
+
+use common::*;
+use lutgemm::{
+    Context, Isa, KernelDesc, KernelFamily, ScaleGranularity, TernaryMatrix, kernels, reference,
+};
+
+/// Every vector-LUT kernel usable here (the portable one at least).
+fn veclut_kernels() -> Vec<&'static KernelDesc> {
+    let ks: Vec<_> = kernels_here()
+        .into_iter()
+        .filter(|k| k.family() == KernelFamily::VecLutG4)
+        .collect();
+    assert!(ks.iter().any(|k| k.isa == Isa::Scalar));
+    ks
+}
+
+#[test]
+fn every_isa_here_has_a_vector_lut_kernel() {
+    for isa in Isa::available() {
+        assert!(
+            kernels::available()
+                .any(|k| k.family() == KernelFamily::VecLutG4
+                    && isa.with_included().contains(&k.isa)),
+            "no vector-LUT kernel for {isa}"
+        );
+    }
+}
+
+#[test]
+fn token_tile_tails_and_row_tails() {
+    let mut rng = Rng(0x5eed_1234_abcd_0001);
+    // m = 70: a second row group of 6 real rows; k = 300 in groups of 30
+    // (padded to 32: 8 groups of 4, a K-block cut short) and per row
+    // (75 groups: one K-block of 16 and a tail, one flush run).
+    for g in [ScaleGranularity::PerBlock(30), ScaleGranularity::PerRow] {
+        let w = random_ternary(70, 300, g, &mut rng);
+        for n in 1..=35 {
+            let q = random_q(n, 300, &mut rng);
+            let d: Vec<f32> = (0..n).map(|i| 0.01 * (i + 1) as f32).collect();
+            let want = reference::integer_sums(&w, &q, n);
+            for kernel in veclut_kernels() {
+                check_kernel(&w, kernel, &q, &d, n, &want);
+            }
+        }
+    }
+}
+
+#[test]
+fn long_rows_cross_many_flush_runs() {
+    // k = 1028: 257 groups = 4 runs of 64 groups and one group, per tensor
+    // and in blocks of 257 (a run cut by every block end).
+    let mut rng = Rng(99);
+    for g in [ScaleGranularity::PerTensor, ScaleGranularity::PerBlock(257)] {
+        let w = random_ternary(130, 1028, g, &mut rng);
+        let n = 33;
+        let q = random_q(n, 1028, &mut rng);
+        let want = reference::integer_sums(&w, &q, n);
+        for kernel in veclut_kernels() {
+            check_kernel(&w, kernel, &q, &vec![1.0; n], n, &want);
+        }
+    }
+}
+
+#[test]
+fn int16_accumulators_at_the_worst_case() {
+    // Every activation ±127 with one sign and every weight ±1: each table
+    // entry a kernel adds is ±4·127 = ±508, and a run of 64 groups reaches
+    // ±32512 in int16 before it is widened (lutgemm_kernels.h). k = 14336
+    // crosses 56 such runs; n = 35 fills a token tile and starts a second.
+    // Blocks of 7168 end runs at a scale group boundary as well.
+    let (m, k, n) = (70, 14336, 35);
+    let cases = [(127i8, 1i8), (-127, 1), (127, -1), (-127, -1)];
+    for (i, (qv, code)) in cases.into_iter().enumerate() {
+        let (g, bl) = if i % 2 == 0 {
+            (ScaleGranularity::PerTensor, k)
+        } else {
+            (ScaleGranularity::PerBlock(7168), 7168)
+        };
+        let scales = vec![1.0; g.scale_count(m, k).unwrap()];
+        let w = TernaryMatrix::new(m, k, vec![code; m * k], scales, g).unwrap();
+        let q = vec![qv; n * k];
+        let want = reference::integer_sums(&w, &q, n);
+        assert!(
+            want.iter()
+                .all(|&s| s == qv as i32 * code as i32 * bl as i32)
+        );
+        for kernel in veclut_kernels() {
+            check_kernel(&w, kernel, &q, &vec![1.0; n], n, &want);
+        }
+    }
+}
+
+#[test]
+fn threads_and_row_tiles_do_not_change_results() {
+    // 1000 rows = 16 row groups: several row tiles on 2 and 3 threads; 70
+    // tokens = three token tiles.
+    let mut rng = Rng(31);
+    let (m, k, n) = (1000, 512, 70);
+    let w = random_ternary(m, k, ScaleGranularity::PerBlock(128), &mut rng);
+    let x: Vec<f32> = (0..n * k).map(|_| rng.f32()).collect();
+    for kernel in veclut_kernels() {
+        let p = pack_for(&w, kernel);
+        assert_thread_invariant(&p, &x, n);
+        // And the float result is the exact contract's.
+        let (q, d) = reference::quantize_activations(&x, n, k);
+        let mut y = vec![0f32; n * m];
+        Context::with_threads(2)
+            .unwrap()
+            .matmul(&p, &x, n, &mut y)
+            .unwrap();
+        check_float(&w, &q, &d, n, &y, kernel.name);
+    }
+}
