@@ -85,6 +85,7 @@ typedef int lutgemm_type;
 #define LUTGEMM_FAMILY_LUT_G2 2
 #define LUTGEMM_FAMILY_LUT_G4 3
 #define LUTGEMM_FAMILY_BITLUT_G4 4
+#define LUTGEMM_FAMILY_MAD5 5
 
 typedef struct lutgemm_pack_options {
     int contract;   /* LUTGEMM_CONTRACT_* */

@@ -175,6 +175,7 @@ fn options(opts: *const CPackOptions) -> Result<PackOptions, Fail> {
         2 => Some(KernelFamily::LutG2),
         3 => Some(KernelFamily::LutG4),
         4 => Some(KernelFamily::BitLutG4),
+        5 => Some(KernelFamily::MultiplyAdd5),
         v => return fail(ERR_ARGUMENT, format!("unknown kernel family {v}")),
     };
     o.tokens = c.tokens.clamp(1, i64::MAX) as usize;
