@@ -29,7 +29,11 @@ const X86_OBJECTS: &[IsaObject] = &[
     },
     IsaObject {
         cfg: "lutgemm_avx512",
-        sources: &["kernels/x86/avx512.c", "kernels/x86/avx512_int.c"],
+        sources: &[
+            "kernels/x86/avx512.c",
+            "kernels/x86/avx512_int.c",
+            "kernels/x86/avx512_mad5.c",
+        ],
         flags: &[
             "-mavx2",
             "-mfma",

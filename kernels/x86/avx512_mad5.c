@@ -1,0 +1,214 @@
+/* AVX-512 (BW + VBMI + VNNI) kernel for ternary weights at five per byte
+ * (Layout::TernaryMad5 { mr: 64 }), Exact contract: int8 activations,
+ * exact int32 sums per scale group (call contract: lutgemm_kernels.h;
+ * byte encoding: src/layout/trit5.rs and trit5.h). Every extent is
+ * checked in Rust before this runs.
+ *
+ * A step is 64 rows × 20 columns = 4 vectors of 64 bytes (16 rows × 4
+ * bytes each), contiguous, so a row group is one sequential stream. Per
+ * vector:
+ *   f = vpermi2b(TRIT5_FIELDS, v)   codes c0..c3 as 2-bit fields
+ *   e = vpermi2b(TRIT5_LAST, v)     code c4
+ *   bytes with bit 7 set (vpmovb2m): f = 0xAA − f, e = 2 − e (negation)
+ *   X += (f & 0x03)·x0 + ((f >> 4) & 0x03)·x2 + e·x4
+ *   Y += (f & 0x0c)·x1 + ((f >> 4) & 0x0c)·x3       (4× the true sum)
+ * with xi the 4 activations of digit i broadcast to every 32-bit lane
+ * (one lane = one row: no horizontal reduction). Row sum =
+ * X + (Y >> 2) − Σq (codes are weight + 1). 2 shuffles + 5 vpdpbusd + 9
+ * one-cycle ops per 320 weights, against 4 vpdpbusd + 5 for 256 weights
+ * of 2 bits: the decode costs about 1.7× the 2-bit compute per weight, for
+ * 20% fewer bytes.
+ *
+ * int32 bounds, per scale group of bp <= MAX_K + 19 padded columns
+ * (6554 steps), |q| <= 127: per step and lane X gains at most
+ * 4·3·2·127 = 3048 and Y at most 4·2·8·127 = 8128, so |X| <= 2.0e7 and
+ * |Y| <= 5.4e7; |X + (Y >> 2) − Σq| <= 3·127·bp < 2^31. Y is a multiple of
+ * 4, so the arithmetic shift is exact. vpdpbusd itself never saturates.
+ *
+ * Tokens: T tokens share each weight load and decode, R of the step's 4
+ * vectors per pass over the group, R·T <= 4 (2·R·T accumulators).
+ *
+ * Measurements (this machine: 2-core KVM guest, AMD EPYC Zen 4, 512-bit
+ * ops as two 256-bit halves; one thread; see the end of this comment for
+ * the DRAM-streamed figures the layout exists for): prototype loops,
+ * 1024 × 4100 weights in L2, n = 1: this decode 116-118 Gw/s against
+ * 200-205 for the 2-bit row-interleaved vpdpbusd loop; variants tried:
+ *   - 3 vpermb look-ups of a 5-bit code per 3 weights (1.67 bits) after a
+ *     vpermb spread and vpmultishiftqb: 100 Gw/s (4 shuffles per 192
+ *     weights; shuffles and vpdpbusd share ports here);
+ *   - TQ1_0-style base-3 bytes decoded by vpmaddubsw(·, 3) chains (one
+ *     digit per multiply, even and odd bytes apart): 58 Gw/s;
+ *   - without the two sign fixes (wrong, to cost them): 132 Gw/s; without
+ *     the 5th-code look-up: 132; the masked subtract vs a blend or a
+ *     compare-into-mask: the same;
+ *   - 4 row groups of 16 rows as 4 streams 16 KB apart instead of one
+ *     contiguous stream: 12.6 vs 19.9 GB/s from DRAM (the hardware
+ *     prefetchers follow one stream per row group best).
+ */
+
+#include <immintrin.h>
+#include <string.h>
+
+#include "lutgemm_kernels.h"
+#include "trit5.h"
+
+#define INLINE static inline __attribute__((always_inline))
+#define PRAGMA(x) _Pragma(#x)
+#define UNROLL PRAGMA(GCC unroll 16)
+
+/* Pins a loaded vector in a register (GCC otherwise folds the load into
+ * each use; see avx512.c). */
+#define REG(v) __asm__("" : "+v"(v))
+
+#define MAD5_MR 64
+#define MAD5_VECS 4 /* 64-byte vectors per step */
+
+INLINE __m512i bcast32(const int8_t *p)
+{
+    int32_t v;
+    memcpy(&v, p, 4);
+    return _mm512_set1_epi32(v);
+}
+
+typedef struct {
+    __m512i fa, fb, la, lb; /* the two tables, 128 bytes each */
+    __m512i neg_fields, two, m03, m0c;
+} mad5_consts;
+
+INLINE mad5_consts mad5_init(void)
+{
+    mad5_consts c;
+    c.fa = _mm512_load_si512((const void *)TRIT5_FIELDS);
+    c.fb = _mm512_load_si512((const void *)(TRIT5_FIELDS + 64));
+    c.la = _mm512_load_si512((const void *)TRIT5_LAST);
+    c.lb = _mm512_load_si512((const void *)(TRIT5_LAST + 64));
+    c.neg_fields = _mm512_set1_epi8((char)0xAA);
+    c.two = _mm512_set1_epi8(2);
+    c.m03 = _mm512_set1_epi8(0x03);
+    c.m0c = _mm512_set1_epi8(0x0c);
+    return c;
+}
+
+/* The 5 vpdpbusd operands of one vector of packed bytes: o[0], o[2], o[4]
+ * for X (codes c0, c2, c4), o[1], o[3] for Y (4·c1, 4·c3). */
+INLINE void mad5_decode(const mad5_consts *c, __m512i v, __m512i o[5])
+{
+    const __mmask64 neg = _mm512_movepi8_mask(v);
+    __m512i f = _mm512_permutex2var_epi8(c->fa, v, c->fb);
+    __m512i e = _mm512_permutex2var_epi8(c->la, v, c->lb);
+    f = _mm512_mask_sub_epi8(f, neg, c->neg_fields, f);
+    e = _mm512_mask_sub_epi8(e, neg, c->two, e);
+    /* 16-bit shift: bits dragged in from the next byte land in bits 4..7,
+     * cleared by both masks. */
+    const __m512i u = _mm512_srli_epi16(f, 4);
+    o[0] = _mm512_and_si512(f, c->m03);
+    o[1] = _mm512_and_si512(f, c->m0c);
+    o[2] = _mm512_and_si512(u, c->m03);
+    o[3] = _mm512_and_si512(u, c->m0c);
+    o[4] = e;
+}
+
+/* Writes one vector's 16 row sums of scale group b for one token: rows
+ * r0..r0+15 of the call. */
+INLINE void mad5_store(const lutgemm_kernel_args *a, size_t t, size_t r0, size_t b, __m512i s)
+{
+    int32_t *o = (int32_t *)a->out + t * a->out_stride + r0 * a->nb + b;
+    if (a->nb == 1) {
+        _mm512_storeu_si512((void *)o, s);
+    } else {
+        int32_t tmp[16];
+        _mm512_storeu_si512((void *)tmp, s);
+        for (int i = 0; i < 16; i++)
+            o[(size_t)i * a->nb] = tmp[i];
+    }
+}
+
+/* Row group g, vectors v0..v0+R-1 of each step, tokens t0..t0+T-1. */
+INLINE void mad5_tile(const lutgemm_kernel_args *a, const mad5_consts *c, size_t g, int v0,
+                      size_t t0, const int R, const int T)
+{
+    const size_t spg = a->bp / TRIT5_STEP;
+    const uint8_t *w = a->w + g * a->w_stride + 64 * (size_t)v0;
+    for (size_t b = 0; b < a->nb; b++) {
+        __m512i X[4], Y[4];
+        UNROLL
+        for (int i = 0; i < R * T; i++)
+            X[i] = Y[i] = _mm512_setzero_si512();
+        for (size_t s = b * spg; s < (b + 1) * spg; s++) {
+            const uint8_t *ws = w + s * (MAD5_VECS * 64);
+            __m512i xb[4][5];
+            UNROLL
+            for (int t = 0; t < T; t++) {
+                const int8_t *xs = a->qpad + (t0 + t) * a->qpad_stride + TRIT5_STEP * s;
+                UNROLL
+                for (int i = 0; i < 5; i++)
+                    xb[t][i] = bcast32(xs + 4 * i);
+            }
+            UNROLL
+            for (int r = 0; r < R; r++) {
+                __m512i v = _mm512_loadu_si512((const void *)(ws + 64 * r));
+                REG(v);
+                __m512i o[5];
+                mad5_decode(c, v, o);
+                UNROLL
+                for (int t = 0; t < T; t++) {
+                    const int i = r * T + t;
+                    X[i] = _mm512_dpbusd_epi32(X[i], o[0], xb[t][0]);
+                    Y[i] = _mm512_dpbusd_epi32(Y[i], o[1], xb[t][1]);
+                    X[i] = _mm512_dpbusd_epi32(X[i], o[2], xb[t][2]);
+                    Y[i] = _mm512_dpbusd_epi32(Y[i], o[3], xb[t][3]);
+                    X[i] = _mm512_dpbusd_epi32(X[i], o[4], xb[t][4]);
+                }
+            }
+        }
+        UNROLL
+        for (int r = 0; r < R; r++)
+            UNROLL
+            for (int t = 0; t < T; t++) {
+                const int i = r * T + t;
+                const int32_t qs = a->qsum[(t0 + t) * a->qsum_stride + b];
+                const __m512i sum = _mm512_sub_epi32(
+                    _mm512_add_epi32(X[i], _mm512_srai_epi32(Y[i], 2)), _mm512_set1_epi32(qs));
+                mad5_store(a, t0 + t, g * MAD5_MR + 16 * (size_t)(v0 + r), b, sum);
+            }
+    }
+}
+
+/* All row groups for tokens t0..t0+T-1. */
+INLINE void mad5_rows(const lutgemm_kernel_args *a, const mad5_consts *c, size_t t0, const int T)
+{
+    for (size_t g = 0; g < a->row_groups; g++) {
+        if (T == 1) {
+            mad5_tile(a, c, g, 0, t0, 4, 1);
+        } else if (T == 2) {
+            mad5_tile(a, c, g, 0, t0, 2, 2);
+            mad5_tile(a, c, g, 2, t0, 2, 2);
+        } else {
+            for (int v = 0; v < MAD5_VECS; v++)
+                mad5_tile(a, c, g, v, t0, 1, T);
+        }
+    }
+}
+
+LUTGEMM_KERNEL(lutgemm_avx512_ternary_mad5)
+{
+    LUTGEMM_REQUIRE(a->mr == MAD5_MR && a->kc == TRIT5_STEP && a->plane_out == 1);
+    LUTGEMM_REQUIRE(a->bp % TRIT5_STEP == 0 && a->w_stride == a->mr * a->nb * a->bp / 5);
+    const mad5_consts c = mad5_init();
+    size_t t = 0;
+    for (; t + 4 <= a->n; t += 4)
+        mad5_rows(a, &c, t, 4);
+    switch (a->n - t) {
+    case 3:
+        mad5_rows(a, &c, t, 3);
+        break;
+    case 2:
+        mad5_rows(a, &c, t, 2);
+        break;
+    case 1:
+        mad5_rows(a, &c, t, 1);
+        break;
+    default:
+        break;
+    }
+}
