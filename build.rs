@@ -24,7 +24,11 @@ struct IsaObject {
 const X86_OBJECTS: &[IsaObject] = &[
     IsaObject {
         cfg: "lutgemm_avx2",
-        sources: &["kernels/x86/avx2.c", "kernels/x86/avx2_int.c"],
+        sources: &[
+            "kernels/x86/avx2.c",
+            "kernels/x86/avx2_int.c",
+            "kernels/x86/avx2_mad5.c",
+        ],
         flags: &["-mavx2", "-mfma", "-mf16c", "-mbmi2"],
     },
     IsaObject {
