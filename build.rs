@@ -59,12 +59,12 @@ const X86_OBJECTS: &[IsaObject] = &[
 const AARCH64_OBJECTS: &[IsaObject] = &[
     IsaObject {
         cfg: "lutgemm_neon",
-        sources: &["kernels/arm/neon.c"],
+        sources: &["kernels/arm/neon.c", "kernels/arm/neon_mad5.c"],
         flags: &["-march=armv8-a"],
     },
     IsaObject {
         cfg: "lutgemm_dotprod",
-        sources: &["kernels/arm/dotprod.c"],
+        sources: &["kernels/arm/dotprod.c", "kernels/arm/dotprod_mad5.c"],
         flags: &["-march=armv8.2-a+dotprod"],
     },
     IsaObject {
