@@ -19,12 +19,14 @@
  * int32 bounds per scale group (bp <= MAX_K + 19, |q| <= 127, codes <= 2):
  * |C| <= 16·2·127·bp/5 <= 1.1e8, |B| <= 2.7e7, |A| <= 4.1e7: no overflow.
  *
- * Instructions (aarch64-linux-gnu-gcc 12.2 -O3, objdump of the hot loop,
- * n = 1): 25 per quad and step = 312 per 1000 weights (15 decode, 4 field
- * ops, 5 SDOT, 1 load of weights, activation loads), against 164 for the
- * 2-bit layout (dotprod.c): the decode costs about 1.9× the 2-bit
- * instructions per weight, for 20% fewer bytes. Not measured on Arm
- * hardware; see src/select.rs.
+ * Instructions (aarch64-linux-gnu-gcc 12.2 -O3, the build.rs flags, objdump
+ * of the hot loop): one token 31 per quad and step (5 SDOT, 15 decode and
+ * field ops, 5 loads of which 2 reload the 4-register table from the stack
+ * (pinning it in registers measured 39), 3 loop) = 388 per 1000 weights;
+ * two tokens 41 per quad and step = 256 per 1000 token-weights. The 2-bit
+ * layout's kernel (dotprod.c) takes 164 at n = 1: 2.4× the instructions
+ * per weight for 20% fewer bytes. Not measured on Arm hardware; see
+ * src/select.rs.
  */
 #include <arm_neon.h>
 #include <string.h>

@@ -14,8 +14,12 @@
  * 1270 per step, so MAD5_RUN = 16 steps reach at most 20320 < 32767. int32:
  * |Σ| <= 2·127·bp < 2^26.
  *
- * Instructions (aarch64-linux-gnu-gcc 12.2 -O3, objdump of the hot loop,
- * n = 1): see the note at the end of this file.
+ * Instructions (aarch64-linux-gnu-gcc 12.2 -O3, the build.rs flags, objdump
+ * of the hot loop): 43 per quad and step (10 SMLAL/SMLAL2, 5 dup of the
+ * activations, 18 decode and code ops, 6 loads of which 2 reload the table
+ * from the stack, 2 loop) = 538 per 1000 weights,
+ * against 236 for the 2-bit layout's kernel (neon.c). Not measured on Arm
+ * hardware; see src/select.rs.
  */
 #include <arm_neon.h>
 #include <string.h>
