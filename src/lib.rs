@@ -57,6 +57,7 @@
 
 pub mod activation;
 mod aligned;
+mod cache;
 mod capi;
 mod context;
 pub mod contract;

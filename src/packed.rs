@@ -88,7 +88,14 @@ impl PackedWeights {
                 })?,
                 "forced by PackOptions::family",
             ),
-            None => select::select(format, contract, isa, opts.tokens.max(1), planes)?,
+            None => select::select(
+                format,
+                contract,
+                isa,
+                opts.tokens.max(1),
+                planes,
+                (w.m(), w.k()),
+            )?,
         };
         if planes && !kernel.layout.supports_plane_scales() {
             return Err(Error::Unavailable(format!(

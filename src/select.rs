@@ -13,6 +13,7 @@
 //! 4096 × 14336; avx2 mad 141 vs lut_g2 172 µs; scalar lut_g4 2–2.8× faster
 //! than the portable mad. Integer weights: see the rows' reasons.
 
+use crate::cache;
 use crate::contract::Contract;
 use crate::error::{Error, Result};
 use crate::format::Format;
@@ -30,18 +31,49 @@ struct Rule {
     contract: Contract,
     isa: Isa,
     tokens: RangeInclusive<usize>,
+    /// Which weight sizes the row is for.
+    weights: Residency,
     order: &'static [KernelFamily],
     why: &'static str,
 }
 
+/// Where a GEMV finds the weights, judged from their size alone.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Residency {
+    /// Any size.
+    Any,
+    /// Ternary weights whose 2-bit packing (`m · k / 4` bytes) is larger
+    /// than the last-level cache: each call streams them from DRAM, and
+    /// bytes, not instructions, set the time.
+    Dram,
+}
+
+use Residency::*;
+
 const ANY_N: RangeInclusive<usize> = 1..=usize::MAX;
+
+/// Token counts for which the five-weights-per-byte layout beats the 2-bit
+/// one on DRAM-streamed weights (measured crossover, see the module doc).
+const DRAM_TOKENS: RangeInclusive<usize> = 1..=1;
 
 const RULES: &[Rule] = &[
     Rule {
         ternary: true,
         contract: Exact,
         isa: Isa::Avx512,
+        tokens: DRAM_TOKENS,
+        weights: Dram,
+        order: &[MultiplyAdd5, MultiplyAdd, LutG4, LutG2],
+        why: "avx512/exact, 2-bit weights larger than the last-level cache: five weights per \
+              byte stream 20% fewer bytes from DRAM (mad5 vs mad at 65536x4096, n = 1, \
+              src/select.rs)",
+    },
+    Rule {
+        ternary: true,
+        contract: Exact,
+        isa: Isa::Avx512,
         tokens: ANY_N,
+        weights: Any,
         order: &[MultiplyAdd, LutG4, LutG2],
         why: "avx512/exact: VNNI multiply-add ties lut_g4 at n = 1 (88.7 vs 88.1 us, \
               4096x4096) and is as fast or up to 30% faster at n >= 8 (src/select.rs)",
@@ -51,6 +83,7 @@ const RULES: &[Rule] = &[
         contract: Exact,
         isa: Isa::Avx2,
         tokens: ANY_N,
+        weights: Any,
         order: &[MultiplyAdd, LutG2],
         why: "avx2/exact: vpmaddubsw multiply-add is 15-30% faster than lut_g2 on every \
               shape (src/select.rs)",
@@ -60,6 +93,7 @@ const RULES: &[Rule] = &[
         contract: Exact,
         isa: Isa::Scalar,
         tokens: ANY_N,
+        weights: Any,
         order: &[LutG4, LutG2, MultiplyAdd],
         why: "scalar/exact: lut_g4 does four weights per lookup, 2-2.8x faster than the \
               portable multiply-add (src/select.rs)",
@@ -69,6 +103,7 @@ const RULES: &[Rule] = &[
         contract: Exact,
         isa: Isa::Avx512,
         tokens: ANY_N,
+        weights: Any,
         order: &[MultiplyAdd, BitLutG4],
         why: "avx512/exact int: VNNI multiply-add on row-interleaved codes beats the \
               bit-serial tables (one lookup per bit plane) for 2 and 4 bits (src/select.rs)",
@@ -78,6 +113,7 @@ const RULES: &[Rule] = &[
         contract: Exact,
         isa: Isa::Avx2,
         tokens: ANY_N,
+        weights: Any,
         order: &[MultiplyAdd, BitLutG4],
         why: "avx2/exact int: vpmaddubsw multiply-add on row-interleaved codes beats the \
               bit-serial tables for 2 and 4 bits (src/select.rs)",
@@ -87,6 +123,7 @@ const RULES: &[Rule] = &[
         contract: Exact,
         isa: Isa::Scalar,
         tokens: ANY_N,
+        weights: Any,
         order: &[BitLutG4, MultiplyAdd],
         why: "scalar/exact int: one table lookup per 4 weights and plane (src/select.rs)",
     },
@@ -98,6 +135,7 @@ const RULES: &[Rule] = &[
         contract: Exact,
         isa: Isa::Neon,
         tokens: ANY_N,
+        weights: Any,
         order: &[LutG2, LutG4, MultiplyAdd],
         why: "neon/exact: chosen by instruction count, not by time (per 1,000 weights, whole \
               calls at n = 1: lut_g2 229 with single-register tbl, lut_g4 236 with multi-uop \
@@ -108,6 +146,7 @@ const RULES: &[Rule] = &[
         contract: Exact,
         isa: Isa::Neon,
         tokens: ANY_N,
+        weights: Any,
         order: &[MultiplyAdd, BitLutG4],
         why: "neon/exact int: chosen by instruction count, not by time (per 1,000 4-bit \
               weights at n = 1: widening multiply-add 237, bit-serial tables 445) (src/select.rs)",
@@ -117,6 +156,7 @@ const RULES: &[Rule] = &[
         contract: Exact,
         isa: Isa::Dotprod,
         tokens: ANY_N,
+        weights: Any,
         order: &[MultiplyAdd, LutG4, LutG2],
         why: "dotprod/exact: chosen by instruction count, not by time (sdot multiply-add \
               164 instructions per 1,000 weights at n = 1) (src/select.rs)",
@@ -126,6 +166,7 @@ const RULES: &[Rule] = &[
         contract: Exact,
         isa: Isa::I8mm,
         tokens: 2..=usize::MAX,
+        weights: Any,
         order: &[MultiplyAdd, BitLutG4],
         why: "i8mm/exact int, n >= 2: chosen by instruction count, not by time (smmla 80 \
               instructions per 1,000 token-weights at 4 tokens vs 90 with sdot) (src/select.rs)",
@@ -135,6 +176,7 @@ const RULES: &[Rule] = &[
         contract: Exact,
         isa: Isa::Dotprod,
         tokens: ANY_N,
+        weights: Any,
         order: &[MultiplyAdd, BitLutG4],
         why: "dotprod/exact int: chosen by instruction count, not by time (sdot multiply-add \
               156 instructions per 1,000 4-bit weights at n = 1) (src/select.rs)",
@@ -144,6 +186,7 @@ const RULES: &[Rule] = &[
         contract: Fast,
         isa: Isa::Scalar,
         tokens: ANY_N,
+        weights: Any,
         order: &[LutG4, LutG2],
         why: "scalar/fast: lut_g4 does four weights per lookup (src/select.rs)",
     },
@@ -152,22 +195,38 @@ const RULES: &[Rule] = &[
         contract: Float,
         isa: Isa::Scalar,
         tokens: ANY_N,
+        weights: Any,
         order: &[LutG4, LutG2],
         why: "scalar/float: lut_g4 does four weights per lookup (src/select.rs)",
     },
 ];
 
-/// Picks the kernel for `format` weights under `contract` on `isa` for
-/// calls of about `tokens` tokens, with the reason.
+/// Picks the kernel for `m × k` weights of `format` under `contract` on
+/// `isa` for calls of about `tokens` tokens, with the reason.
 pub(crate) fn select(
     format: Format,
     contract: Contract,
     isa: Isa,
     tokens: usize,
     plane_scales: bool,
+    (m, k): (usize, usize),
+) -> Result<(&'static KernelDesc, &'static str)> {
+    let dram = m.saturating_mul(k) / 4 > cache::last_level_cache_bytes();
+    select_for(format, contract, isa, tokens, plane_scales, dram)
+}
+
+/// [`select`], given whether the weights stream from DRAM.
+fn select_for(
+    format: Format,
+    contract: Contract,
+    isa: Isa,
+    tokens: usize,
+    plane_scales: bool,
+    dram: bool,
 ) -> Result<(&'static KernelDesc, &'static str)> {
     let usable = |k: &KernelDesc| !plane_scales || k.layout.supports_plane_scales();
     let ternary = format == Format::Ternary;
+    let residency = |w: Residency| w == Any || (w == Dram && dram && ternary);
     let by_rules = |isa: Isa| {
         RULES
             .iter()
@@ -176,6 +235,7 @@ pub(crate) fn select(
                     && r.contract == contract
                     && r.isa == isa
                     && r.tokens.contains(&tokens)
+                    && residency(r.weights)
             })
             .find_map(|rule| {
                 rule.order.iter().find_map(|&family| {
@@ -231,7 +291,7 @@ mod tests {
         for isa in Isa::available() {
             for format in Format::ALL {
                 for contract in Contract::ALL {
-                    let (k, why) = select(format, contract, isa, 1, false).unwrap();
+                    let (k, why) = select(format, contract, isa, 1, false, (64, 64)).unwrap();
                     assert!(k.supports(format) && k.contract == contract, "{}", k.name);
                     assert!(
                         isa.with_included().contains(&k.isa) || k.isa == Isa::Scalar,
@@ -244,9 +304,45 @@ mod tests {
     }
 
     #[test]
+    fn dram_streamed_ternary_decode_takes_five_weights_per_byte() {
+        let sel = |isa, tokens, dram| {
+            select_for(Format::Ternary, Exact, isa, tokens, false, dram)
+                .unwrap()
+                .0
+                .family()
+        };
+        for isa in Isa::available() {
+            // The rule is AVX-512's: elsewhere the choice does not depend
+            // on where the weights are.
+            for n in [1, 2, 8, 256] {
+                let (cached, dram) = (sel(isa, n, false), sel(isa, n, true));
+                if isa == Isa::Avx512 && DRAM_TOKENS.contains(&n) {
+                    assert_eq!(dram, MultiplyAdd5, "{isa} n = {n}");
+                } else {
+                    assert_eq!(dram, cached, "{isa} n = {n}");
+                }
+                assert_ne!(cached, MultiplyAdd5, "{isa} n = {n}");
+            }
+            // Integer weights have no five-per-byte layout.
+            let int = select_for(Format::Int2, Exact, isa, 1, false, true)
+                .unwrap()
+                .0;
+            assert_ne!(int.family(), MultiplyAdd5);
+        }
+        // The size test: the 2-bit packing against the cache.
+        let llc = cache::last_level_cache_bytes();
+        let rows = llc / 4096 * 4;
+        if Isa::available().contains(&Isa::Avx512) {
+            let fam = |m| select(Format::Ternary, Exact, Isa::Avx512, 1, false, (m, 4096)).unwrap();
+            assert_eq!(fam(rows).0.family(), MultiplyAdd);
+            assert_eq!(fam(rows + 4).0.family(), MultiplyAdd5);
+        }
+    }
+
+    #[test]
     fn plane_scales_select_a_plane_capable_kernel() {
         for isa in Isa::available() {
-            let (k, _) = select(Format::Int4, Exact, isa, 1, true).unwrap();
+            let (k, _) = select(Format::Int4, Exact, isa, 1, true, (64, 64)).unwrap();
             assert!(k.layout.supports_plane_scales(), "{}", k.name);
         }
     }

@@ -102,4 +102,31 @@ mod tests {
             assert_eq!(c, DECODE[b as usize], "byte {b:#04x}");
         }
     }
+
+    /// The C kernels' 128-entry tables (`kernels/trit5.h`) are this
+    /// module's decode of the bytes with bit 7 clear.
+    #[test]
+    fn the_c_tables_are_the_decode_of_the_low_seven_bits() {
+        let h = include_str!("../../kernels/trit5.h");
+        let table = |name: &str| -> Vec<u8> {
+            let body = &h[h.find(&format!("{name}[128]")).expect(name)..];
+            let body = &body[body.find('{').unwrap() + 1..body.find("};").unwrap()];
+            body.split(',')
+                .map(str::trim)
+                .filter(|t| !t.is_empty())
+                .map(|t| u8::from_str_radix(t.trim_start_matches("0x"), 16).unwrap())
+                .collect()
+        };
+        let (fields, last) = (table("TRIT5_FIELDS"), table("TRIT5_LAST"));
+        assert_eq!((fields.len(), last.len()), (128, 128));
+        for l in 0..128 {
+            let c = DECODE[l];
+            assert_eq!(
+                fields[l],
+                c[0] | c[1] << 2 | c[2] << 4 | c[3] << 6,
+                "L = {l}"
+            );
+            assert_eq!(last[l], c[4], "L = {l}");
+        }
+    }
 }
