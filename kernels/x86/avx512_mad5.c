@@ -108,6 +108,21 @@ INLINE void mad5_decode(const mad5_consts *c, __m512i v, __m512i o[5])
     o[4] = e;
 }
 
+/* The 5 operands as plain codes c0..c4, for one accumulator per row
+ * vector and token (n > 1). */
+INLINE void mad5_decode_plain(const mad5_consts *c, __m512i v, __m512i o[5])
+{
+    const __mmask64 neg = _mm512_movepi8_mask(v);
+    __m512i f = _mm512_permutex2var_epi8(c->fa, v, c->fb);
+    __m512i e = _mm512_permutex2var_epi8(c->la, v, c->lb);
+    f = _mm512_mask_sub_epi8(f, neg, c->neg_fields, f);
+    o[0] = _mm512_and_si512(f, c->m03);
+    o[1] = _mm512_and_si512(_mm512_srli_epi16(f, 2), c->m03);
+    o[2] = _mm512_and_si512(_mm512_srli_epi16(f, 4), c->m03);
+    o[3] = _mm512_and_si512(_mm512_srli_epi16(f, 6), c->m03);
+    o[4] = _mm512_mask_sub_epi8(e, neg, c->two, e);
+}
+
 /* Writes one vector's 16 row sums of scale group b for one token: rows
  * r0..r0+15 of the call. */
 INLINE void mad5_store(const lutgemm_kernel_args *a, size_t t, size_t r0, size_t b, __m512i s)
@@ -174,19 +189,70 @@ INLINE void mad5_tile(const lutgemm_kernel_args *a, const mad5_consts *c, size_t
     }
 }
 
+/* acc += vpdpbusd(o, the 4 bytes at p broadcast), the broadcast a memory
+ * operand: as separate vpbroadcastd registers (GCC does not fold them) the
+ * 5·T activations of a step spilled the accumulators at T = 4 (41 stack
+ * accesses per step). */
+#define DPBUSD_BCAST(acc, o, p)                                                \
+    __asm__("vpdpbusd %2%{1to16%}, %1, %0"                                     \
+            : "+v"(acc)                                                        \
+            : "v"(o), "m"(*(const int32_t *)(const void *)(p)))
+
+/* Row group g, tokens t0..t0+T-1 (T >= 2): all 4 vectors of a step in one
+ * pass (the 4 cache lines of a step are read together: passes over
+ * alternate lines of a DRAM-streamed row group ran at 0.65-0.75x the 2-bit
+ * kernel at n = 2-8), plain codes (2 more shifts) so that one accumulator
+ * per vector and token suffices: 4·T <= 16. */
+INLINE void mad5_tile_tokens(const lutgemm_kernel_args *a, const mad5_consts *c, size_t g,
+                             size_t t0, const int T)
+{
+    const size_t spg = a->bp / TRIT5_STEP;
+    const uint8_t *w = a->w + g * a->w_stride;
+    for (size_t b = 0; b < a->nb; b++) {
+        __m512i acc[MAD5_VECS][4];
+        UNROLL
+        for (int r = 0; r < MAD5_VECS; r++)
+            UNROLL
+            for (int t = 0; t < T; t++)
+                acc[r][t] = _mm512_setzero_si512();
+        for (size_t s = b * spg; s < (b + 1) * spg; s++) {
+            const uint8_t *ws = w + s * (MAD5_VECS * 64);
+            const int8_t *xs[4];
+            UNROLL
+            for (int t = 0; t < T; t++)
+                xs[t] = a->qpad + (t0 + t) * a->qpad_stride + TRIT5_STEP * s;
+            UNROLL
+            for (int r = 0; r < MAD5_VECS; r++) {
+                __m512i v = _mm512_loadu_si512((const void *)(ws + 64 * r));
+                REG(v);
+                __m512i o[5];
+                mad5_decode_plain(c, v, o);
+                UNROLL
+                for (int t = 0; t < T; t++)
+                    UNROLL
+                    for (int i = 0; i < 5; i++)
+                        DPBUSD_BCAST(acc[r][t], o[i], xs[t] + 4 * i);
+            }
+        }
+        UNROLL
+        for (int r = 0; r < MAD5_VECS; r++)
+            UNROLL
+            for (int t = 0; t < T; t++) {
+                const int32_t qs = a->qsum[(t0 + t) * a->qsum_stride + b];
+                mad5_store(a, t0 + t, g * MAD5_MR + 16 * (size_t)r, b,
+                           _mm512_sub_epi32(acc[r][t], _mm512_set1_epi32(qs)));
+            }
+    }
+}
+
 /* All row groups for tokens t0..t0+T-1. */
 INLINE void mad5_rows(const lutgemm_kernel_args *a, const mad5_consts *c, size_t t0, const int T)
 {
     for (size_t g = 0; g < a->row_groups; g++) {
-        if (T == 1) {
+        if (T == 1)
             mad5_tile(a, c, g, 0, t0, 4, 1);
-        } else if (T == 2) {
-            mad5_tile(a, c, g, 0, t0, 2, 2);
-            mad5_tile(a, c, g, 2, t0, 2, 2);
-        } else {
-            for (int v = 0; v < MAD5_VECS; v++)
-                mad5_tile(a, c, g, v, t0, 1, T);
-        }
+        else
+            mad5_tile_tokens(a, c, g, t0, T);
     }
 }
 
