@@ -144,7 +144,11 @@ fn five_per_byte_worst_case_at_the_longest_rows() {
             q.extend(std::iter::repeat_n(-127i8, k));
             let want = reference::integer_sums(&w, &q, 2);
             let bl = w.group_len() as i32;
-            assert!(want[..want.len() / 2].iter().all(|&s| s == 127 * code as i32 * bl));
+            assert!(
+                want[..want.len() / 2]
+                    .iter()
+                    .all(|&s| s == 127 * code as i32 * bl)
+            );
             for kernel in &mad5 {
                 check_kernel(&w, kernel, &q, &[1.0, 1.0], 2, &want);
             }

@@ -25,14 +25,37 @@
  * |Y| <= 5.4e7; |X + (Y >> 2) − Σq| <= 3·127·bp < 2^31. Y is a multiple of
  * 4, so the arithmetic shift is exact. vpdpbusd itself never saturates.
  *
- * Tokens: T tokens share each weight load and decode, R of the step's 4
- * vectors per pass over the group, R·T <= 4 (2·R·T accumulators).
+ * Tokens: one token runs the X/Y decode above over the 4 vectors of a step
+ * (8 accumulators); T = 2..4 tokens share each load and decode, all 4
+ * vectors of a step in one pass, with plain codes (2 more shifts) and one
+ * accumulator per vector and token (4·T <= 16), the activations as
+ * broadcast memory operands.
  *
  * Measurements (this machine: 2-core KVM guest, AMD EPYC Zen 4, 512-bit
- * ops as two 256-bit halves; one thread; see the end of this comment for
- * the DRAM-streamed figures the layout exists for): prototype loops,
- * 1024 × 4100 weights in L2, n = 1: this decode 116-118 Gw/s against
- * 200-205 for the 2-bit row-interleaved vpdpbusd loop; variants tried:
+ * ops as two 256-bit halves, ~3.6 GHz; one thread; shared with other
+ * jobs, so A/B interleaved call by call and medians).
+ *
+ * DRAM-streamed GEMV, what the layout is for: 65536 × 4096, one scale per
+ * tensor, end to end through Context::matmul, kernels alternating call by
+ * call with a 256 MiB read pass between rounds (that pass: 23.4-25.0 GB/s
+ * single-thread read bandwidth in the quiet runs):
+ *   n = 1   mad5_avx512 2546-2606 us (20.6-21.1 GB/s of packed bytes)
+ *           mad_avx512  2812-2925 us (22.9-23.9 GB/s, 95-96% of the read
+ *           bandwidth): 1.11× (per-round median; 1.06-1.16× over 9 quiet
+ *           runs, 1.13-1.28× while other jobs loaded the memory system);
+ *   n = 2   0.90-1.0×;  n = 3-32  0.95-1.13× (both compute-bound at one
+ *           vpdpbusd per 64 token-weights).
+ * mad5 is compute-bound even from DRAM: 149 us for 4096 × 4096 from cache
+ * (112 G weights/s, i.e. 22.5 GB/s of its bytes) against 89 us for the
+ * 2-bit kernel, so it streams at ~88% of the read bandwidth where the
+ * 2-bit kernel streams at 96%, and 20% fewer bytes buy ~11%. From
+ * cache (4096 × 4096): n = 1 0.60×, n = 4-8 1.03-1.04×; groups of 256
+ * (TQ1_0/TQ2_0 blocks) 0.92× at n = 1 and 1.15-1.35× at n = 2-8, where
+ * mad_avx512 reduces each block horizontally.
+ *
+ * Decode variants (prototype loops, 1024 × 4100 weights in L2, n = 1; this
+ * decode 116-118 G weights/s against 200-205 for the 2-bit row-interleaved
+ * vpdpbusd loop):
  *   - 3 vpermb look-ups of a 5-bit code per 3 weights (1.67 bits) after a
  *     vpermb spread and vpmultishiftqb: 100 Gw/s (4 shuffles per 192
  *     weights; shuffles and vpdpbusd share ports here);
@@ -41,9 +64,22 @@
  *   - without the two sign fixes (wrong, to cost them): 132 Gw/s; without
  *     the 5th-code look-up: 132; the masked subtract vs a blend or a
  *     compare-into-mask: the same;
+ *   - accumulators and tables pinned against GCC's register moves (81
+ *     instead of 90 instructions per step) or a third accumulator to
+ *     shorten the vpdpbusd chains: the same time (the moves are renamed
+ *     away; the ~15 vector ops per 320 weights are the limit);
+ *   - software prefetch 1-4 KB ahead: no change from DRAM;
  *   - 4 row groups of 16 rows as 4 streams 16 KB apart instead of one
  *     contiguous stream: 12.6 vs 19.9 GB/s from DRAM (the hardware
- *     prefetchers follow one stream per row group best).
+ *     prefetchers follow one stream per row group best); for T > 1,
+ *     passes over alternate cache lines of a row group (2 vectors at a
+ *     time): 0.65-0.75× the 2-bit kernel from DRAM against 0.9-1.1× in
+ *     one pass;
+ *   - a table-lookup kernel on the same bytes (one vpermi2b pair per 64
+ *     rows × 5 weights on 128-entry int16 tables of activation sums, sign
+ *     by masked negation): 160 Gw/s in L2, but it needs a byte-per-row
+ *     layout and 210 KB of tables per token at k = 4096, which contended
+ *     with the weight stream in L2 (14 GB/s from DRAM in the prototype).
  */
 
 #include <immintrin.h>
