@@ -1,35 +1,35 @@
 /* AVX-512 (BW + VBMI + VNNI) kernel for ternary weights at five per byte
- * (Layout::TernaryMad5 { mr: 64 }), Exact contract: int8 activations,
+ * (Layout::TernaryMad5 { mr: 32 }), Exact contract: int8 activations,
  * exact int32 sums per scale group (call contract: lutgemm_kernels.h;
  * byte encoding: src/layout/trit5.rs and trit5.h). Every extent is
  * checked in Rust before this runs.
  *
- * A step is 64 rows × 20 columns = 4 vectors of 64 bytes (16 rows × 4
- * bytes each), contiguous, so a row group is one sequential stream. Per
- * vector:
+ * A step is 32 rows × 20 columns = 2 vectors of 64 bytes (16 rows × 4
+ * bytes each), contiguous, so a row group is one sequential stream (the
+ * AVX2 and portable kernels read the same bytes). Per vector:
  *   f = vpermi2b(TRIT5_FIELDS, v)   codes c0..c3 as 2-bit fields
  *   e = vpermi2b(TRIT5_LAST, v)     code c4
  *   bytes with bit 7 set (vpmovb2m): f = 0xAA − f, e = 2 − e (negation)
- *   X += (f & 0x03)·x0 + ((f >> 4) & 0x03)·x2 + e·x4
- *   Y += (f & 0x0c)·x1 + ((f >> 4) & 0x0c)·x3       (4× the true sum)
+ *   X += (f & 0x03)·x0 + e·x4      Y += (f & 0x0c)·x1   (4× its sum)
+ *   Z += (f & 0x30)·x2  (16×)      W += (f & 0xc0)·x3   (64×)
  * with xi the 4 activations of digit i broadcast to every 32-bit lane
  * (one lane = one row: no horizontal reduction). Row sum =
- * X + (Y >> 2) − Σq (codes are weight + 1). 2 shuffles + 5 vpdpbusd + 9
- * one-cycle ops per 320 weights, against 4 vpdpbusd + 5 for 256 weights
- * of 2 bits: the decode costs about 1.7× the 2-bit compute per weight, for
- * 20% fewer bytes.
+ * X + (Y >> 2) + (Z >> 4) + (W >> 6) − Σq (codes are weight + 1; each
+ * accumulator is an exact multiple of its scale). Fields masked in place
+ * need no shift: 2 shuffles + 5 vpdpbusd + 7 one-cycle ops per 320
+ * weights, against 4 vpdpbusd + 5 ops for 256 weights of 2 bits: about
+ * 1.6× the 2-bit compute per weight, for 20% fewer bytes.
  *
  * int32 bounds, per scale group of bp <= MAX_K + 19 padded columns
- * (6554 steps), |q| <= 127: per step and lane X gains at most
- * 4·3·2·127 = 3048 and Y at most 4·2·8·127 = 8128, so |X| <= 2.0e7 and
- * |Y| <= 5.4e7; |X + (Y >> 2) − Σq| <= 3·127·bp < 2^31. Y is a multiple of
- * 4, so the arithmetic shift is exact. vpdpbusd itself never saturates.
+ * (6554 steps), |q| <= 127: per step and lane W gains at most
+ * 4·128·127 = 65024 (|W| <= 4.3e8), Z 16 256, Y 8128, X 2032, all far
+ * from 2^31; |row sum| <= 3·127·bp < 2^31. vpdpbusd itself never
+ * saturates (its u8 operands are at most 128).
  *
- * Tokens: one token runs the X/Y decode above over the 4 vectors of a step
- * (8 accumulators); T = 2..4 tokens share each load and decode, all 4
- * vectors of a step in one pass, with plain codes (2 more shifts) and one
- * accumulator per vector and token (4·T <= 16), the activations as
- * broadcast memory operands.
+ * Tokens: one token runs the decode above (4 accumulators per vector);
+ * T = 2..4 tokens share each load and decode in one pass over the step,
+ * with plain codes (3 shifts) and one accumulator per vector and token,
+ * the activations as broadcast memory operands.
  *
  * Measurements (this machine: 2-core KVM guest, AMD EPYC Zen 4, 512-bit
  * ops as two 256-bit halves, ~3.6 GHz; one thread; shared with other
@@ -96,8 +96,8 @@
  * each use; see avx512.c). */
 #define REG(v) __asm__("" : "+v"(v))
 
-#define MAD5_MR 64
-#define MAD5_VECS 4 /* 64-byte vectors per step */
+#define MAD5_MR 32
+#define MAD5_VECS 2 /* 64-byte vectors per step */
 
 INLINE __m512i bcast32(const int8_t *p)
 {
@@ -108,7 +108,7 @@ INLINE __m512i bcast32(const int8_t *p)
 
 typedef struct {
     __m512i fa, fb, la, lb; /* the two tables, 128 bytes each */
-    __m512i neg_fields, two, m03, m0c;
+    __m512i neg_fields, two, m03, m0c, m30, mc0;
 } mad5_consts;
 
 INLINE mad5_consts mad5_init(void)
@@ -122,6 +122,8 @@ INLINE mad5_consts mad5_init(void)
     c.two = _mm512_set1_epi8(2);
     c.m03 = _mm512_set1_epi8(0x03);
     c.m0c = _mm512_set1_epi8(0x0c);
+    c.m30 = _mm512_set1_epi8(0x30);
+    c.mc0 = _mm512_set1_epi8((char)0xc0);
     return c;
 }
 
@@ -134,13 +136,10 @@ INLINE void mad5_decode(const mad5_consts *c, __m512i v, __m512i o[5])
     __m512i e = _mm512_permutex2var_epi8(c->la, v, c->lb);
     f = _mm512_mask_sub_epi8(f, neg, c->neg_fields, f);
     e = _mm512_mask_sub_epi8(e, neg, c->two, e);
-    /* 16-bit shift: bits dragged in from the next byte land in bits 4..7,
-     * cleared by both masks. */
-    const __m512i u = _mm512_srli_epi16(f, 4);
     o[0] = _mm512_and_si512(f, c->m03);
     o[1] = _mm512_and_si512(f, c->m0c);
-    o[2] = _mm512_and_si512(u, c->m03);
-    o[3] = _mm512_and_si512(u, c->m0c);
+    o[2] = _mm512_and_si512(f, c->m30);
+    o[3] = _mm512_and_si512(f, c->mc0);
     o[4] = e;
 }
 
@@ -181,10 +180,10 @@ INLINE void mad5_tile(const lutgemm_kernel_args *a, const mad5_consts *c, size_t
     const size_t spg = a->bp / TRIT5_STEP;
     const uint8_t *w = a->w + g * a->w_stride + 64 * (size_t)v0;
     for (size_t b = 0; b < a->nb; b++) {
-        __m512i X[4], Y[4];
+        __m512i X[4], Y[4], Z[4], W[4];
         UNROLL
         for (int i = 0; i < R * T; i++)
-            X[i] = Y[i] = _mm512_setzero_si512();
+            X[i] = Y[i] = Z[i] = W[i] = _mm512_setzero_si512();
         for (size_t s = b * spg; s < (b + 1) * spg; s++) {
             const uint8_t *ws = w + s * (MAD5_VECS * 64);
             __m512i xb[4][5];
@@ -206,8 +205,8 @@ INLINE void mad5_tile(const lutgemm_kernel_args *a, const mad5_consts *c, size_t
                     const int i = r * T + t;
                     X[i] = _mm512_dpbusd_epi32(X[i], o[0], xb[t][0]);
                     Y[i] = _mm512_dpbusd_epi32(Y[i], o[1], xb[t][1]);
-                    X[i] = _mm512_dpbusd_epi32(X[i], o[2], xb[t][2]);
-                    Y[i] = _mm512_dpbusd_epi32(Y[i], o[3], xb[t][3]);
+                    Z[i] = _mm512_dpbusd_epi32(Z[i], o[2], xb[t][2]);
+                    W[i] = _mm512_dpbusd_epi32(W[i], o[3], xb[t][3]);
                     X[i] = _mm512_dpbusd_epi32(X[i], o[4], xb[t][4]);
                 }
             }
@@ -219,7 +218,10 @@ INLINE void mad5_tile(const lutgemm_kernel_args *a, const mad5_consts *c, size_t
                 const int i = r * T + t;
                 const int32_t qs = a->qsum[(t0 + t) * a->qsum_stride + b];
                 const __m512i sum = _mm512_sub_epi32(
-                    _mm512_add_epi32(X[i], _mm512_srai_epi32(Y[i], 2)), _mm512_set1_epi32(qs));
+                    _mm512_add_epi32(_mm512_add_epi32(X[i], _mm512_srai_epi32(Y[i], 2)),
+                                     _mm512_add_epi32(_mm512_srai_epi32(Z[i], 4),
+                                                      _mm512_srai_epi32(W[i], 6))),
+                    _mm512_set1_epi32(qs));
                 mad5_store(a, t0 + t, g * MAD5_MR + 16 * (size_t)(v0 + r), b, sum);
             }
     }
@@ -234,11 +236,11 @@ INLINE void mad5_tile(const lutgemm_kernel_args *a, const mad5_consts *c, size_t
             : "+v"(acc)                                                        \
             : "v"(o), "m"(*(const int32_t *)(const void *)(p)))
 
-/* Row group g, tokens t0..t0+T-1 (T >= 2): all 4 vectors of a step in one
- * pass (the 4 cache lines of a step are read together: passes over
- * alternate lines of a DRAM-streamed row group ran at 0.65-0.75x the 2-bit
- * kernel at n = 2-8), plain codes (2 more shifts) so that one accumulator
- * per vector and token suffices: 4·T <= 16. */
+/* Row group g, tokens t0..t0+T-1 (T >= 2): every vector of a step in one
+ * pass (a step's cache lines are read together: passes over alternate
+ * lines of a DRAM-streamed row group ran at 0.65-0.75x the 2-bit kernel at
+ * n = 2-8), plain codes (3 shifts) so that one accumulator per vector and
+ * token suffices: 2·T <= 8. */
 INLINE void mad5_tile_tokens(const lutgemm_kernel_args *a, const mad5_consts *c, size_t g,
                              size_t t0, const int T)
 {
@@ -286,7 +288,7 @@ INLINE void mad5_rows(const lutgemm_kernel_args *a, const mad5_consts *c, size_t
 {
     for (size_t g = 0; g < a->row_groups; g++) {
         if (T == 1)
-            mad5_tile(a, c, g, 0, t0, 4, 1);
+            mad5_tile(a, c, g, 0, t0, MAD5_VECS, 1);
         else
             mad5_tile_tokens(a, c, g, t0, T);
     }
