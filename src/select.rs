@@ -17,19 +17,20 @@
 //! (`m · k / 4` bytes) is larger than the last-level cache (sysfs, read
 //! once: `src/cache.rs`), a GEMV is bound by bytes, and at n = 1 the AVX-512
 //! row takes `mad5` (five weights per byte, 1.6 bits). Measured at
-//! 65536 × 4096, one thread, kernels alternating call by call (the bench's
-//! rows run one after the other, too noisy on this shared machine):
-//! mad5_avx512 2546–2606 µs vs mad_avx512 2812–2925 µs, 1.11× (1.06–1.16×
-//! over the quiet runs; the 2-bit kernel streams at 95–96% of the 23–25 GB/s
-//! single-thread read bandwidth, mad5, compute-bound at 112 G weights/s, at
-//! ~88%). At n = 2 mad5 measured 0.90–1.0×, at n = 3–32 0.95–1.13× (both
-//! compute-bound): the crossover is n = 1 ([`DRAM_TOKENS`]). From cache
-//! mad5 is 0.60× at n = 1, so the size test matters. No such row for AVX2
-//! (`mad5_avx2` decodes by arithmetic, 0.27× of `mad_avx2` even from DRAM)
-//! nor Arm (not measured; 2.4× the instructions per weight of the 2-bit
-//! kernel). The size test judges one matrix: in a model whose layers evict
-//! each other every weight streams from DRAM (4096 × 4096 cold: mad5
-//! 1.24×), which a caller who knows can force with `PackOptions::family`.
+//! 65536 × 4096, n = 1, one thread (details in kernels/x86/avx512_mad5.c):
+//! mad5_avx512 2410–2590 µs in every run (compute-bound at ~115 G
+//! weights/s), mad_avx512 2330–3470 µs (it follows the DRAM bandwidth
+//! other jobs leave, 19–29 GB/s): 0.96–1.38×, median 1.09× (quick bench)
+//! and 1.18× (`examples/ab`, kernels alternating, caches evicted); with 2
+//! threads, both memory-bound, 1.25×. At n = 2–8 from DRAM 0.97–1.35× (both
+//! compute-bound): the row stays at n = 1 ([`DRAM_TOKENS`]). From cache
+//! mad5 is 0.61× at n = 1, so the size test matters. No such row for AVX2
+//! (`mad5_avx2` decodes by arithmetic: 0.25–0.42× of `mad_avx2`, also from
+//! DRAM) nor Arm (not measured; 2.4× the instructions per weight of the
+//! 2-bit kernel). The size test judges one matrix: in a model whose layers
+//! evict each other every weight streams from DRAM (4096 × 4096 with the
+//! caches evicted: mad5 1.02–1.05×), which a caller who knows can force
+//! with `PackOptions::family`.
 
 use crate::cache;
 use crate::contract::Contract;
@@ -71,8 +72,8 @@ use Residency::*;
 const ANY_N: RangeInclusive<usize> = 1..=usize::MAX;
 
 /// Token counts for which the five-weights-per-byte layout beats the 2-bit
-/// one on DRAM-streamed weights (measured crossover, see the module doc:
-/// 1.11× at n = 1, 0.90–1.0× at n = 2).
+/// one on DRAM-streamed weights (see the module doc: a median 1.09–1.18×
+/// at n = 1; at n ≥ 2 both kernels are compute-bound and within noise).
 const DRAM_TOKENS: RangeInclusive<usize> = 1..=1;
 
 const RULES: &[Rule] = &[
@@ -84,8 +85,8 @@ const RULES: &[Rule] = &[
         weights: Dram,
         order: &[MultiplyAdd5, MultiplyAdd, LutG4, LutG2],
         why: "avx512/exact, 2-bit weights larger than the last-level cache: five weights per \
-              byte stream 20% fewer bytes from DRAM (mad5 1.11x mad at 65536x4096, n = 1; \
-              src/select.rs)",
+              byte stream 20% fewer bytes from DRAM (mad5 a median 1.09-1.18x mad at \
+              65536x4096, n = 1, one thread; 1.25x on 2 threads; src/select.rs)",
     },
     Rule {
         ternary: true,

@@ -33,25 +33,26 @@
  *
  * Measurements (this machine: 2-core KVM guest, AMD EPYC Zen 4, 512-bit
  * ops as two 256-bit halves, ~3.6 GHz; one thread; shared with other
- * jobs, so A/B interleaved call by call and medians).
+ * jobs whose load moved the single-thread DRAM read bandwidth between 15
+ * and 29 GB/s during these runs).
  *
  * DRAM-streamed GEMV, what the layout is for: 65536 × 4096, one scale per
- * tensor, end to end through Context::matmul, kernels alternating call by
- * call with a 256 MiB read pass between rounds (that pass: 23.4-25.0 GB/s
- * single-thread read bandwidth in the quiet runs):
- *   n = 1   mad5_avx512 2546-2606 us (20.6-21.1 GB/s of packed bytes)
- *           mad_avx512  2812-2925 us (22.9-23.9 GB/s, 95-96% of the read
- *           bandwidth): 1.11× (per-round median; 1.06-1.16× over 9 quiet
- *           runs, 1.13-1.28× while other jobs loaded the memory system);
- *   n = 2   0.90-1.0×;  n = 3-32  0.95-1.13× (both compute-bound at one
- *           vpdpbusd per 64 token-weights).
- * mad5 is compute-bound even from DRAM: 149 us for 4096 × 4096 from cache
- * (112 G weights/s, i.e. 22.5 GB/s of its bytes) against 89 us for the
- * 2-bit kernel, so it streams at ~88% of the read bandwidth where the
- * 2-bit kernel streams at 96%, and 20% fewer bytes buy ~11%. From
- * cache (4096 × 4096): n = 1 0.60×, n = 4-8 1.03-1.04×; groups of 256
- * (TQ1_0/TQ2_0 blocks) 0.92× at n = 1 and 1.15-1.35× at n = 2-8, where
- * mad_avx512 reduces each block horizontally.
+ * tensor, n = 1, end to end through Context::matmul.
+ *   mad5_avx512  2410-2590 us in every run (20.7-22.3 GB/s of packed
+ *                bytes): compute-bound, as from cache (145.5 us for
+ *                4096 × 4096 = 115 G weights/s = 23 GB/s of its bytes);
+ *   mad_avx512   2330-3470 us (19-29 GB/s: it follows the bandwidth left
+ *                by other jobs, at 95-96% of a read loop's when quiet).
+ *   Ratio: 0.96-1.38×; median 1.09× over 5 quick-bench runs, 1.18× over 5
+ *   runs of examples/ab (kernels alternating call by call, caches evicted
+ *   between rounds). With 2 threads (both memory-bound at 35 GB/s): 1.25×.
+ * So the layout pays where bandwidth per core is scarce (all cores
+ * decoding, or a busy memory system) and not where one core alone sees
+ * more than ~23 GB/s. n = 2-8 from DRAM: 0.97-1.35× (compute-bound, one
+ * vpdpbusd per 64 token-weights either way). From cache (4096 × 4096):
+ * n = 1 0.61×, n = 4-8 1.03-1.04×; groups of 256 (TQ1_0/TQ2_0 blocks)
+ * 0.92× at n = 1 and 1.15-1.35× at n = 2-8, where mad_avx512 reduces each
+ * block horizontally.
  *
  * Decode variants (prototype loops, 1024 × 4100 weights in L2, n = 1; this
  * decode 116-118 G weights/s against 200-205 for the 2-bit row-interleaved
@@ -67,7 +68,9 @@
  *   - accumulators and tables pinned against GCC's register moves (81
  *     instead of 90 instructions per step) or a third accumulator to
  *     shorten the vpdpbusd chains: the same time (the moves are renamed
- *     away; the ~15 vector ops per 320 weights are the limit);
+ *     away; the vector ops per 320 weights are the limit); the fields
+ *     masked in place into 4 scaled accumulators instead of a shift and
+ *     2: 1% faster; 32 rows per step instead of 64: 1-2% faster;
  *   - software prefetch 1-4 KB ahead: no change from DRAM;
  *   - 4 row groups of 16 rows as 4 streams 16 KB apart instead of one
  *     contiguous stream: 12.6 vs 19.9 GB/s from DRAM (the hardware
