@@ -24,8 +24,9 @@
  * against 141 us for mad_avx2 (0.23×), n = 8 4.4 vs 1.1 ms; 65536 × 4096
  * from DRAM n = 1 9.8-13.9 ms against 2.5-5.9 ms (0.25-0.42×): the
  * multiplies, not the bytes, set the time, so selection never takes this
- * kernel (src/select.rs); it exists for AVX2-only machines that load a
- * model packed at 1.6 bits, and as the arithmetic decoder's check. A
+ * kernel (src/select.rs); it serves PackOptions::family on AVX2-only
+ * machines (20% less memory for the weights), and checks the arithmetic
+ * decoder of src/layout/trit5.rs on every byte value. A
  * profile puts 24% of its time in the scalar per-step activation
  * preparation (mad5_prepare), amortized over only 32 rows.
  *
