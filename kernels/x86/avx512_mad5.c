@@ -130,8 +130,8 @@ INLINE mad5_consts mad5_init(void)
     return c;
 }
 
-/* The 5 vpdpbusd operands of one vector of packed bytes: o[0], o[2], o[4]
- * for X (codes c0, c2, c4), o[1], o[3] for Y (4·c1, 4·c3). */
+/* The 5 vpdpbusd operands of one vector of packed bytes, the fields
+ * masked in place: c0, 4·c1, 16·c2, 64·c3, c4. */
 INLINE void mad5_decode(const mad5_consts *c, __m512i v, __m512i o[5])
 {
     const __mmask64 neg = _mm512_movepi8_mask(v);
@@ -176,57 +176,46 @@ INLINE void mad5_store(const lutgemm_kernel_args *a, size_t t, size_t r0, size_t
     }
 }
 
-/* Row group g, vectors v0..v0+R-1 of each step, tokens t0..t0+T-1. */
-INLINE void mad5_tile(const lutgemm_kernel_args *a, const mad5_consts *c, size_t g, int v0,
-                      size_t t0, const int R, const int T)
+/* Row group g, token t: per vector, X (c0, c4), Y (4·c1), Z (16·c2) and
+ * W (64·c3). */
+INLINE void mad5_tile(const lutgemm_kernel_args *a, const mad5_consts *c, size_t g, size_t t)
 {
     const size_t spg = a->bp / TRIT5_STEP;
-    const uint8_t *w = a->w + g * a->w_stride + 64 * (size_t)v0;
+    const uint8_t *w = a->w + g * a->w_stride;
+    const int8_t *x = a->qpad + t * a->qpad_stride;
     for (size_t b = 0; b < a->nb; b++) {
-        __m512i X[4], Y[4], Z[4], W[4];
+        __m512i X[MAD5_VECS], Y[MAD5_VECS], Z[MAD5_VECS], W[MAD5_VECS];
         UNROLL
-        for (int i = 0; i < R * T; i++)
-            X[i] = Y[i] = Z[i] = W[i] = _mm512_setzero_si512();
+        for (int r = 0; r < MAD5_VECS; r++)
+            X[r] = Y[r] = Z[r] = W[r] = _mm512_setzero_si512();
         for (size_t s = b * spg; s < (b + 1) * spg; s++) {
             const uint8_t *ws = w + s * (MAD5_VECS * 64);
-            __m512i xb[4][5];
+            const int8_t *xs = x + TRIT5_STEP * s;
+            __m512i xb[5];
             UNROLL
-            for (int t = 0; t < T; t++) {
-                const int8_t *xs = a->qpad + (t0 + t) * a->qpad_stride + TRIT5_STEP * s;
-                UNROLL
-                for (int i = 0; i < 5; i++)
-                    xb[t][i] = bcast32(xs + 4 * i);
-            }
+            for (int i = 0; i < 5; i++)
+                xb[i] = bcast32(xs + 4 * i);
             UNROLL
-            for (int r = 0; r < R; r++) {
+            for (int r = 0; r < MAD5_VECS; r++) {
                 __m512i v = _mm512_loadu_si512((const void *)(ws + 64 * r));
                 REG(v);
                 __m512i o[5];
                 mad5_decode(c, v, o);
-                UNROLL
-                for (int t = 0; t < T; t++) {
-                    const int i = r * T + t;
-                    X[i] = _mm512_dpbusd_epi32(X[i], o[0], xb[t][0]);
-                    Y[i] = _mm512_dpbusd_epi32(Y[i], o[1], xb[t][1]);
-                    Z[i] = _mm512_dpbusd_epi32(Z[i], o[2], xb[t][2]);
-                    W[i] = _mm512_dpbusd_epi32(W[i], o[3], xb[t][3]);
-                    X[i] = _mm512_dpbusd_epi32(X[i], o[4], xb[t][4]);
-                }
+                X[r] = _mm512_dpbusd_epi32(X[r], o[0], xb[0]);
+                Y[r] = _mm512_dpbusd_epi32(Y[r], o[1], xb[1]);
+                Z[r] = _mm512_dpbusd_epi32(Z[r], o[2], xb[2]);
+                W[r] = _mm512_dpbusd_epi32(W[r], o[3], xb[3]);
+                X[r] = _mm512_dpbusd_epi32(X[r], o[4], xb[4]);
             }
         }
+        const __m512i qs = _mm512_set1_epi32(a->qsum[t * a->qsum_stride + b]);
         UNROLL
-        for (int r = 0; r < R; r++)
-            UNROLL
-            for (int t = 0; t < T; t++) {
-                const int i = r * T + t;
-                const int32_t qs = a->qsum[(t0 + t) * a->qsum_stride + b];
-                const __m512i sum = _mm512_sub_epi32(
-                    _mm512_add_epi32(_mm512_add_epi32(X[i], _mm512_srai_epi32(Y[i], 2)),
-                                     _mm512_add_epi32(_mm512_srai_epi32(Z[i], 4),
-                                                      _mm512_srai_epi32(W[i], 6))),
-                    _mm512_set1_epi32(qs));
-                mad5_store(a, t0 + t, g * MAD5_MR + 16 * (size_t)(v0 + r), b, sum);
-            }
+        for (int r = 0; r < MAD5_VECS; r++) {
+            const __m512i sum = _mm512_add_epi32(
+                _mm512_add_epi32(X[r], _mm512_srai_epi32(Y[r], 2)),
+                _mm512_add_epi32(_mm512_srai_epi32(Z[r], 4), _mm512_srai_epi32(W[r], 6)));
+            mad5_store(a, t, g * MAD5_MR + 16 * (size_t)r, b, _mm512_sub_epi32(sum, qs));
+        }
     }
 }
 
@@ -291,7 +280,7 @@ INLINE void mad5_rows(const lutgemm_kernel_args *a, const mad5_consts *c, size_t
 {
     for (size_t g = 0; g < a->row_groups; g++) {
         if (T == 1)
-            mad5_tile(a, c, g, 0, t0, MAD5_VECS, 1);
+            mad5_tile(a, c, g, t0);
         else
             mad5_tile_tokens(a, c, g, t0, T);
     }
