@@ -18,7 +18,7 @@
 //! once: `src/cache.rs`), a GEMV is bound by bytes, and at n = 1 the AVX-512
 //! row takes `mad5` (five weights per byte, 1.6 bits). Measured at
 //! 65536 × 4096, n = 1, one thread (details in kernels/x86/avx512_mad5.c):
-//! mad5_avx512 2410–2590 µs in every run (compute-bound at ~115 G
+//! mad5_avx512 2390–2590 µs in every run (compute-bound at ~115 G
 //! weights/s), mad_avx512 2330–3470 µs (it follows the DRAM bandwidth
 //! other jobs leave, 19–29 GB/s): 0.96–1.38×, median 1.09× (quick bench)
 //! and 1.18× (`examples/ab`, kernels alternating, caches evicted); with 2
