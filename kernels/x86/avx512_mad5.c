@@ -38,7 +38,7 @@
  *
  * DRAM-streamed GEMV, what the layout is for: 65536 × 4096, one scale per
  * tensor, n = 1, end to end through Context::matmul.
- *   mad5_avx512  2390-2590 us in every run (20.7-22.3 GB/s of packed
+ *   mad5_avx512  2390-2590 us in every run (20.7-22.5 GB/s of packed
  *                bytes): compute-bound, as from cache (145.5 us for
  *                4096 × 4096 = 115 G weights/s = 23 GB/s of its bytes);
  *   mad_avx512   2330-3470 us (19-29 GB/s: it follows the bandwidth left
