@@ -28,6 +28,7 @@ const X86_OBJECTS: &[IsaObject] = &[
             "kernels/x86/avx2.c",
             "kernels/x86/avx2_int.c",
             "kernels/x86/avx2_veclut.c",
+            "kernels/x86/avx2_mad5.c",
         ],
         flags: &["-mavx2", "-mfma", "-mf16c", "-mbmi2"],
     },
@@ -37,6 +38,7 @@ const X86_OBJECTS: &[IsaObject] = &[
             "kernels/x86/avx512.c",
             "kernels/x86/avx512_int.c",
             "kernels/x86/avx512_veclut.c",
+            "kernels/x86/avx512_mad5.c",
         ],
         flags: &[
             "-mavx2",
@@ -59,12 +61,16 @@ const X86_OBJECTS: &[IsaObject] = &[
 const AARCH64_OBJECTS: &[IsaObject] = &[
     IsaObject {
         cfg: "lutgemm_neon",
-        sources: &["kernels/arm/neon.c", "kernels/arm/neon_veclut.c"],
+        sources: &[
+            "kernels/arm/neon.c",
+            "kernels/arm/neon_veclut.c",
+            "kernels/arm/neon_mad5.c",
+        ],
         flags: &["-march=armv8-a"],
     },
     IsaObject {
         cfg: "lutgemm_dotprod",
-        sources: &["kernels/arm/dotprod.c"],
+        sources: &["kernels/arm/dotprod.c", "kernels/arm/dotprod_mad5.c"],
         flags: &["-march=armv8.2-a+dotprod"],
     },
     IsaObject {

@@ -176,6 +176,7 @@ fn options(opts: *const CPackOptions) -> Result<PackOptions, Fail> {
         3 => Some(KernelFamily::LutG4),
         4 => Some(KernelFamily::BitLutG4),
         5 => Some(KernelFamily::VecLutG4),
+        6 => Some(KernelFamily::MultiplyAdd5),
         v => return fail(ERR_ARGUMENT, format!("unknown kernel family {v}")),
     };
     o.tokens = c.tokens.clamp(1, i64::MAX) as usize;

@@ -119,6 +119,7 @@ impl PackedWeights {
                 opts.tokens.max(1),
                 planes,
                 w.group_len(),
+                (w.m(), w.k()),
             )?,
         };
         if planes && !kernel.layout.supports_plane_scales() {

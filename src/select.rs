@@ -12,7 +12,27 @@
 //! n = 1, mad as fast or up to 30% faster at n = 8 and 256, ~2× faster on
 //! 4096 × 14336; avx2 mad 141 vs lut_g2 172 µs; scalar lut_g4 2–2.8× faster
 //! than the portable mad. Integer weights: see the rows' reasons.
+//!
+//! Weights streamed from DRAM (ternary, Exact): when the 2-bit packing
+//! (`m · k / 4` bytes) is larger than the last-level cache (sysfs, read
+//! once: `src/cache.rs`), a GEMV is bound by bytes, and at n = 1 the AVX-512
+//! row takes `mad5` (five weights per byte, 1.6 bits). Measured at
+//! 65536 × 4096, n = 1, one thread (details in kernels/x86/avx512_mad5.c):
+//! mad5_avx512 2390–2590 µs in every run (compute-bound at ~115 G
+//! weights/s), mad_avx512 2330–3470 µs (it follows the DRAM bandwidth
+//! other jobs leave, 19–29 GB/s): 0.96–1.38×, median 1.09× (quick bench)
+//! and 1.18× (`examples/ab`, kernels alternating, caches evicted); with 2
+//! threads, both memory-bound, 1.25×. At n = 2–8 from DRAM 0.97–1.35× (both
+//! compute-bound): the row stays at n = 1 ([`DRAM_TOKENS`]). From cache
+//! mad5 is 0.61× at n = 1, so the size test matters. No such row for AVX2
+//! (`mad5_avx2` decodes by arithmetic: 0.25–0.42× of `mad_avx2`, also from
+//! DRAM) nor Arm (not measured; 2.4× the instructions per weight of the
+//! 2-bit kernel). The size test judges one matrix: in a model whose layers
+//! evict each other every weight streams from DRAM (4096 × 4096 with the
+//! caches evicted: mad5 1.02–1.05×), which a caller who knows can force
+//! with `PackOptions::family`.
 
+use crate::cache::CacheSizes;
 use crate::contract::Contract;
 use crate::error::{Error, Result};
 use crate::format::Format;
@@ -30,9 +50,24 @@ struct Rule {
     contract: Contract,
     isa: Isa,
     tokens: RangeInclusive<usize>,
+    /// Which weight sizes the row is for.
+    weights: Residency,
     order: &'static [KernelFamily],
     why: &'static str,
 }
+
+/// Where a GEMV finds the weights, judged from their size alone.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Residency {
+    /// Any size.
+    Any,
+    /// Ternary weights whose 2-bit packing (`m · k / 4` bytes) is larger
+    /// than the last-level cache: each call streams them from DRAM, and
+    /// bytes, not instructions, set the time.
+    Dram,
+}
+
+use Residency::*;
 
 const ANY_N: RangeInclusive<usize> = 1..=usize::MAX;
 
@@ -43,6 +78,10 @@ const VECLUT_AVX512: &str = "avx512/exact, many tokens: the vector-LUT (one 64-b
 const VECLUT_AVX2: &str = "avx2/exact, many tokens: the vector-LUT runs a full 32-token tile in \
      0.72-0.80x the time of vpmaddubsw multiply-add (4096x4096: 3594 vs 4515 us at n = 32, \
      16466 vs 22849 us at n = 160); taken where whole tiles win (src/select.rs)";
+/// Token counts for which the five-weights-per-byte layout beats the 2-bit
+/// one on DRAM-streamed weights (see the module doc: a median 1.09–1.18×
+/// at n = 1; at n ≥ 2 both kernels are compute-bound and within noise).
+const DRAM_TOKENS: RangeInclusive<usize> = 1..=1;
 
 const RULES: &[Rule] = &[
     // ---- vector-LUT rows (veclut_g4) ----
@@ -60,6 +99,7 @@ const RULES: &[Rule] = &[
         contract: Exact,
         isa: Isa::Avx512,
         tokens: 24..=32,
+        weights: Any,
         order: &[VecLutG4, MultiplyAdd],
         why: VECLUT_AVX512,
     },
@@ -68,6 +108,7 @@ const RULES: &[Rule] = &[
         contract: Exact,
         isa: Isa::Avx512,
         tokens: 47..=64,
+        weights: Any,
         order: &[VecLutG4, MultiplyAdd],
         why: VECLUT_AVX512,
     },
@@ -76,6 +117,7 @@ const RULES: &[Rule] = &[
         contract: Exact,
         isa: Isa::Avx512,
         tokens: 70..=usize::MAX,
+        weights: Any,
         order: &[VecLutG4, MultiplyAdd],
         why: VECLUT_AVX512,
     },
@@ -84,6 +126,7 @@ const RULES: &[Rule] = &[
         contract: Exact,
         isa: Isa::Avx2,
         tokens: 26..=32,
+        weights: Any,
         order: &[VecLutG4, MultiplyAdd],
         why: VECLUT_AVX2,
     },
@@ -92,6 +135,7 @@ const RULES: &[Rule] = &[
         contract: Exact,
         isa: Isa::Avx2,
         tokens: 48..=64,
+        weights: Any,
         order: &[VecLutG4, MultiplyAdd],
         why: VECLUT_AVX2,
     },
@@ -100,6 +144,7 @@ const RULES: &[Rule] = &[
         contract: Exact,
         isa: Isa::Avx2,
         tokens: 71..=usize::MAX,
+        weights: Any,
         order: &[VecLutG4, MultiplyAdd],
         why: VECLUT_AVX2,
     },
@@ -108,6 +153,7 @@ const RULES: &[Rule] = &[
         contract: Exact,
         isa: Isa::Neon,
         tokens: 32..=usize::MAX,
+        weights: Any,
         order: &[VecLutG4, LutG2],
         why: "neon/exact, n >= 32: chosen by instruction count, not by time (vector-LUT \
               inner loop 45 instructions per 4 rows x 4 weights x 32 tokens, ~88 per 1,000 \
@@ -118,7 +164,19 @@ const RULES: &[Rule] = &[
         ternary: true,
         contract: Exact,
         isa: Isa::Avx512,
+        tokens: DRAM_TOKENS,
+        weights: Dram,
+        order: &[MultiplyAdd5, MultiplyAdd, LutG4, LutG2],
+        why: "avx512/exact, 2-bit weights larger than the last-level cache: five weights per \
+              byte stream 20% fewer bytes from DRAM (mad5 a median 1.09-1.18x mad at \
+              65536x4096, n = 1, one thread; 1.25x on 2 threads; src/select.rs)",
+    },
+    Rule {
+        ternary: true,
+        contract: Exact,
+        isa: Isa::Avx512,
         tokens: ANY_N,
+        weights: Any,
         order: &[MultiplyAdd, LutG4, LutG2],
         why: "avx512/exact: VNNI multiply-add ties lut_g4 at n = 1 (88.7 vs 88.1 us, \
               4096x4096) and is as fast or up to 30% faster at n >= 8 (src/select.rs)",
@@ -128,6 +186,7 @@ const RULES: &[Rule] = &[
         contract: Exact,
         isa: Isa::Avx2,
         tokens: ANY_N,
+        weights: Any,
         order: &[MultiplyAdd, LutG2],
         why: "avx2/exact: vpmaddubsw multiply-add is 15-30% faster than lut_g2 on every \
               shape (src/select.rs)",
@@ -137,6 +196,7 @@ const RULES: &[Rule] = &[
         contract: Exact,
         isa: Isa::Scalar,
         tokens: ANY_N,
+        weights: Any,
         order: &[LutG4, LutG2, MultiplyAdd],
         why: "scalar/exact: lut_g4 does four weights per lookup, 2-2.8x faster than the \
               portable multiply-add (src/select.rs)",
@@ -146,6 +206,7 @@ const RULES: &[Rule] = &[
         contract: Exact,
         isa: Isa::Avx512,
         tokens: ANY_N,
+        weights: Any,
         order: &[MultiplyAdd, BitLutG4],
         why: "avx512/exact int: VNNI multiply-add on row-interleaved codes beats the \
               bit-serial tables (one lookup per bit plane) for 2 and 4 bits (src/select.rs)",
@@ -155,6 +216,7 @@ const RULES: &[Rule] = &[
         contract: Exact,
         isa: Isa::Avx2,
         tokens: ANY_N,
+        weights: Any,
         order: &[MultiplyAdd, BitLutG4],
         why: "avx2/exact int: vpmaddubsw multiply-add on row-interleaved codes beats the \
               bit-serial tables for 2 and 4 bits (src/select.rs)",
@@ -164,6 +226,7 @@ const RULES: &[Rule] = &[
         contract: Exact,
         isa: Isa::Scalar,
         tokens: ANY_N,
+        weights: Any,
         order: &[BitLutG4, MultiplyAdd],
         why: "scalar/exact int: one table lookup per 4 weights and plane (src/select.rs)",
     },
@@ -175,6 +238,7 @@ const RULES: &[Rule] = &[
         contract: Exact,
         isa: Isa::Neon,
         tokens: ANY_N,
+        weights: Any,
         order: &[LutG2, LutG4, MultiplyAdd],
         why: "neon/exact: chosen by instruction count, not by time (per 1,000 weights, whole \
               calls at n = 1: lut_g2 229 with single-register tbl, lut_g4 236 with multi-uop \
@@ -185,6 +249,7 @@ const RULES: &[Rule] = &[
         contract: Exact,
         isa: Isa::Neon,
         tokens: ANY_N,
+        weights: Any,
         order: &[MultiplyAdd, BitLutG4],
         why: "neon/exact int: chosen by instruction count, not by time (per 1,000 4-bit \
               weights at n = 1: widening multiply-add 237, bit-serial tables 445) (src/select.rs)",
@@ -194,6 +259,7 @@ const RULES: &[Rule] = &[
         contract: Exact,
         isa: Isa::Dotprod,
         tokens: ANY_N,
+        weights: Any,
         order: &[MultiplyAdd, LutG4, LutG2],
         why: "dotprod/exact: chosen by instruction count, not by time (sdot multiply-add \
               164 instructions per 1,000 weights at n = 1) (src/select.rs)",
@@ -203,6 +269,7 @@ const RULES: &[Rule] = &[
         contract: Exact,
         isa: Isa::I8mm,
         tokens: 2..=usize::MAX,
+        weights: Any,
         order: &[MultiplyAdd, BitLutG4],
         why: "i8mm/exact int, n >= 2: chosen by instruction count, not by time (smmla 80 \
               instructions per 1,000 token-weights at 4 tokens vs 90 with sdot) (src/select.rs)",
@@ -212,6 +279,7 @@ const RULES: &[Rule] = &[
         contract: Exact,
         isa: Isa::Dotprod,
         tokens: ANY_N,
+        weights: Any,
         order: &[MultiplyAdd, BitLutG4],
         why: "dotprod/exact int: chosen by instruction count, not by time (sdot multiply-add \
               156 instructions per 1,000 4-bit weights at n = 1) (src/select.rs)",
@@ -221,6 +289,7 @@ const RULES: &[Rule] = &[
         contract: Fast,
         isa: Isa::Scalar,
         tokens: ANY_N,
+        weights: Any,
         order: &[LutG4, LutG2],
         why: "scalar/fast: lut_g4 does four weights per lookup (src/select.rs)",
     },
@@ -229,6 +298,7 @@ const RULES: &[Rule] = &[
         contract: Float,
         isa: Isa::Scalar,
         tokens: ANY_N,
+        weights: Any,
         order: &[LutG4, LutG2],
         why: "scalar/float: lut_g4 does four weights per lookup (src/select.rs)",
     },
@@ -241,11 +311,12 @@ const RULES: &[Rule] = &[
 /// 748 µs for lut_g4, whose kc is 4).
 const MAX_PADDING: f64 = 1.25;
 
-const PADDING_WHY: &str = "the rule's first families pad each scale group by more than 25%                            (to their kc): the next family of its order (src/select.rs)";
+const PADDING_WHY: &str = "the rule's first families pad each scale group by more than 25% \
+                           (to their kc): the next family of its order (src/select.rs)";
 
-/// Picks the kernel for `format` weights with scale groups of `group`
-/// columns under `contract` on `isa` for calls of about `tokens` tokens,
-/// with the reason.
+/// Picks the kernel for `m × k` weights of `format` with scale groups of
+/// `group` columns under `contract` on `isa` for calls of about `tokens`
+/// tokens, with the reason.
 pub(crate) fn select(
     format: Format,
     contract: Contract,
@@ -253,6 +324,21 @@ pub(crate) fn select(
     tokens: usize,
     plane_scales: bool,
     group: usize,
+    (m, k): (usize, usize),
+) -> Result<(&'static KernelDesc, &'static str)> {
+    let dram = m.saturating_mul(k) / 4 > CacheSizes::get().l3;
+    select_for(format, contract, isa, tokens, plane_scales, group, dram)
+}
+
+/// [`select`], given whether the weights stream from DRAM.
+fn select_for(
+    format: Format,
+    contract: Contract,
+    isa: Isa,
+    tokens: usize,
+    plane_scales: bool,
+    group: usize,
+    dram: bool,
 ) -> Result<(&'static KernelDesc, &'static str)> {
     let usable = |k: &KernelDesc| !plane_scales || k.layout.supports_plane_scales();
     let padding = |k: &KernelDesc| {
@@ -260,6 +346,7 @@ pub(crate) fn select(
         group.next_multiple_of(kc) as f64 / group.max(1) as f64
     };
     let ternary = format == Format::Ternary;
+    let residency = |w: Residency| w == Any || (w == Dram && dram && ternary);
     let by_rules = |isa: Isa| {
         RULES
             .iter()
@@ -268,6 +355,7 @@ pub(crate) fn select(
                     && r.contract == contract
                     && r.isa == isa
                     && r.tokens.contains(&tokens)
+                    && residency(r.weights)
             })
             .find_map(|rule| {
                 let pick = |lean: bool| {
@@ -329,7 +417,7 @@ mod tests {
         for isa in Isa::available() {
             for format in Format::ALL {
                 for contract in Contract::ALL {
-                    let (k, why) = select(format, contract, isa, 1, false, 64).unwrap();
+                    let (k, why) = select(format, contract, isa, 1, false, 64, (64, 64)).unwrap();
                     assert!(k.supports(format) && k.contract == contract, "{}", k.name);
                     assert!(
                         isa.with_included().contains(&k.isa) || k.isa == Isa::Scalar,
@@ -345,7 +433,8 @@ mod tests {
     fn short_groups_avoid_kernels_that_pad_them() {
         for isa in Isa::available() {
             for group in [32, 64, 4096] {
-                let (k, why) = select(Format::Ternary, Exact, isa, 1, false, group).unwrap();
+                let (k, why) =
+                    select(Format::Ternary, Exact, isa, 1, false, group, (64, 4096)).unwrap();
                 let kc = k.layout.kc(Format::Ternary);
                 let has_lean = kernels::all().any(|d| {
                     d.isa == k.isa
@@ -369,7 +458,7 @@ mod tests {
                 continue;
             }
             let pick = |n| {
-                select(Format::Ternary, Exact, isa, n, false, 4096)
+                select(Format::Ternary, Exact, isa, n, false, 4096, (4096, 4096))
                     .unwrap()
                     .0
             };
@@ -384,9 +473,56 @@ mod tests {
     }
 
     #[test]
+    fn dram_streamed_ternary_decode_takes_five_weights_per_byte() {
+        let sel = |isa, tokens, dram| {
+            select_for(Format::Ternary, Exact, isa, tokens, false, 4096, dram)
+                .unwrap()
+                .0
+                .family()
+        };
+        for isa in Isa::available() {
+            // The rule is AVX-512's: elsewhere the choice does not depend
+            // on where the weights are.
+            for n in [1, 2, 8, 256] {
+                let (cached, dram) = (sel(isa, n, false), sel(isa, n, true));
+                if isa == Isa::Avx512 && DRAM_TOKENS.contains(&n) {
+                    assert_eq!(dram, MultiplyAdd5, "{isa} n = {n}");
+                } else {
+                    assert_eq!(dram, cached, "{isa} n = {n}");
+                }
+                assert_ne!(cached, MultiplyAdd5, "{isa} n = {n}");
+            }
+            // Integer weights have no five-per-byte layout.
+            let int = select_for(Format::Int2, Exact, isa, 1, false, 64, true)
+                .unwrap()
+                .0;
+            assert_ne!(int.family(), MultiplyAdd5);
+        }
+        // The size test: the 2-bit packing against the cache.
+        let llc = CacheSizes::get().l3;
+        let rows = llc / 4096 * 4;
+        if Isa::available().contains(&Isa::Avx512) {
+            let fam = |m| {
+                select(
+                    Format::Ternary,
+                    Exact,
+                    Isa::Avx512,
+                    1,
+                    false,
+                    4096,
+                    (m, 4096),
+                )
+                .unwrap()
+            };
+            assert_eq!(fam(rows).0.family(), MultiplyAdd);
+            assert_eq!(fam(rows + 4).0.family(), MultiplyAdd5);
+        }
+    }
+
+    #[test]
     fn plane_scales_select_a_plane_capable_kernel() {
         for isa in Isa::available() {
-            let (k, _) = select(Format::Int4, Exact, isa, 1, true, 32).unwrap();
+            let (k, _) = select(Format::Int4, Exact, isa, 1, true, 32, (64, 64)).unwrap();
             assert!(k.layout.supports_plane_scales(), "{}", k.name);
         }
     }

@@ -3,7 +3,9 @@
 mod common;
 
 use common::*;
-use lutgemm::{Context, Isa, KernelFamily, ScaleGranularity, TernaryMatrix, kernels, reference};
+use lutgemm::{
+    Context, Dequantize, Isa, KernelFamily, ScaleGranularity, TernaryMatrix, kernels, reference,
+};
 
 #[test]
 fn every_family_has_a_kernel_for_every_isa_here() {
@@ -18,7 +20,8 @@ fn every_family_has_a_kernel_for_every_isa_here() {
         let luts = here
             .iter()
             .filter(|k| {
-                isa.with_included().contains(&k.isa) && k.family() != KernelFamily::MultiplyAdd
+                isa.with_included().contains(&k.isa)
+                    && matches!(k.family(), KernelFamily::LutG2 | KernelFamily::LutG4)
             })
             .count();
         assert!(luts >= 1, "no table-lookup kernel for {isa}");
@@ -113,6 +116,41 @@ fn worst_case_overflow_inputs() {
             );
             for kernel in kernels_here() {
                 check_kernel(&w, kernel, &q, &[1.0], 1, &want);
+            }
+        }
+    }
+}
+
+#[test]
+fn five_per_byte_worst_case_at_the_longest_rows() {
+    // The mad5 kernels keep per-digit accumulators, one of them scaled by
+    // 4 (and by 16 on dotprod): their int32 bounds are stated for scale
+    // groups up to MAX_K. All ±127 activations of one sign against all-+1
+    // (stored as the canonical group) and all-−1 (sign bit set) weights,
+    // one group of MAX_K and groups of 256 (TQ1_0's blocks); two tokens
+    // (the token-pair paths) of opposite signs.
+    let k = lutgemm::format::MAX_K;
+    let mad5: Vec<_> = kernels_here()
+        .into_iter()
+        .filter(|k| k.family() == KernelFamily::MultiplyAdd5)
+        .collect();
+    assert!(!mad5.is_empty());
+    for g in [ScaleGranularity::PerTensor, ScaleGranularity::PerBlock(256)] {
+        for code in [1i8, -1] {
+            let m = 67;
+            let scales = vec![1.0; g.scale_count(m, k).unwrap()];
+            let w = TernaryMatrix::new(m, k, vec![code; m * k], scales, g).unwrap();
+            let mut q = vec![127i8; k];
+            q.extend(std::iter::repeat_n(-127i8, k));
+            let want = reference::integer_sums(&w, &q, 2);
+            let bl = w.group_len() as i32;
+            assert!(
+                want[..want.len() / 2]
+                    .iter()
+                    .all(|&s| s == 127 * code as i32 * bl)
+            );
+            for kernel in &mad5 {
+                check_kernel(&w, kernel, &q, &[1.0, 1.0], 2, &want);
             }
         }
     }

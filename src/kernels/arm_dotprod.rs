@@ -1,4 +1,6 @@
-//! aarch64 dot-product kernels (`kernels/arm/dotprod.c`, Armv8.2 `sdot`):
+//! aarch64 dot-product kernels (`kernels/arm/dotprod.c`, and
+//! `kernels/arm/dotprod_mad5.c` for five ternary weights per byte; Armv8.2
+//! `sdot`):
 //! FFI declarations and descriptors. Instruction counts and bounds are in
 //! the C file.
 
@@ -6,7 +8,7 @@ use super::{INT_MAD, KernelDesc, TERNARY};
 use crate::layout::Layout;
 
 c_functions! {
-    kernels: lutgemm_dotprod_ternary_mad, lutgemm_dotprod_int_mad;
+    kernels: lutgemm_dotprod_ternary_mad, lutgemm_dotprod_int_mad, lutgemm_dotprod_ternary_mad5;
     tables:
 }
 
@@ -15,6 +17,8 @@ c_functions! {
 pub(crate) const KERNELS: &[KernelDesc] = &[
     kernel!("mad_dotprod", Dotprod, TERNARY, Exact, Layout::TernaryMad { mr: 8, kc: 64 },
             lutgemm_dotprod_ternary_mad, None),
+    kernel!("mad5_dotprod", Dotprod, TERNARY, Exact, Layout::TernaryMad5 { mr: 16 },
+            lutgemm_dotprod_ternary_mad5, None),
     kernel!("mad_int_dotprod", Dotprod, INT_MAD, Exact, Layout::IntMad { mr: 16 },
             lutgemm_dotprod_int_mad, None),
 ];

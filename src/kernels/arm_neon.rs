@@ -1,6 +1,7 @@
 //! aarch64 baseline NEON kernels (`kernels/arm/neon.c`, Armv8.0: `tbl`
 //! lookups and widening multiply-adds, no dotprod; `kernels/arm/neon_veclut.c`:
-//! the ternary vector-LUT): FFI declarations and
+//! the ternary vector-LUT; `kernels/arm/neon_mad5.c`: five ternary weights
+//! per byte): FFI declarations and
 //! descriptors. Loop orders, bounds and instruction counts are in the C
 //! file.
 
@@ -10,7 +11,8 @@ use crate::layout::Layout;
 c_functions! {
     kernels: lutgemm_neon_ternary_mad, lutgemm_neon_ternary_lut_g2, lutgemm_neon_ternary_lut_g4,
         lutgemm_neon_int_mad, lutgemm_neon_int_bitlut_g4, lutgemm_neon_int_bitlut_g4_fast,
-        lutgemm_neon_int_bitlut_g4_float, lutgemm_neon_ternary_veclut_g4;
+        lutgemm_neon_int_bitlut_g4_float, lutgemm_neon_ternary_veclut_g4,
+        lutgemm_neon_ternary_mad5;
     tables: lutgemm_neon_ternary_lut_g2_tables, lutgemm_neon_ternary_lut_g4_tables,
         lutgemm_neon_int_bitlut_g4_tables
 }
@@ -21,6 +23,8 @@ c_functions! {
 pub(crate) const KERNELS: &[KernelDesc] = &[
     kernel!("mad_neon", Neon, TERNARY, Exact, Layout::TernaryMad { mr: 8, kc: 64 },
             lutgemm_neon_ternary_mad, None),
+    kernel!("mad5_neon", Neon, TERNARY, Exact, Layout::TernaryMad5 { mr: 16 },
+            lutgemm_neon_ternary_mad5, None),
     kernel!("lut_g2_neon", Neon, TERNARY, Exact, Layout::TernaryLutG2 { mr: 64, kc: 4 },
             lutgemm_neon_ternary_lut_g2, Some(lutgemm_neon_ternary_lut_g2_tables)),
     kernel!("lut_g4_neon", Neon, TERNARY, Exact, Layout::TernaryLutG4 { mr: 64, kc: 4 },

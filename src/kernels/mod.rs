@@ -66,6 +66,11 @@ pub enum KernelFamily {
     /// bitnet.cpp I2_S / llama.cpp TQ2_0 / Q4_0 style, the baseline every
     /// table kernel is measured against.
     MultiplyAdd,
+    /// Ternary multiply-add on five weights per byte (1.6 bits, about
+    /// llama.cpp TQ1_0's density): a 128-entry table look-up (or base-3
+    /// arithmetic) decodes the bytes to codes for `vpdpbusd`/`sdot`. For
+    /// GEMV whose weights stream from DRAM, where bytes are the limit.
+    MultiplyAdd5,
     /// Ternary table lookup over groups of g = 2 weights (9-entry tables,
     /// `vpshufb`), bitnet.cpp TL1 style.
     LutG2,
@@ -84,8 +89,9 @@ pub enum KernelFamily {
 
 impl KernelFamily {
     /// Every family.
-    pub const ALL: [KernelFamily; 5] = [
+    pub const ALL: [KernelFamily; 6] = [
         KernelFamily::MultiplyAdd,
+        KernelFamily::MultiplyAdd5,
         KernelFamily::LutG2,
         KernelFamily::LutG4,
         KernelFamily::BitLutG4,
@@ -96,6 +102,7 @@ impl KernelFamily {
     pub fn name(self) -> &'static str {
         match self {
             KernelFamily::MultiplyAdd => "mad",
+            KernelFamily::MultiplyAdd5 => "mad5",
             KernelFamily::LutG2 => "lut_g2",
             KernelFamily::LutG4 => "lut_g4",
             KernelFamily::BitLutG4 => "bitlut_g4",

@@ -1,5 +1,7 @@
 //! AVX2 kernels (`kernels/x86/avx2.c`: ternary; `kernels/x86/avx2_int.c`:
-//! b-bit integers; `kernels/x86/avx2_veclut.c`: the ternary vector-LUT): FFI declarations and descriptors. Design notes, bounds
+//! b-bit integers; `kernels/x86/avx2_veclut.c`: the ternary vector-LUT;
+//! `kernels/x86/avx2_mad5.c`: ternary at five weights per byte): FFI
+//! declarations and descriptors. Design notes, bounds
 //! and measurements are in the C files.
 //!
 //! The ternary kernels read the same layouts as the portable ones, so one
@@ -12,7 +14,7 @@ use crate::layout::Layout;
 c_functions! {
     kernels: lutgemm_avx2_int_mad, lutgemm_avx2_int_bitlut_g4, lutgemm_avx2_int_bitlut_g4_fast,
         lutgemm_avx2_int_bitlut_g4_float, lutgemm_avx2_ternary_mad, lutgemm_avx2_ternary_lut_g2,
-        lutgemm_avx2_ternary_veclut_g4;
+        lutgemm_avx2_ternary_veclut_g4, lutgemm_avx2_ternary_mad5;
     tables: lutgemm_avx2_int_bitlut_g4_tables, lutgemm_avx2_int_bitlut_g4_fast_tables, lutgemm_avx2_ternary_lut_g2_tables
 }
 
@@ -21,6 +23,8 @@ c_functions! {
 pub(crate) const KERNELS: &[KernelDesc] = &[
     kernel!("mad_avx2", Avx2, TERNARY, Exact, Layout::TernaryMad { mr: 8, kc: 128 },
             lutgemm_avx2_ternary_mad, None),
+    kernel!("mad5_avx2", Avx2, TERNARY, Exact, Layout::TernaryMad5 { mr: 32 },
+            lutgemm_avx2_ternary_mad5, None),
     kernel!("lut_g2_avx2", Avx2, TERNARY, Exact, Layout::TernaryLutG2 { mr: 32, kc: 4 },
             lutgemm_avx2_ternary_lut_g2, Some(lutgemm_avx2_ternary_lut_g2_tables)),
     kernel!("veclut_g4_avx2", Avx2, TERNARY, Exact, Layout::TernaryVecLutG4 { mr: 64 },

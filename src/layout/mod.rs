@@ -7,12 +7,14 @@
 //! weights along k with zero weights to `bp`, a multiple of the layout's
 //! `kc`, so a kernel never straddles a group boundary and needs no tail
 //! loop; the activations are padded the same way (`src/lut`). One row group
-//! is `mr · kp · bits_per_weight / 8` contiguous bytes (`kp = nb · bp`), and
+//! is `mr · (kp / kc) · chunk_bytes` contiguous bytes (`kp = nb · bp`;
+//! `chunk_bytes`: one row's `kc` weights, `kc · bits_per_weight / 8`), and
 //! row groups follow each other. The byte order within a row group is the
 //! layout's own, documented on its variant.
 
 mod group_scales;
 mod pack;
+pub(crate) mod trit5;
 
 pub(crate) use group_scales::GroupScales;
 
@@ -72,6 +74,24 @@ pub enum Layout {
         /// Rows per row group.
         mr: usize,
     },
+    /// Ternary multiply-add with five weights per byte: 1.6 bits per
+    /// weight, for GEMV streamed from DRAM where bytes are the limit (20%
+    /// fewer than [`Layout::TernaryMad`]). The byte encoding (base 3, the
+    /// canonical one of a group and its negation, plus a sign bit) is in
+    /// `src/layout/trit5.rs`. Steps of `kc = 20` columns; within a row
+    /// group, step by step, row by row, 4 bytes per row: byte `j` of row
+    /// `r` in step `s` holds the weights of columns `20s + 4i + j`,
+    /// `i = 0..5` (its code `c_i`). A 32-bit lane is one row, and digit `i`
+    /// of the lanes' 4 bytes meets the 4 consecutive activations
+    /// `x[20s + 4i ..][..4]`, so decoding one digit of a vector gives one
+    /// `vpdpbusd`/`sdot` operand and rows never need a horizontal
+    /// reduction. Codes are `weight + 1`; the kernel subtracts the group's
+    /// activation sum. Exact contract only (the Fast and Float contracts
+    /// have table layouts).
+    TernaryMad5 {
+        /// Rows per row group (a multiple of the vector's 32-bit lanes).
+        mr: usize,
+    },
     /// b-bit multiply-add (b ∈ {2, 4}), rows interleaved so that one 32-bit
     /// lane is one row × 4 consecutive columns (a `vpdpbusd` lane is then a
     /// row's partial sum, no horizontal reduction). Steps of 64 bytes hold
@@ -99,6 +119,7 @@ impl Layout {
     pub fn family(self) -> KernelFamily {
         match self {
             Layout::TernaryMad { .. } | Layout::IntMad { .. } => KernelFamily::MultiplyAdd,
+            Layout::TernaryMad5 { .. } => KernelFamily::MultiplyAdd5,
             Layout::TernaryLutG2 { .. } => KernelFamily::LutG2,
             Layout::TernaryLutG4 { .. } => KernelFamily::LutG4,
             Layout::TernaryVecLutG4 { .. } => KernelFamily::VecLutG4,
@@ -113,6 +134,7 @@ impl Layout {
             | Layout::TernaryLutG2 { mr, .. }
             | Layout::TernaryLutG4 { mr, .. }
             | Layout::TernaryVecLutG4 { mr }
+            | Layout::TernaryMad5 { mr }
             | Layout::IntMad { mr }
             | Layout::IntBitLutG4 { mr } => mr,
         }
@@ -125,6 +147,7 @@ impl Layout {
             | Layout::TernaryLutG2 { kc, .. }
             | Layout::TernaryLutG4 { kc, .. } => kc,
             Layout::TernaryVecLutG4 { .. } => 4,
+            Layout::TernaryMad5 { .. } => trit5::STEP,
             Layout::IntMad { .. } => 32 / format.bits() as usize,
             Layout::IntBitLutG4 { .. } => 8,
         }
@@ -136,7 +159,8 @@ impl Layout {
             Layout::TernaryMad { .. }
             | Layout::TernaryLutG2 { .. }
             | Layout::TernaryLutG4 { .. }
-            | Layout::TernaryVecLutG4 { .. } => format == Format::Ternary,
+            | Layout::TernaryVecLutG4 { .. }
+            | Layout::TernaryMad5 { .. } => format == Format::Ternary,
             Layout::IntMad { .. } => matches!(format, Format::Int2 | Format::Int4),
             Layout::IntBitLutG4 { .. } => format != Format::Ternary,
         }
@@ -153,21 +177,30 @@ impl Layout {
     /// table layouts serve all three.
     pub fn supports_contract(self, contract: Contract) -> bool {
         match self {
-            Layout::TernaryMad { .. } | Layout::IntMad { .. } | Layout::TernaryVecLutG4 { .. } => {
-                contract == Contract::Exact
-            }
+            Layout::TernaryMad { .. }
+            | Layout::TernaryMad5 { .. }
+            | Layout::IntMad { .. }
+            | Layout::TernaryVecLutG4 { .. } => contract == Contract::Exact,
             _ => true,
         }
     }
 
-    /// Stored bits per weight.
-    pub fn bits_per_weight(self, format: Format) -> usize {
+    /// Stored bits per weight (1.6 for [`Layout::TernaryMad5`]).
+    pub fn bits_per_weight(self, format: Format) -> f64 {
+        (8 * self.chunk_bytes(format)) as f64 / self.kc(format) as f64
+    }
+
+    /// Bytes one row's `kc` padded weights occupy (a whole number for
+    /// every layout, also where a weight is not a whole number of bits).
+    pub(crate) fn chunk_bytes(self, format: Format) -> usize {
+        let kc = self.kc(format);
         match self {
             Layout::TernaryMad { .. }
             | Layout::TernaryLutG2 { .. }
             | Layout::TernaryLutG4 { .. }
-            | Layout::TernaryVecLutG4 { .. } => 2,
-            Layout::IntMad { .. } | Layout::IntBitLutG4 { .. } => format.bits() as usize,
+            | Layout::TernaryVecLutG4 { .. } => kc / 4,
+            Layout::TernaryMad5 { .. } => kc / 5,
+            Layout::IntMad { .. } | Layout::IntBitLutG4 { .. } => kc * format.bits() as usize / 8,
         }
     }
 
@@ -180,14 +213,17 @@ impl Layout {
 
     /// Whether the kernels read the per-group activation sums (`qsum`).
     pub(crate) fn kernel_reads_block_sums(self) -> bool {
-        matches!(self, Layout::TernaryMad { .. })
+        matches!(self, Layout::TernaryMad { .. } | Layout::TernaryMad5 { .. })
     }
 
     /// Whether the kernels read the padded int8 activations directly.
     pub(crate) fn kernel_reads_qpad(self) -> bool {
         matches!(
             self,
-            Layout::TernaryMad { .. } | Layout::IntMad { .. } | Layout::TernaryVecLutG4 { .. }
+            Layout::TernaryMad { .. }
+                | Layout::TernaryMad5 { .. }
+                | Layout::IntMad { .. }
+                | Layout::TernaryVecLutG4 { .. }
         )
     }
 
@@ -226,7 +262,10 @@ impl Layout {
     /// Table bytes per token for `kp` padded activations (0: no tables).
     pub(crate) fn table_bytes(self, contract: Contract, kp: usize) -> usize {
         match self {
-            Layout::TernaryMad { .. } | Layout::IntMad { .. } | Layout::TernaryVecLutG4 { .. } => 0,
+            Layout::TernaryMad { .. }
+            | Layout::TernaryMad5 { .. }
+            | Layout::IntMad { .. }
+            | Layout::TernaryVecLutG4 { .. } => 0,
             Layout::TernaryLutG2 { .. } => kp / 2 * lut::ternary_g2::group_bytes(contract),
             Layout::TernaryLutG4 { .. } => kp / 4 * lut::ternary_g4::group_bytes(contract),
             Layout::IntBitLutG4 { .. } => kp / 4 * lut::bit_g4::group_bytes(contract),
@@ -236,9 +275,10 @@ impl Layout {
     /// The portable table builder for `contract` (None: no tables).
     pub(crate) fn portable_table_builder(self, contract: Contract) -> Option<TableFn> {
         match self {
-            Layout::TernaryMad { .. } | Layout::IntMad { .. } | Layout::TernaryVecLutG4 { .. } => {
-                None
-            }
+            Layout::TernaryMad { .. }
+            | Layout::TernaryMad5 { .. }
+            | Layout::IntMad { .. }
+            | Layout::TernaryVecLutG4 { .. } => None,
             Layout::TernaryLutG2 { .. } => Some(lut::ternary_g2::builder(contract)),
             Layout::TernaryLutG4 { .. } => Some(lut::ternary_g4::builder(contract)),
             Layout::IntBitLutG4 { .. } => Some(lut::bit_g4::builder(contract)),
@@ -250,6 +290,7 @@ impl Layout {
         assert_eq!(out.len(), geo.packed_bytes());
         match self {
             Layout::TernaryMad { kc, .. } => pack::ternary_mad(w, geo, kc, out),
+            Layout::TernaryMad5 { .. } => pack::ternary_mad5(w, geo, out),
             Layout::TernaryLutG2 { .. } => pack::ternary_lut_g2(w, geo, out),
             Layout::TernaryLutG4 { .. } | Layout::TernaryVecLutG4 { .. } => {
                 pack::ternary_lut_g4(w, geo, out)
@@ -309,8 +350,8 @@ pub(crate) struct Geometry {
     pub bp: usize,
     /// Padded row length, `nb · bp`.
     pub kp: usize,
-    /// Stored bits per weight.
-    pub bits_per_weight: usize,
+    /// Bytes of one row's `kc` padded weights.
+    pub chunk_bytes: usize,
     /// Weight bits (bit planes) the kernels see.
     pub bits: usize,
     /// Activations per table scale (Fast contract; else `bp`).
@@ -348,7 +389,7 @@ impl Geometry {
             nb,
             bp,
             kp: nb * bp,
-            bits_per_weight: layout.bits_per_weight(format),
+            chunk_bytes: layout.chunk_bytes(format),
             bits: format.bits() as usize,
             span,
         }
@@ -356,7 +397,7 @@ impl Geometry {
 
     /// Bytes of one packed row group.
     pub fn row_group_bytes(&self) -> usize {
-        self.mr * self.kp * self.bits_per_weight / 8
+        self.mr * (self.kp / self.kc) * self.chunk_bytes
     }
 
     /// Bytes of the whole packed matrix.
@@ -386,6 +427,20 @@ mod tests {
         assert_eq!(g.column(100), None);
         assert_eq!(g.column(128), Some(100));
         assert_eq!(g.packed_bytes(), 2 * 8 * 384 / 4);
+    }
+
+    #[test]
+    fn five_weights_per_byte_geometry() {
+        let l = Layout::TernaryMad5 { mr: 64 };
+        assert_eq!(l.bits_per_weight(Format::Ternary), 1.6);
+        let g = Geometry::new(100, 4096, 4096, l, Format::Ternary, Contract::Exact);
+        assert_eq!((g.row_groups, g.bp, g.kp), (2, 4100, 4100));
+        assert_eq!(g.row_group_bytes(), 64 * 4100 / 5);
+        assert_eq!(
+            Layout::TernaryMad { mr: 8, kc: 256 }.bits_per_weight(Format::Ternary),
+            2.0
+        );
+        assert_eq!(Layout::IntMad { mr: 16 }.bits_per_weight(Format::Int4), 4.0);
     }
 
     #[test]

@@ -40,6 +40,22 @@ pub(super) fn ternary_mad<W: Dequantize + ?Sized>(
     }
 }
 
+pub(super) fn ternary_mad5<W: Dequantize + ?Sized>(w: &W, geo: &Geometry, out: &mut [u8]) {
+    use super::trit5::{STEP, encode};
+    let mr = geo.mr;
+    for (g, group) in out.chunks_exact_mut(geo.row_group_bytes()).enumerate() {
+        let row0 = g * mr;
+        // A step is mr rows × 4 bytes; byte j holds columns 4i + j.
+        for (s, step) in group.chunks_exact_mut(4 * mr).enumerate() {
+            for (rj, byte) in step.iter_mut().enumerate() {
+                let (r, j) = (rj / 4, rj % 4);
+                let c = |i: usize| (code_at(w, geo, row0 + r, s * STEP + 4 * i + j) + 1) as u8;
+                *byte = encode([c(0), c(1), c(2), c(3), c(4)]);
+            }
+        }
+    }
+}
+
 pub(super) fn ternary_lut_g2<W: Dequantize + ?Sized>(w: &W, geo: &Geometry, out: &mut [u8]) {
     let mr = geo.mr;
     for (g, group) in out.chunks_exact_mut(geo.row_group_bytes()).enumerate() {

@@ -11,6 +11,7 @@
 //! order).
 
 mod mad;
+mod mad5;
 mod veclut;
 
 use super::KernelDesc;
@@ -41,6 +42,8 @@ macro_rules! portable {
 pub(crate) const KERNELS: &[KernelDesc] = &[
     portable!("mad_scalar", TERNARY, Exact, Layout::TernaryMad { mr: 8, kc: 128 },
               mad::ternary),
+    portable!("mad5_scalar", TERNARY, Exact, Layout::TernaryMad5 { mr: 32 },
+              mad5::ternary5),
     portable!("lut_g2_scalar", TERNARY, Exact, Layout::TernaryLutG2 { mr: 32, kc: 4 },
               lut_g2::<Exact>),
     portable!("lut_g2_fast_scalar", TERNARY, Fast, Layout::TernaryLutG2 { mr: 32, kc: 4 },
