@@ -347,7 +347,10 @@ fn select_for(
     };
     let ternary = format == Format::Ternary;
     let residency = |w: Residency| w == Any || (w == Dram && dram && ternary);
-    let by_rules = |isa: Isa| {
+    // A rule's pick on `isa`: its first family with a kernel there, or
+    // with `lean`, its first family that pads groups by at most
+    // MAX_PADDING (with the padding reason when that is not the first).
+    let by_rules = |isa: Isa, lean: bool| {
         RULES
             .iter()
             .filter(|r| {
@@ -365,18 +368,34 @@ fn select_for(
                     })
                 };
                 let first = pick(false)?;
-                match pick(true) {
-                    Some(k) if k.name != first.name => Some((k, PADDING_WHY)),
-                    _ => Some((first, rule.why)),
+                if !lean {
+                    return Some((first, rule.why));
                 }
+                let k = pick(true)?;
+                Some((
+                    k,
+                    if k.name == first.name {
+                        rule.why
+                    } else {
+                        PADDING_WHY
+                    },
+                ))
             })
     };
     let any_of = |isa: Isa| {
         kernels::all()
             .find(|k| k.isa == isa && k.supports(format) && k.contract == contract && usable(k))
     };
+    // First a rule's family that does not pad the groups much, on this ISA
+    // level or one it includes (dotprod → neon: lut_g4 on 32-column groups
+    // beats sdot multiply-add padded to 64); then any rule's pick.
     for &level in isa.with_included() {
-        if let Some(pick) = by_rules(level) {
+        if let Some(pick) = by_rules(level, true) {
+            return Ok(pick);
+        }
+    }
+    for &level in isa.with_included() {
+        if let Some(pick) = by_rules(level, false) {
             return Ok(pick);
         }
         if let Some(k) = any_of(level) {
@@ -388,7 +407,7 @@ fn select_for(
     }
     // No SIMD kernel for this case: the portable kernel the scalar rows
     // prefer.
-    if let Some((k, _)) = by_rules(Isa::Scalar) {
+    if let Some((k, _)) = by_rules(Isa::Scalar, false) {
         return Ok((
             k,
             "no SIMD kernel for this format and contract on this ISA: the fastest portable one",
@@ -431,20 +450,30 @@ mod tests {
 
     #[test]
     fn short_groups_avoid_kernels_that_pad_them() {
+        let pads = |k: &KernelDesc, group: usize| {
+            let kc = k.layout.kc(Format::Ternary);
+            group.next_multiple_of(kc) as f64 / group as f64
+        };
         for isa in Isa::available() {
             for group in [32, 64, 4096] {
                 let (k, why) =
                     select(Format::Ternary, Exact, isa, 1, false, group, (64, 4096)).unwrap();
-                let kc = k.layout.kc(Format::Ternary);
-                let has_lean = kernels::all().any(|d| {
-                    d.isa == k.isa
-                        && d.supports(Format::Ternary)
-                        && d.contract == Exact
-                        && d.layout.kc(Format::Ternary) <= group
+                // Some selection row's family at this level or an included
+                // one pads little: then the pick must too.
+                let lean_exists = RULES.iter().any(|r| {
+                    r.ternary
+                        && r.contract == Exact
+                        && r.tokens.contains(&1)
+                        && r.weights == Any
+                        && isa.with_included().contains(&r.isa)
+                        && r.order.iter().any(|&f| {
+                            kernels::find(f, Format::Ternary, Exact, r.isa)
+                                .is_some_and(|d| pads(d, group) <= MAX_PADDING)
+                        })
                 });
                 assert!(
-                    group % kc == 0 || !has_lean,
-                    "{isa}: groups of {group} picked {} (kc {kc}): {why}",
+                    pads(k, group) <= MAX_PADDING || !lean_exists,
+                    "{isa}: groups of {group} picked {}: {why}",
                     k.name
                 );
             }
