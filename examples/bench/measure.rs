@@ -212,27 +212,24 @@ fn streamed_words(len: usize) -> usize {
 #[inline(always)]
 fn sum_streams_body(buf: &[u64]) -> u64 {
     let part = buf.len() / STREAMS / CHUNK * CHUNK;
-    let mut total = 0u64;
+    let mut acc = [0u64; 16];
     for off in (0..part).step_by(CHUNK) {
         for s in 0..STREAMS {
             let at = s * part + off;
-            total = total.wrapping_add(sum_lanes(&buf[at..at + CHUNK]));
+            add_lanes(&mut acc, &buf[at..at + CHUNK]);
         }
     }
-    total
+    acc.iter().fold(0, |a, &b| a.wrapping_add(b))
 }
 
-/// The wrapping sum of `buf`, vectorized by the compiler (16 independent
-/// lanes).
+/// Adds `buf` into 16 independent lanes (vectorized by the compiler).
 #[inline(always)]
-fn sum_lanes(buf: &[u64]) -> u64 {
-    let mut acc = [0u64; 16];
+fn add_lanes(acc: &mut [u64; 16], buf: &[u64]) {
     for c in buf.chunks_exact(16) {
         for (a, &w) in acc.iter_mut().zip(c) {
             *a = a.wrapping_add(w);
         }
     }
-    acc.iter().fold(0, |a, &b| a.wrapping_add(b))
 }
 
 #[cfg(target_arch = "x86_64")]
