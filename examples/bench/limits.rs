@@ -194,6 +194,12 @@ pub enum Work {
     Table { ops_per_lookup: f64 },
     /// The dense f32 baseline: the f32 FMA peak.
     DenseF32,
+    /// Vector-LUT kernels: one table row (a vector of one group sum for
+    /// each token of a tile) added per index byte. Bound: one such vector
+    /// add per cycle, measured as the multiply-add peak's instruction rate
+    /// (one zmm `vpdpbusd` = 64 MACs per cycle) times the MACs a row add
+    /// does over a `vpdpbusd`: 4 weights × 32 int16 tokens = 128, i.e. 2×.
+    RowLookup,
 }
 
 /// Ops (2 per weight × activation product) per byte looked up by a table
@@ -216,7 +222,8 @@ pub fn work_of(kd: &KernelDesc, format: Format) -> Option<Work> {
         _ => return None,
     };
     let (g, planes) = match kd.family() {
-        KernelFamily::MultiplyAdd => return Some(Work::MultiplyAdd),
+        KernelFamily::MultiplyAdd | KernelFamily::MultiplyAdd5 => return Some(Work::MultiplyAdd),
+        KernelFamily::VecLutG4 => return Some(Work::RowLookup),
         KernelFamily::LutG2 => (2, 1),
         KernelFamily::LutG4 => (4, 1),
         KernelFamily::BitLutG4 => (4, format.bits() as usize),
@@ -231,7 +238,7 @@ pub fn work_of(kd: &KernelDesc, format: Format) -> Option<Work> {
 #[derive(Debug, Clone)]
 pub struct Bound {
     /// `L2`, `L3`, `DRAM` (bandwidth of the level the packed weights stay
-    /// in), or `mad`, `shuf`, `fma` (compute).
+    /// in), or `mad`, `shuf`, `vlut`, `fma` (compute).
     pub limit: &'static str,
     /// Attainable ops/s: `min(compute peak, intensity × bandwidth)`.
     pub attainable: f64,
@@ -343,6 +350,7 @@ impl Limits {
             Work::MultiplyAdd => ("mad", mad_peak?),
             Work::Table { ops_per_lookup } => ("shuf", peaks?.lookups.at(threads) * ops_per_lookup),
             Work::DenseF32 => ("fma", self.fma?.1.at(threads)),
+            Work::RowLookup => ("vlut", 2.0 * mad_peak?),
         };
         let (limit, attainable) = if memory < compute {
             (level.name(), memory)

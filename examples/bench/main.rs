@@ -57,10 +57,12 @@
 //! the byte-shuffle peak × ops per byte lookup for table kernels
 //! (`2·g / (planes · entry bytes)`: g = 2 or 4 weights per lookup, one
 //! lookup per bit plane for bit-serial tables, Exact entries are int16
-//! looked up as two bytes, Fast int8, Float f32), and the f32 FMA peak for
-//! the dense baseline. Scalar (portable) rows use the best measured ISA's
+//! looked up as two bytes, Fast int8, Float f32), twice the multiply-add
+//! peak for the vector-LUT (one 64-byte table-row add per cycle, 128 MACs
+//! against a `vpdpbusd`'s 64), and the f32 FMA peak for the dense
+//! baseline. Scalar (portable) rows use the best measured ISA's
 //! peaks. The attainable rate is the smaller bound; `limit` names it (`L2`,
-//! `L3`, `DRAM`, `mad`, `shuf`, `fma`) and `%lim` is the row's GOP/s over
+//! `L3`, `DRAM`, `mad`, `shuf`, `vlut`, `fma`) and `%lim` is the row's GOP/s over
 //! it (its time over the floor the limit sets). `%mad` is the row's GOP/s
 //! over the multiply-add peak of its ISA (at n = 1 the time of
 //! `m·k/64` `vpdpbusd` at the measured rate over the row's time), for

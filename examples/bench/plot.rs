@@ -83,6 +83,13 @@ fn ceilings(rows: &[Row], limits: &Limits, threads: usize) -> Vec<Ceiling> {
                 ),
                 peaks.lookups.at(threads) * ops_per_lookup / 1e9,
             ),
+            Some(Work::RowLookup) => push(
+                format!(
+                    "{} vector-LUT row adds (2 x {} rate)",
+                    peaks.isa, peaks.mad_insn
+                ),
+                2.0 * peaks.mad.at(threads) / 1e9,
+            ),
             Some(Work::DenseF32) => {
                 if let Some((insn, f)) = limits.fma {
                     push(format!("f32 FMA ({insn})"), f.at(1) / 1e9);
