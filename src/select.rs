@@ -22,7 +22,13 @@
 //! weights/s), mad_avx512 2330–3470 µs (it follows the DRAM bandwidth
 //! other jobs leave, 19–29 GB/s): 0.96–1.38×, median 1.09× (quick bench)
 //! and 1.18× (`examples/ab`, kernels alternating, caches evicted); with 2
-//! threads, both memory-bound, 1.25×. At n = 2–8 from DRAM 0.97–1.35× (both
+//! threads, both memory-bound, 1.25×. On a quiet machine (no other job
+//! reading DRAM; the quick bench, 2026-11-29, three runs each) one thread
+//! of mad_avx512 reads 29–32 GB/s and beats mad5 (2074–2304 against
+//! 2384–2412 µs: mad5 0.87–0.96×), while two threads, both memory-bound,
+//! give mad5 1.11–1.21× (1194–1283 against 1328–1549 µs). The row stays:
+//! a DRAM-sized GEMV is run on every core in practice, and a machine's
+//! DRAM is rarely the process's alone. At n = 2–8 from DRAM 0.97–1.35× (both
 //! compute-bound): the row stays at n = 1 ([`DRAM_TOKENS`]). From cache
 //! mad5 is 0.61× at n = 1, so the size test matters. No such row for AVX2
 //! (`mad5_avx2` decodes by arithmetic: 0.25–0.42× of `mad_avx2`, also from
@@ -168,8 +174,9 @@ const RULES: &[Rule] = &[
         weights: Dram,
         order: &[MultiplyAdd5, MultiplyAdd, LutG4, LutG2],
         why: "avx512/exact, 2-bit weights larger than the last-level cache: five weights per \
-              byte stream 20% fewer bytes from DRAM (mad5 a median 1.09-1.18x mad at \
-              65536x4096, n = 1, one thread; 1.25x on 2 threads; src/select.rs)",
+              byte stream 20% fewer bytes from DRAM (65536x4096, n = 1: mad5 1.11-1.25x mad \
+              on 2 threads; one thread 1.09-1.18x with DRAM shared, 0.87-0.96x on a quiet \
+              machine; src/select.rs)",
     },
     Rule {
         ternary: true,
