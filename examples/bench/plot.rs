@@ -42,11 +42,13 @@ pub fn check_path(path: &str) -> Result<(), String> {
     }
 }
 
-const FAMILIES: [(&str, RGBColor); 5] = [
+const FAMILIES: [(&str, RGBColor); 7] = [
     ("mad", RGBColor(31, 119, 180)),
+    ("mad5", RGBColor(23, 190, 207)),
     ("lut_g2", RGBColor(255, 127, 14)),
     ("lut_g4", RGBColor(214, 39, 40)),
     ("bitlut_g4", RGBColor(44, 160, 44)),
+    ("veclut_g4", RGBColor(148, 103, 189)),
     ("dense", RGBColor(127, 127, 127)),
 ];
 
