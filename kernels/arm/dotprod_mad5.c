@@ -38,8 +38,6 @@
 #define PRAGMA(x) _Pragma(#x)
 #define UNROLL PRAGMA(GCC unroll 16)
 
-#define MAD5_MR 16
-#define MAD5_QUADS 4
 
 /* Quad h of row group g, tokens t0..t0+T-1: every scale group. */
 NI void d5_quad(const lutgemm_kernel_args *a, const mad5_neon_consts *c, size_t g, int h,
@@ -80,26 +78,14 @@ NI void d5_quad(const lutgemm_kernel_args *a, const mad5_neon_consts *c, size_t 
         for (int t = 0; t < T; t++) {
             const int32x4_t sum = vaddq_s32(vaddq_s32(A[t], vshrq_n_s32(B[t], 2)),
                                             vshrq_n_s32(C[t], 4));
-            const int32x4_t r =
-                vsubq_s32(sum, vdupq_n_s32(a->qsum[(t0 + t) * a->qsum_stride + b]));
-            int32_t *o = (int32_t *)a->out + (t0 + t) * a->out_stride +
-                         (g * MAD5_MR + 4 * (size_t)h) * a->nb + b;
-            if (a->nb == 1) {
-                vst1q_s32(o, r);
-            } else {
-                vst1q_lane_s32(o, r, 0);
-                vst1q_lane_s32(o + a->nb, r, 1);
-                vst1q_lane_s32(o + 2 * a->nb, r, 2);
-                vst1q_lane_s32(o + 3 * a->nb, r, 3);
-            }
+            mad5_store_quad(a, g, h, t0 + t, b, sum);
         }
     }
 }
 
 LUTGEMM_KERNEL(lutgemm_dotprod_ternary_mad5)
 {
-    LUTGEMM_REQUIRE(a->mr == MAD5_MR && a->kc == TRIT5_STEP && a->plane_out == 1);
-    LUTGEMM_REQUIRE(a->bp % TRIT5_STEP == 0 && a->w_stride == a->mr * a->nb * a->bp / 5);
+    MAD5_REQUIRE(a);
     const mad5_neon_consts c = mad5_neon_init();
     for (size_t g = 0; g < a->row_groups; g++)
         for (int h = 0; h < MAD5_QUADS; h++) {

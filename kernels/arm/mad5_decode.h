@@ -19,6 +19,39 @@
 #include <arm_neon.h>
 
 #include "../trit5.h"
+#include "lutgemm_kernels.h"
+
+/* Rows per row group (Layout::TernaryMad5 { mr: 16 } on aarch64), handled
+ * as 4 quads of 4 rows (16 bytes of a step). */
+#define MAD5_MR 16
+#define MAD5_QUADS 4
+
+/* What both kernels assume of their arguments. */
+#define MAD5_REQUIRE(a)                                                        \
+    do {                                                                       \
+        LUTGEMM_REQUIRE((a)->mr == MAD5_MR && (a)->kc == TRIT5_STEP &&         \
+                        (a)->plane_out == 1);                                  \
+        LUTGEMM_REQUIRE((a)->bp % TRIT5_STEP == 0 &&                           \
+                        (a)->w_stride == (a)->mr * (a)->nb * (a)->bp / 5);     \
+    } while (0)
+
+/* Rows 4h..4h+3 of row group g, token t, scale group b: `sum` (their
+ * Σ x·(c + 1)) minus the group's activation sum (c = code − 1), stored to
+ * the int32 outputs: one vector when nb == 1, else a lane per row. */
+static inline __attribute__((always_inline)) void
+mad5_store_quad(const lutgemm_kernel_args *a, size_t g, int h, size_t t, size_t b, int32x4_t sum)
+{
+    const int32x4_t r = vsubq_s32(sum, vdupq_n_s32(a->qsum[t * a->qsum_stride + b]));
+    int32_t *o = (int32_t *)a->out + t * a->out_stride + (g * MAD5_MR + 4 * (size_t)h) * a->nb + b;
+    if (a->nb == 1) {
+        vst1q_s32(o, r);
+    } else {
+        vst1q_lane_s32(o, r, 0);
+        vst1q_lane_s32(o + a->nb, r, 1);
+        vst1q_lane_s32(o + 2 * a->nb, r, 2);
+        vst1q_lane_s32(o + 3 * a->nb, r, 3);
+    }
+}
 
 typedef struct {
     uint8x16x4_t lo, hi; /* TRIT5_FIELDS[0..64), [64..128) */

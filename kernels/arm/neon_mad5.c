@@ -31,8 +31,6 @@
 #define PRAGMA(x) _Pragma(#x)
 #define UNROLL PRAGMA(GCC unroll 16)
 
-#define MAD5_MR 16
-#define MAD5_QUADS 4
 #define MAD5_RUN 16
 
 /* The 5 digits' activations of step s, each a 4-byte group dup'ed to every
@@ -84,24 +82,13 @@ NI void n5_quad(const lutgemm_kernel_args *a, const mad5_neon_consts *c, size_t 
             hi32 = vpadalq_s16(hi32, hi);
         }
         /* lo32 = [r0 (bytes 0+1), r0 (2+3), r1 (0+1), r1 (2+3)], hi32 rows 2, 3. */
-        const int32x4_t r = vsubq_s32(vpaddq_s32(lo32, hi32),
-                                      vdupq_n_s32(a->qsum[t * a->qsum_stride + b]));
-        int32_t *o = (int32_t *)a->out + t * a->out_stride + (g * MAD5_MR + 4 * (size_t)h) * a->nb + b;
-        if (a->nb == 1) {
-            vst1q_s32(o, r);
-        } else {
-            vst1q_lane_s32(o, r, 0);
-            vst1q_lane_s32(o + a->nb, r, 1);
-            vst1q_lane_s32(o + 2 * a->nb, r, 2);
-            vst1q_lane_s32(o + 3 * a->nb, r, 3);
-        }
+        mad5_store_quad(a, g, h, t, b, vpaddq_s32(lo32, hi32));
     }
 }
 
 LUTGEMM_KERNEL(lutgemm_neon_ternary_mad5)
 {
-    LUTGEMM_REQUIRE(a->mr == MAD5_MR && a->kc == TRIT5_STEP && a->plane_out == 1);
-    LUTGEMM_REQUIRE(a->bp % TRIT5_STEP == 0 && a->w_stride == a->mr * a->nb * a->bp / 5);
+    MAD5_REQUIRE(a);
     const mad5_neon_consts c = mad5_neon_init();
     for (size_t g = 0; g < a->row_groups; g++)
         for (int h = 0; h < MAD5_QUADS; h++)
