@@ -13,7 +13,6 @@ use lutgemm::{
     PackOptions, PackedWeights, ScaleGranularity, reference,
 };
 use proptest::prelude::*;
-use proptest::test_runner::{Config, FileFailurePersistence};
 
 /// Every multiply-add kernel for b-bit integers usable here.
 fn mad_kernels(format: Format) -> Vec<&'static KernelDesc> {
@@ -329,17 +328,8 @@ fn integer_sums_never_fuse() {
     }
 }
 
-fn config() -> Config {
-    Config {
-        cases: if small_shapes() { 8 } else { 32 },
-        // tests/ cannot locate lib.rs for the default persistence file.
-        failure_persistence: Some(Box::new(FileFailurePersistence::Off)),
-        ..Config::default()
-    }
-}
-
 proptest! {
-    #![proptest_config(config())]
+    #![proptest_config(proptest_config(32))]
 
     #[test]
     fn random_fused_matrices_match_portable_and_bound(

@@ -10,7 +10,6 @@ use lutgemm::{
     PackedWeights, ScaleGranularity, reference,
 };
 use proptest::prelude::*;
-use proptest::test_runner::{Config, FileFailurePersistence};
 
 fn groups(k: usize) -> Vec<ScaleGranularity> {
     let mut g = vec![ScaleGranularity::PerTensor, ScaleGranularity::PerRow];
@@ -207,17 +206,8 @@ fn every_isa_has_integer_kernels() {
     }
 }
 
-fn config() -> Config {
-    Config {
-        cases: if small_shapes() { 8 } else { 32 },
-        // tests/ cannot locate lib.rs for the default persistence file.
-        failure_persistence: Some(Box::new(FileFailurePersistence::Off)),
-        ..Config::default()
-    }
-}
-
 proptest! {
-    #![proptest_config(config())]
+    #![proptest_config(proptest_config(32))]
 
     #[test]
     fn random_int_matrices_match_oracle(

@@ -6,16 +6,6 @@ mod common;
 use common::*;
 use lutgemm::{ScaleGranularity, reference};
 use proptest::prelude::*;
-use proptest::test_runner::{Config, FileFailurePersistence};
-
-fn config() -> Config {
-    Config {
-        cases: if small_shapes() { 8 } else { 48 },
-        // tests/ cannot locate lib.rs for the default persistence file.
-        failure_persistence: Some(Box::new(FileFailurePersistence::Off)),
-        ..Config::default()
-    }
-}
 
 fn granularity(k: usize) -> impl Strategy<Value = ScaleGranularity> {
     let divisors: Vec<usize> = (1..=k).filter(|b| k % b == 0).collect();
@@ -27,7 +17,7 @@ fn granularity(k: usize) -> impl Strategy<Value = ScaleGranularity> {
 }
 
 proptest! {
-    #![proptest_config(config())]
+    #![proptest_config(proptest_config(48))]
 
     #[test]
     fn random_matrices_match_oracle(

@@ -561,11 +561,7 @@ fn group_params(w: &[f32], bits: u32, quantizer: IntQuantizer, f16_scales: bool)
     }
     match quantizer {
         IntQuantizer::Asymmetric => {
-            let (lo, hi) = w
-                .iter()
-                .fold((f32::INFINITY, f32::NEG_INFINITY), |(lo, hi), &v| {
-                    (lo.min(v), hi.max(v))
-                });
+            let (lo, hi) = min_max(w);
             let s = ((hi as f64 - lo as f64) / qmax) as f32;
             (s, lo)
         }
@@ -590,17 +586,21 @@ fn group_params(w: &[f32], bits: u32, quantizer: IntQuantizer, f16_scales: bool)
     }
 }
 
+/// The smallest and largest of `w`.
+fn min_max(w: &[f32]) -> (f32, f32) {
+    w.iter()
+        .fold((f32::INFINITY, f32::NEG_INFINITY), |(lo, hi), &v| {
+            (lo.min(v), hi.max(v))
+        })
+}
+
 /// [`group_params`] with f16 values (the rounding directions of
 /// [`IntQuantizer::with_f16_scales`]).
 fn group_params_f16(w: &[f32], bits: u32, quantizer: IntQuantizer) -> (f32, f32) {
     let qmax = ((1u32 << bits) - 1) as f64;
     match quantizer {
         IntQuantizer::Asymmetric => {
-            let (lo, hi) = w
-                .iter()
-                .fold((f32::INFINITY, f32::NEG_INFINITY), |(lo, hi), &v| {
-                    (lo.min(v), hi.max(v))
-                });
+            let (lo, hi) = min_max(w);
             let o = f16_directed(lo as f64, false);
             let s = f16_directed((hi as f64 - o as f64) / qmax, true);
             (s, o)

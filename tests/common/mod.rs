@@ -324,3 +324,14 @@ pub fn assert_thread_invariant(p: &PackedWeights, x: &[f32], n: usize) {
         }
     }
 }
+
+/// The proptest settings of these suites: `cases` cases (8 under
+/// emulation, see [`small_shapes`]) and no failure-persistence file
+/// (tests/ cannot locate lib.rs for the default one).
+pub fn proptest_config(cases: u32) -> proptest::test_runner::Config {
+    proptest::test_runner::Config {
+        cases: if small_shapes() { 8 } else { cases },
+        failure_persistence: Some(Box::new(proptest::test_runner::FileFailurePersistence::Off)),
+        ..proptest::test_runner::Config::default()
+    }
+}
