@@ -8,8 +8,8 @@
 //! repetitions spread over the whole measurement (measure.rs; interference
 //! only ever slows a run down). The whole block takes about a second.
 //!
-//! Buffers: L2 and L3 sizes come from sysfs
-//! (`/sys/devices/system/cpu/cpu0/cache/index*/`; elsewhere 1 MiB and
+//! Buffers: L2 and L3 sizes come from `lutgemm::cache` (sysfs,
+//! `/sys/devices/system/cpu/cpu0/cache/index*/`; elsewhere 1 MiB and
 //! 32 MiB are assumed, and the header says so). Each thread sums its own
 //! buffer: half of its share of L2, a quarter of its share of L3, where a
 //! cache shared by `s` CPUs is split between `min(s, t)` of the `t`
@@ -21,6 +21,7 @@
 
 use crate::measure::{self, REPS};
 use crate::peaks::{self, PeakLoop};
+use lutgemm::cache::CacheSizes;
 use lutgemm::{Contract, Format, Isa, KernelDesc, KernelFamily};
 use std::time::Instant;
 
@@ -60,85 +61,26 @@ pub struct Caches {
     pub l3: Cache,
 }
 
-/// Reads the unified or data caches of CPU 0 from sysfs; 1 MiB private L2
-/// and 32 MiB L3 shared by every CPU when that fails.
+/// L2 and L3 of CPU 0 as the library reads them ([`CacheSizes`]); an L3
+/// whose sharing is not reported counts as shared by all `cpus`.
 pub fn caches(cpus: usize) -> Caches {
-    let mut found = Caches {
+    let c = CacheSizes::get();
+    Caches {
         l2: Cache {
-            bytes: 1 << 20,
-            shared_by: 1,
-            known: false,
+            bytes: c.l2,
+            shared_by: c.l2_shared_by,
+            known: c.reported,
         },
         l3: Cache {
-            bytes: 32 << 20,
-            shared_by: cpus,
-            known: false,
+            bytes: c.l3,
+            shared_by: if c.l3_shared_by == 0 {
+                cpus
+            } else {
+                c.l3_shared_by
+            },
+            known: c.reported,
         },
-    };
-    let read = |i: usize, f: &str| {
-        std::fs::read_to_string(format!("/sys/devices/system/cpu/cpu0/cache/index{i}/{f}"))
-            .ok()
-            .map(|s| s.trim().to_string())
-    };
-    for i in 0..16 {
-        let (Some(level), Some(kind), Some(size)) =
-            (read(i, "level"), read(i, "type"), read(i, "size"))
-        else {
-            continue;
-        };
-        if kind == "Instruction" {
-            continue;
-        }
-        let Some(bytes) = parse_size(&size) else {
-            continue;
-        };
-        let shared_by = read(i, "shared_cpu_list")
-            .and_then(|l| count_cpus(&l))
-            .unwrap_or(1);
-        let cache = Cache {
-            bytes,
-            shared_by,
-            known: true,
-        };
-        match level.as_str() {
-            "2" => found.l2 = cache,
-            "3" => found.l3 = cache,
-            _ => {}
-        }
     }
-    found
-}
-
-/// `32K`, `1024K`, `8M`, or a plain byte count.
-fn parse_size(s: &str) -> Option<usize> {
-    let (num, unit) = match s.char_indices().find(|(_, c)| !c.is_ascii_digit()) {
-        Some((i, _)) => s.split_at(i),
-        None => (s, ""),
-    };
-    let n: usize = num.parse().ok()?;
-    let scale = match unit.trim() {
-        "" => 1,
-        "K" | "KB" | "KiB" => 1 << 10,
-        "M" | "MB" | "MiB" => 1 << 20,
-        "G" | "GB" | "GiB" => 1 << 30,
-        _ => return None,
-    };
-    (n > 0).then_some(n * scale)
-}
-
-/// Number of CPUs in a list such as `0-3,8,10-11`.
-fn count_cpus(list: &str) -> Option<usize> {
-    let mut n = 0;
-    for part in list.split(',').filter(|p| !p.is_empty()) {
-        n += match part.split_once('-') {
-            Some((a, b)) => b.trim().parse::<usize>().ok()? + 1 - a.trim().parse::<usize>().ok()?,
-            None => {
-                part.trim().parse::<usize>().ok()?;
-                1
-            }
-        };
-    }
-    (n > 0).then_some(n)
 }
 
 /// A figure measured with one thread and with all threads.
