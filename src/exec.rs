@@ -333,11 +333,7 @@ fn prepare_token(plan: &Plan, input: &Input, ws: &Workspace, t: usize, i: usize)
         }
         lut::block_sums_f64(xpad, geo.bp, gsum);
         if let Some(build) = build {
-            let spans = if kernel.contract == Contract::Fast {
-                kp / geo.span
-            } else {
-                0
-            };
+            let spans = plan.spans;
             // SAFETY: as above.
             let (tables, tscale) = unsafe {
                 (
@@ -441,11 +437,7 @@ unsafe fn private_tables<'a>(
     let geo = &plan.geo;
     let r = &plan.regions;
     let (tr, sr) = (plan.slot_tables, plan.slot_tscale);
-    let spans = if plan.kernel.contract == Contract::Fast {
-        geo.kp / geo.span
-    } else {
-        0
-    };
+    let spans = plan.spans;
     // SAFETY: this worker owns the slot; header, tables and scales are
     // disjoint byte ranges of it.
     let (head, tables, tscale) = unsafe {
@@ -507,7 +499,7 @@ unsafe fn compute_tile(
     let rg = geo.row_group_bytes();
     let wbytes = &w.data.bytes()[g0 * rg..][..groups * rg];
     let r = &plan.regions;
-    let spans = geo.kp / geo.span;
+    let spans = plan.spans;
     // Kernel outputs per row: one f32 when the kernel fuses the group
     // scaling, else one sum per group and plane.
     let per_row = if plan.fused {

@@ -124,6 +124,9 @@ pub(crate) struct Plan {
     pub row_tiles: usize,
     /// Table bytes per token.
     pub table_len: usize,
+    /// Fast-contract table scales per token, one per span of activations
+    /// (0 under the other contracts).
+    pub spans: usize,
     /// Each worker builds the tables of the tokens it computes in its own
     /// slot (see [`Plan::new`]); prepare builds none.
     pub private_tables: bool,
@@ -280,6 +283,7 @@ impl Plan {
             tile_groups,
             row_tiles: geo.row_groups.div_ceil(tile_groups),
             table_len,
+            spans,
             private_tables,
             slot_tables,
             slot_tscale,
