@@ -50,7 +50,8 @@
  * silent wrong answer.
  *
  * Fused group scaling (`fuse` has LUTGEMM_FUSE; only the multiply-add
- * kernels of the IntMad layout, Exact contract, plane_out == 1): the kernel
+ * kernels of the IntMad and IntMadFieldRows layouts, Exact contract,
+ * plane_out == 1): the kernel
  * applies the scales and offsets itself and writes one float per token and
  * row, out[t · out_stride + r] (float), instead of the int32 group sums:
  *

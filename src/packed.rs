@@ -13,8 +13,14 @@ use crate::select;
 /// the Exact contract.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct PackOptions {
-    /// Force a kernel family (else selected from measured crossovers).
+    /// Force a kernel family (else selected from measured crossovers):
+    /// its first kernel for the format and contract on the ISA.
     pub family: Option<KernelFamily>,
+    /// Force one kernel, from [`crate::kernels::available`] (where a
+    /// family has several kernels for one format and ISA, e.g. the two
+    /// 2-bit multiply-add layouts); its ISA and family replace `isa` and
+    /// `family`. It must support the format and the contract.
+    pub kernel: Option<&'static KernelDesc>,
     /// Force an ISA (else `LUTGEMM_ISA`, else the best available).
     pub isa: Option<Isa>,
     /// The numerical contract (default Exact).
@@ -27,6 +33,7 @@ impl Default for PackOptions {
     fn default() -> Self {
         PackOptions {
             family: None,
+            kernel: None,
             isa: None,
             contract: Contract::Exact,
             tokens: 1,
@@ -97,13 +104,23 @@ impl PackedWeights {
     pub fn pack<W: Dequantize + ?Sized>(w: &W, opts: &PackOptions) -> Result<PackedWeights> {
         let format = w.format();
         let contract = opts.contract;
-        let isa = match opts.isa {
-            Some(isa) => isa.require()?,
-            None => Isa::default_isa()?,
+        let isa = match (opts.kernel, opts.isa) {
+            (Some(k), _) => k.isa.require()?,
+            (None, Some(isa)) => isa.require()?,
+            (None, None) => Isa::default_isa()?,
         };
         let planes = w.has_plane_scales();
-        let (kernel, reason) = match opts.family {
-            Some(family) => (
+        let (kernel, reason) = match (opts.kernel, opts.family) {
+            (Some(k), _) => {
+                if !k.supports(format) || k.contract != contract {
+                    return Err(Error::Unavailable(format!(
+                        "kernel {} does not run {format} weights under the {contract} contract",
+                        k.name
+                    )));
+                }
+                (k, "forced by PackOptions::kernel")
+            }
+            (None, Some(family)) => (
                 kernels::find(family, format, contract, isa).ok_or_else(|| {
                     Error::Unavailable(format!(
                         "no {family} kernel for {format} weights under the {contract} contract \
@@ -112,7 +129,7 @@ impl PackedWeights {
                 })?,
                 "forced by PackOptions::family",
             ),
-            None => select::select(
+            (None, None) => select::select(
                 format,
                 contract,
                 isa,

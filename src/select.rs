@@ -216,7 +216,9 @@ const RULES: &[Rule] = &[
         weights: Any,
         order: &[MultiplyAdd, BitLutG4],
         why: "avx512/exact int: VNNI multiply-add on row-interleaved codes beats the \
-              bit-serial tables (one lookup per bit plane) for 2 and 4 bits (src/select.rs)",
+              bit-serial tables (one lookup per bit plane) for 2 and 4 bits; at 2 bits the \
+              field-rows layout (a byte's four fields are four rows: 3 masks per load, no \
+              shift) takes 93 vs 114 us at 4096x4096, groups of 64, n = 1 (src/select.rs)",
     },
     Rule {
         ternary: false,

@@ -275,10 +275,10 @@ fn gguf_package_oracle() {
             });
             for kd in ks {
                 let opts = PackOptions {
-                    family: Some(kd.family()),
-                    isa: Some(kd.isa),
+                    kernel: Some(kd),
                     contract,
                     tokens: n,
+                    ..PackOptions::default()
                 };
                 let packed = match PackedWeights::pack(&w, &opts) {
                     Ok(p) => p,

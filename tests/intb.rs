@@ -121,6 +121,41 @@ fn worst_case_overflow_inputs() {
 }
 
 #[test]
+fn longest_rows_at_the_worst_case() {
+    // One scale group of k = MAX_K columns, all codes 2^b − 1 against ±127:
+    // the multiply-add kernels' int32 bounds at their limit (the 2-bit
+    // field-rows kernel splits such a group into spans of 65536 columns).
+    let k = lutgemm::format::MAX_K;
+    for bits in [2u32, 4] {
+        for qv in [127i8, -127] {
+            let m = 64;
+            let top = (1u8 << bits) - 1;
+            let g = ScaleGranularity::PerRow;
+            let count = g.scale_count(m, k).unwrap();
+            let w = IntMatrix::new(
+                m,
+                k,
+                bits,
+                g,
+                vec![top; m * k],
+                vec![1.0; count],
+                vec![0.0; count],
+            )
+            .unwrap();
+            let q = vec![qv; k];
+            let want = reference::integer_sums(&w, &q, 1);
+            assert!(want.iter().all(|&s| s == qv as i32 * top as i32 * k as i32));
+            for kernel in kernels_for(w.format(), Contract::Exact)
+                .into_iter()
+                .filter(|k| k.family() == KernelFamily::MultiplyAdd)
+            {
+                check_kernel(&w, kernel, &q, &[1.0], 1, &want);
+            }
+        }
+    }
+}
+
+#[test]
 fn many_tokens_and_thread_invariance() {
     let mut rng = Rng(21);
     let (m, k) = (300, 512);

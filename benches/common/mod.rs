@@ -209,14 +209,13 @@ pub fn kernels_for(format: Format) -> Vec<&'static KernelDesc> {
     ks
 }
 
-/// Packs `w` for exactly `kd` (forcing its family, ISA and contract); an
-/// error if packing fails or selects another kernel.
+/// Packs `w` for exactly `kd` (`PackOptions::kernel`, and its contract);
+/// an error if packing fails or selects another kernel.
 pub fn pack_for(w: &dyn Dequantize, kd: &'static KernelDesc) -> Result<PackedWeights, String> {
     let p = PackedWeights::pack(
         w,
         &PackOptions {
-            family: Some(kd.family()),
-            isa: Some(kd.isa),
+            kernel: Some(kd),
             contract: kd.contract,
             ..PackOptions::default()
         },

@@ -266,6 +266,7 @@ pub fn run(
                         isa,
                         contract,
                         tokens: n,
+                        ..PackOptions::default()
                     };
                     let mut totals = Vec::new();
                     let mut times: HashMap<usize, f64> = HashMap::new();

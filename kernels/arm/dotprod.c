@@ -531,3 +531,144 @@ LUTGEMM_KERNEL(lutgemm_dotprod_int_mad)
 }
 
 #endif
+
+#ifndef LUTGEMM_ARM_DOTPROD_NO_ENTRY
+
+/* ------------------------------------------------------------------------ */
+/* Integers, 2 bits: Layout::IntMadFieldRows { mr: 64 }, kc 4                */
+/* ------------------------------------------------------------------------ */
+
+/* A 64-byte step is 64 rows x 4 columns: byte 4j + c holds the codes of
+ * rows j, 16 + j, 32 + j, 48 + j (fields 0..3) at column c, so the 16-byte
+ * vector q of a step is lanes j = 4q..4q+3, and one SDOT by element (the
+ * step's 4 activations) per field gives rows 16f + 4q..16f + 4q + 3.
+ * Fields as int8 operands: f0 = v & 0x03, f1 = v & 0x0c (4x), f2 = v & 0x30
+ * (16x), f3 = v >> 6: at most 48, so the signed SDOT is exact; the 4x and
+ * 16x sums shift back exactly at the end (|16 S2| <= 48 * 127 * 131072 <
+ * 2^31). 8 NEON ops per 64 weights (3 AND, 1 USHR, 4 SDOT), as Layout
+ * IntMad's one-token path, and no shifted accumulators to merge: the x86
+ * AVX-512 kernel is the one this layout is for (x86 has no byte shifts);
+ * this is its Arm twin, not selected by default (not measured on Arm
+ * hardware). One token at a time, row groups outermost. */
+
+#define FRD_MR 64
+
+/* One step (its 64 bytes at ws) against activation lane L of X. */
+#define FRD_STEP(ws, X, L)                                                      \
+    do {                                                                        \
+        DP_UNROLL                                                               \
+        for (int q = 0; q < 4; q++) {                                           \
+            const uint8x16_t v_ = vld1q_u8((ws) + 16 * q);                      \
+            acc[0][q] = vdotq_laneq_s32(acc[0][q], S8(vandq_u8(v_, m03)), X, L); \
+            acc[1][q] = vdotq_laneq_s32(acc[1][q], S8(vandq_u8(v_, m0c)), X, L); \
+            acc[2][q] = vdotq_laneq_s32(acc[2][q], S8(vandq_u8(v_, m30)), X, L); \
+            acc[3][q] = vdotq_laneq_s32(acc[3][q], S8(vshrq_n_u8(v_, 6)), X, L); \
+        }                                                                       \
+    } while (0)
+
+/* Row sums of one row group (w) and token (x) over steps [s0, s1):
+ * r[f][q] = rows 16f + 4q .. 16f + 4q + 3. */
+DP_INLINE void frd_steps(const uint8_t *w, const int8_t *x, size_t s0, size_t s1,
+                         int32x4_t r[4][4])
+{
+    const uint8x16_t m03 = vdupq_n_u8(0x03), m0c = vdupq_n_u8(0x0c), m30 = vdupq_n_u8(0x30);
+    int32x4_t acc[4][4];
+    DP_UNROLL
+    for (int f = 0; f < 4; f++)
+        DP_UNROLL
+        for (int q = 0; q < 4; q++)
+            acc[f][q] = vdupq_n_s32(0);
+    size_t s = s0;
+    /* Four steps per activation load (16 activations, one lane each). */
+    for (; s + 4 <= s1; s += 4) {
+        const int8x16_t X = vld1q_s8(x + 4 * s);
+        const uint8_t *ws = w + 64 * s;
+        FRD_STEP(ws, X, 0);
+        FRD_STEP(ws + 64, X, 1);
+        FRD_STEP(ws + 128, X, 2);
+        FRD_STEP(ws + 192, X, 3);
+    }
+    for (; s < s1; s++) {
+        int32_t xv;
+        memcpy(&xv, x + 4 * s, 4);
+        const int8x16_t X = vreinterpretq_s8_s32(vdupq_n_s32(xv));
+        FRD_STEP(w + 64 * s, X, 0);
+    }
+    DP_UNROLL
+    for (int q = 0; q < 4; q++) {
+        r[0][q] = acc[0][q];
+        r[1][q] = vshrq_n_s32(acc[1][q], 2);
+        r[2][q] = vshrq_n_s32(acc[2][q], 4);
+        r[3][q] = acc[3][q];
+    }
+}
+
+/* Row group g, token t, every scale group: int32 group sums, or fused (the
+ * order of lutgemm_kernels.h, as imf_groups: per group the scale FMA, then
+ * the offset FMA). */
+static __attribute__((noinline)) void frd_tile(const lutgemm_kernel_args *a, size_t g, size_t t)
+{
+    const size_t spg = a->bp / 4, nb = a->nb;
+    const uint8_t *w = a->w + g * a->w_stride;
+    const int8_t *x = a->qpad + t * a->qpad_stride;
+    if (a->fuse) {
+        const int h = (a->fuse & LUTGEMM_FUSE_F16) != 0;
+        const int off = (a->fuse & LUTGEMM_FUSE_OFFSETS) != 0;
+        const size_t esz = h ? 2 : 4, pg = FRD_MR * esz * (off ? 2 : 1);
+        const uint8_t *base = (const uint8_t *)a->gscale + g * a->gscale_stride;
+        float32x4_t facc[4][4];
+        for (int f = 0; f < 4; f++)
+            for (int q = 0; q < 4; q++)
+                facc[f][q] = vdupq_n_f32(0.0f);
+        for (size_t b = 0; b < nb; b++) {
+            int32x4_t r[4][4];
+            frd_steps(w, x, b * spg, (b + 1) * spg, r);
+            const uint8_t *p = base + b * pg;
+            for (int f = 0; f < 4; f++)
+                for (int q = 0; q < 4; q++)
+                    facc[f][q] = vfmaq_f32(facc[f][q], imf_load4(p + (16 * f + 4 * q) * esz, h),
+                                           vcvtq_f32_s32(r[f][q]));
+            if (off) {
+                const float32x4_t xq = vdupq_n_f32((float)a->qsum[t * a->qsum_stride + b]);
+                for (int f = 0; f < 4; f++)
+                    for (int q = 0; q < 4; q++)
+                        facc[f][q] = vfmaq_f32(
+                            facc[f][q], imf_load4(p + (FRD_MR + 16 * f + 4 * q) * esz, h), xq);
+            }
+        }
+        float *o = (float *)a->out + t * a->out_stride + g * FRD_MR;
+        for (int f = 0; f < 4; f++)
+            for (int q = 0; q < 4; q++)
+                vst1q_f32(o + 16 * f + 4 * q, facc[f][q]);
+        return;
+    }
+    int32_t *o = (int32_t *)a->out + t * a->out_stride + g * FRD_MR * nb;
+    for (size_t b = 0; b < nb; b++) {
+        int32x4_t r[4][4];
+        frd_steps(w, x, b * spg, (b + 1) * spg, r);
+        for (int f = 0; f < 4; f++)
+            for (int q = 0; q < 4; q++) {
+                const size_t row = (size_t)(16 * f + 4 * q);
+                if (nb == 1) {
+                    vst1q_s32(o + row, r[f][q]);
+                } else {
+                    int32_t tmp[4];
+                    vst1q_s32(tmp, r[f][q]);
+                    for (size_t l = 0; l < 4; l++)
+                        o[(row + l) * nb + b] = tmp[l];
+                }
+            }
+    }
+}
+
+LUTGEMM_KERNEL(lutgemm_dotprod_int_mad_fr)
+{
+    LUTGEMM_REQUIRE(a->bits == 2 && a->mr == FRD_MR && a->kc == 4 && a->plane_out == 1);
+    LUTGEMM_REQUIRE(a->bp % a->kc == 0);
+    LUTGEMM_REQUIRE(a->fuse <= 7 && (a->fuse == 0 || (a->fuse & LUTGEMM_FUSE)));
+    for (size_t g = 0; g < a->row_groups; g++)
+        for (size_t t = 0; t < a->n; t++)
+            frd_tile(a, g, t);
+}
+
+#endif

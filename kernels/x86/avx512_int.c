@@ -14,6 +14,10 @@
  *                    Fused mode (a->fuse): applies each group's f16/f32
  *                    scale and offset itself, one float per row out (see
  *                    "Fused group scaling").
+ *   int_mad_fr       Layout A' (IntMadFieldRows, mr 64, kc 4, 2 bits): one
+ *                    64-byte load = 64 rows × 4 columns, a byte's four
+ *                    fields four rows; 3 masks per load, no shift (see
+ *                    "Layout A'"). Fused mode as int_mad.
  *   int_bitlut_g4    Layout B (IntBitLutG4, mr 64, kc 8, bits 1..4): per
  *                    step, bit plane and 64 rows, 4 vpermw on int16 tables
  *                    (no unpacking), int16 accumulation widened every <= 32
@@ -44,7 +48,8 @@
  *   n = 1, 4 bits nb 1     100-105 us     228-232 us
  *   n = 1, 2 bits nb 1      84-86 us      118-120 us
  *   n = 1, 4 bits g 32     156-170 us     315-340 us   (nb 128, bp 32)
- *   n = 1, 2 bits g 64     110-113 us     157-160 us   (nb 64, bp 64)
+ *   n = 1, 2 bits g 64     110-113 us     157-160 us   (nb 64, bp 64;
+ *                          Layout A' int_mad_fr: 93 us end to end)
  *   n = 8, 4 bits nb 1     610-630 us     1590-1690 us
  *   n = 8, 2 bits nb 1     577-585 us     825-840 us
  *   n = 8, 4 bits g 32     2.2-3.5 ms     4.3-5.6 ms   (16 MB of int32 out)
@@ -66,6 +71,16 @@
  * into each of its uses (vpandd mem, vpsrlw mem, vpermw mem), multiplying
  * the loads (avx512.c measured 15% on its mad kernel). */
 #define REG(v) __asm__("" : "+v"(v))
+
+/* acc += vpdpbusd(u, s), with the accumulator tied to the destination:
+ * GCC 12 otherwise copies every accumulator into a scratch register and
+ * back around each vpdpbusd of a loop (2 moves per vpdpbusd in the
+ * field-rows kernel below). */
+INLINE __m512i dpbusd_acc(__m512i acc, __m512i u, __m512i s)
+{
+    __asm__("vpdpbusd %2, %1, %0" : "+v"(acc) : "v"(u), "v"(s));
+    return acc;
+}
 
 #define PRAGMA(x) _Pragma(#x)
 #define UNROLL PRAGMA(GCC unroll 16)
@@ -211,8 +226,8 @@ INLINE void mad_group(const uint8_t *w, size_t ws, const int8_t *const *x, size_
                 UNROLL
                 for (int t = 0; t < T; t++) {
                     const int8_t *xs = x[t] + 8 * s;
-                    X[r * T + t] = _mm512_dpbusd_epi32(X[r * T + t], lo, bcast32(xs));
-                    Y[r * T + t] = _mm512_dpbusd_epi32(Y[r * T + t], hi, bcast32(xs + 4));
+                    X[r * T + t] = dpbusd_acc(X[r * T + t], lo, bcast32(xs));
+                    Y[r * T + t] = dpbusd_acc(Y[r * T + t], hi, bcast32(xs + 4));
                 }
             } else {
                 const __m512i u = _mm512_srli_epi16(v, 4);
@@ -223,10 +238,10 @@ INLINE void mad_group(const uint8_t *w, size_t ws, const int8_t *const *x, size_
                 UNROLL
                 for (int t = 0; t < T; t++) {
                     const int8_t *xs = x[t] + 16 * s;
-                    X[r * T + t] = _mm512_dpbusd_epi32(X[r * T + t], f0, bcast32(xs));
-                    Y[r * T + t] = _mm512_dpbusd_epi32(Y[r * T + t], f1, bcast32(xs + 4));
-                    X[r * T + t] = _mm512_dpbusd_epi32(X[r * T + t], f2, bcast32(xs + 8));
-                    Y[r * T + t] = _mm512_dpbusd_epi32(Y[r * T + t], f3, bcast32(xs + 12));
+                    X[r * T + t] = dpbusd_acc(X[r * T + t], f0, bcast32(xs));
+                    Y[r * T + t] = dpbusd_acc(Y[r * T + t], f1, bcast32(xs + 4));
+                    X[r * T + t] = dpbusd_acc(X[r * T + t], f2, bcast32(xs + 8));
+                    Y[r * T + t] = dpbusd_acc(Y[r * T + t], f3, bcast32(xs + 12));
                 }
             }
         }
@@ -300,9 +315,11 @@ INLINE void mad_tile(const lutgemm_kernel_args *a, size_t g, size_t t0, const in
  *     Memory-bound: 10.5 MB of codes and f16 scales at ~75 GB/s, against
  *     ~80 GB/s for the codes alone; hence f16 storage.
  *   2 bits g 64: fused f16 109 us, f32 101, without offsets 101 / 97;
- *     unfused 113; nb = 1 85. Bound by the zmm ALU (2 ops per cycle): per
- *     step and row group 1 shift + 4 masks + 4 vpdpbusd, per group and row
- *     group the combine (2), vcvtdq2ps, 2 FMA and for f16 2 vcvtph2ps.
+ *     unfused 113; nb = 1 85. Bound by the pipes that are not vpdpbusd's
+ *     (one zmm op per cycle: see Layout A'): per step and row group 1
+ *     shift + 4 masks, per group and row group the combine (2), vcvtdq2ps
+ *     and for f16 2 vcvtph2ps. 2-bit weights on this ISA take Layout A'
+ *     (IntMadFieldRows), 93 us here.
  *   Tried and dropped: R = 2 / 8 row groups per pass (4 bits 145 / 176 vs
  *     140 us); prefetching the scales (no change); scales interleaved after
  *     each group's codes (a probe of the 4-bit loop: 130 vs 134 us, not
@@ -468,6 +485,287 @@ LUTGEMM_KERNEL(lutgemm_avx512_int_mad)
     case 3: b4 ? mad_all_1_3(a) : mad_all_0_3(a); break;
     case 5: b4 ? mad_all_1_5(a) : mad_all_0_5(a); break;
     default: b4 ? mad_all_1_7(a) : mad_all_0_7(a); break;
+    }
+}
+
+/* ------------------------------------------------------------------------ */
+/* Layout A': IntMadFieldRows, mr = 64, kc = 4, 2 bits, vpdpbusd            */
+/* ------------------------------------------------------------------------ */
+
+/* A byte holds 4 rows' codes of one column (field f: rows 16f + lane), so
+ * a 64-byte step is 64 rows × 4 columns and one broadcast of 4 activations
+ * feeds every field. Each field is a vpdpbusd operand as loaded or masked
+ * in place:
+ *   P0 += v·x,  P1 += (v & 0xfc)·x,  P2 += (v & 0xf0)·x,  P3 += (v & 0xc0)·x
+ * (u8 operands up to 255; vpdpbusd wraps mod 2^32 and never saturates), and
+ * at the end of a span the rows' sums are
+ *   S0 = P0 - P1,  S1 = (P1 - P2) >> 2,  S2 = (P2 - P3) >> 4,  S3 = P3 >> 6,
+ * exact: P_i - P_{i+1} = 4^i · S_i mod 2^32 and |4^i · S_i| <= 64 · 3 · 127
+ * · 65536 < 2^31 for every field once P3 = 64 · S3 stays below 2^31, i.e.
+ * spans of at most FR_SPAN steps (65536 columns: 192 · 127 · 65536 =
+ * 1.6e9); longer scale groups (whole rows of k > 65536) add span sums.
+ * Three masks per load and no adds between fields, against Layout A's
+ * shift, four masks and one add per group.
+ *
+ * Why this wins on Zen 4: a measured probe (8 independent vpdpbusd zmm per
+ * iteration, 8.0 cycles) takes 12 cycles with 4 FMAs added, but stays at
+ * 8.0-8.3 with 8 vpandd, 4 vcvtdq2ps or 4 vpsrlw added: vpdpbusd and FMA
+ * share two pipes, masks, shifts and conversions use the other two (at one
+ * zmm per cycle). Layout A at 2 bits, groups of 64, n = 1 needs per 16
+ * rows and group 16 vpdpbusd + 2 FMA on the first pair but 20 decode ops +
+ * 2 combine + 1 conversion + 2 vcvtph2ps on the second: ~25 cycles for 16
+ * vpdpbusd, the 107-112 us measured. Here per 64 rows and group: 64
+ * vpdpbusd + 8 FMA against 48 masks + 6 combine + 4 conversions + 8
+ * vcvtph2ps: bound by the first pair at 72 cycles per 64 vpdpbusd.
+ * Standalone probe (m = k = 4096, groups of 64, f16 scales with offsets,
+ * n = 1, median of 300 calls): Layout A 107 us, this layout with four
+ * masks (v & 3, v & 0x0c, v & 0x30, v & 0xc0) 97.5 us, with three (above)
+ * 90 us; R = 1 / 2 / 4 row groups per pass 100 / 97.5 / 123 us (spills).
+ *
+ * Tiling: R row groups × T tokens per pass, R·T <= 2 (4·R·T int32
+ * accumulators, and fused 4·R·T float ones). */
+
+#define FR_MR 64
+#define FR_STEP 64
+#define FR_SPAN 16384
+
+/* Row sums of R row groups (w, ws apart) × T tokens over steps [s0, s1),
+ * s1 - s0 <= FR_SPAN: S[4·(r·T + t) + f] = rows 16f..16f+15 of row group
+ * r, token t (lane = row). */
+INLINE void fr_span(const uint8_t *w, size_t ws, const int8_t *const *x, size_t s0, size_t s1,
+                    const int R, const int T, __m512i *S)
+{
+    const __m512i m1 = _mm512_set1_epi8((char)0xfc);
+    const __m512i m2 = _mm512_set1_epi8((char)0xf0);
+    const __m512i m3 = _mm512_set1_epi8((char)0xc0);
+    __m512i P0[2], P1[2], P2[2], P3[2];
+    UNROLL
+    for (int i = 0; i < R * T; i++)
+        P0[i] = P1[i] = P2[i] = P3[i] = _mm512_setzero_si512();
+    const uint8_t *wp = w + FR_STEP * s0;
+    const uint8_t *const we = w + FR_STEP * s1;
+    const int8_t *x0 = x[0] + 4 * s0;
+    const ptrdiff_t xd = T > 1 ? x[1] - x[0] : 0;
+    for (; wp != we; wp += FR_STEP, x0 += 4) {
+        UNROLL
+        for (int r = 0; r < R; r++) {
+            const __m512i v = _mm512_loadu_si512((const void *)(wp + r * ws));
+            const __m512i a1 = _mm512_and_si512(v, m1);
+            const __m512i a2 = _mm512_and_si512(v, m2);
+            const __m512i a3 = _mm512_and_si512(v, m3);
+            UNROLL
+            for (int t = 0; t < T; t++) {
+                const __m512i xb = bcast32(x0 + t * xd);
+                const int i = r * T + t;
+                P0[i] = dpbusd_acc(P0[i], v, xb);
+                P1[i] = dpbusd_acc(P1[i], a1, xb);
+                P2[i] = dpbusd_acc(P2[i], a2, xb);
+                P3[i] = dpbusd_acc(P3[i], a3, xb);
+            }
+        }
+    }
+    UNROLL
+    for (int i = 0; i < R * T; i++) {
+        S[4 * i + 0] = _mm512_sub_epi32(P0[i], P1[i]);
+        S[4 * i + 1] = _mm512_srai_epi32(_mm512_sub_epi32(P1[i], P2[i]), 2);
+        S[4 * i + 2] = _mm512_srai_epi32(_mm512_sub_epi32(P2[i], P3[i]), 4);
+        S[4 * i + 3] = _mm512_srai_epi32(P3[i], 6);
+    }
+}
+
+/* fr_span over a whole scale group [s0, s1), span by span. */
+INLINE void fr_group(const uint8_t *w, size_t ws, const int8_t *const *x, size_t s0, size_t s1,
+                     const int R, const int T, __m512i *S)
+{
+    fr_span(w, ws, x, s0, s1 - s0 <= FR_SPAN ? s1 : s0 + FR_SPAN, R, T, S);
+    for (size_t s = s0 + FR_SPAN; s < s1; s += FR_SPAN) {
+        __m512i U[8];
+        fr_span(w, ws, x, s, s1 - s <= FR_SPAN ? s1 : s + FR_SPAN, R, T, U);
+        UNROLL
+        for (int i = 0; i < 4 * R * T; i++)
+            S[i] = _mm512_add_epi32(S[i], U[i]);
+    }
+}
+
+/* One tile, int32 group sums out (as mad_tile). */
+INLINE void fr_tile(const lutgemm_kernel_args *a, size_t g, size_t t0, const int R, const int T)
+{
+    const size_t spg = a->bp / 4;
+    const size_t nb = a->nb;
+    const size_t ws = a->w_stride;
+    const uint8_t *w = a->w + g * ws;
+    const int8_t *x[2];
+    int32_t *o[2];
+    UNROLL
+    for (int t = 0; t < T; t++) {
+        x[t] = a->qpad + (t0 + t) * a->qpad_stride;
+        o[t] = (int32_t *)a->out + (t0 + t) * a->out_stride + g * FR_MR * nb;
+    }
+    for (size_t b0 = 0; b0 < nb; b0 += MAD_GB) {
+        const int G = nb - b0 < MAD_GB ? (int)(nb - b0) : MAD_GB;
+        __m512i stage[8][MAD_GB];
+        for (int bb = 0; bb < G; bb++) {
+            const size_t b = b0 + bb;
+            __m512i S[8];
+            fr_group(w, ws, x, b * spg, (b + 1) * spg, R, T, S);
+            UNROLL
+            for (int r = 0; r < R; r++)
+                UNROLL
+                for (int t = 0; t < T; t++)
+                    UNROLL
+                    for (int f = 0; f < 4; f++) {
+                        const int i = 4 * (r * T + t) + f;
+                        if (nb == 1)
+                            _mm512_storeu_si512((void *)(o[t] + r * FR_MR + 16 * f), S[i]);
+                        else
+                            stage[i][bb] = S[i];
+                    }
+        }
+        if (nb > 1) {
+            UNROLL
+            for (int r = 0; r < R; r++)
+                UNROLL
+                for (int t = 0; t < T; t++)
+                    UNROLL
+                    for (int f = 0; f < 4; f++)
+                        store_cols16(stage[4 * (r * T + t) + f], G,
+                                     o[t] + (r * FR_MR + 16 * f) * nb + b0, nb, 0, -1);
+        }
+    }
+}
+
+/* One tile, fused group scaling (as mad_tile_fused; the 64 scales of a
+ * row group and group are rows 16f..16f+15 at 16·f elements). */
+INLINE void fr_tile_fused(const lutgemm_kernel_args *a, size_t g, size_t t0, const int R,
+                          const int T, const int H, const int OFF)
+{
+    const size_t spg = a->bp / 4;
+    const size_t nb = a->nb;
+    const size_t ws = a->w_stride;
+    const size_t gss = a->gscale_stride;
+    const size_t esz = H ? 2 : 4;
+    const size_t pg = FR_MR * esz * (OFF ? 2 : 1);
+    const uint8_t *w = a->w + g * ws;
+    const uint8_t *gs = (const uint8_t *)a->gscale + g * gss;
+    const int8_t *x[2];
+    const int32_t *qs[2];
+    __m512 acc[8];
+    UNROLL
+    for (int t = 0; t < T; t++) {
+        x[t] = a->qpad + (t0 + t) * a->qpad_stride;
+        qs[t] = a->qsum + (t0 + t) * a->qsum_stride;
+    }
+    UNROLL
+    for (int i = 0; i < 4 * R * T; i++)
+        acc[i] = _mm512_setzero_ps();
+    for (size_t b0 = 0; b0 < nb; b0 += 16) {
+        const size_t G = nb - b0 < 16 ? nb - b0 : 16;
+        float qf[2][16] __attribute__((aligned(64)));
+        if (OFF) {
+            const __mmask16 m = (__mmask16)((1u << G) - 1);
+            UNROLL
+            for (int t = 0; t < T; t++)
+                _mm512_store_ps(qf[t], _mm512_cvtepi32_ps(_mm512_maskz_loadu_epi32(m, qs[t] + b0)));
+        }
+        for (size_t bb = 0; bb < G; bb++) {
+            const size_t b = b0 + bb;
+            __m512i S[8];
+            fr_group(w, ws, x, b * spg, (b + 1) * spg, R, T, S);
+            UNROLL
+            for (int r = 0; r < R; r++) {
+                const uint8_t *p = gs + r * gss + b * pg;
+                UNROLL
+                for (int f = 0; f < 4; f++) {
+                    const __m512 sc = mad_scales16(p + 16 * f * esz, H);
+                    UNROLL
+                    for (int t = 0; t < T; t++) {
+                        const int i = 4 * (r * T + t) + f;
+                        acc[i] = _mm512_fmadd_ps(sc, _mm512_cvtepi32_ps(S[i]), acc[i]);
+                    }
+                    if (OFF) {
+                        const __m512 of = mad_scales16(p + (FR_MR + 16 * f) * esz, H);
+                        UNROLL
+                        for (int t = 0; t < T; t++) {
+                            const int i = 4 * (r * T + t) + f;
+                            acc[i] = _mm512_fmadd_ps(of, _mm512_set1_ps(qf[t][bb]), acc[i]);
+                        }
+                    }
+                }
+            }
+        }
+    }
+    UNROLL
+    for (int r = 0; r < R; r++)
+        UNROLL
+        for (int t = 0; t < T; t++)
+            UNROLL
+            for (int f = 0; f < 4; f++)
+                _mm512_storeu_ps((float *)a->out + (t0 + t) * a->out_stride + (g + r) * FR_MR +
+                                     16 * f,
+                                 acc[4 * (r * T + t) + f]);
+}
+
+INLINE void fr_tile_any(const lutgemm_kernel_args *a, size_t g, size_t t0, const int R,
+                        const int T, const int F)
+{
+    switch (F) {
+    case 0:
+        fr_tile(a, g, t0, R, T);
+        break;
+    case LUTGEMM_FUSE:
+        fr_tile_fused(a, g, t0, R, T, 0, 0);
+        break;
+    case LUTGEMM_FUSE | LUTGEMM_FUSE_F16:
+        fr_tile_fused(a, g, t0, R, T, 1, 0);
+        break;
+    case LUTGEMM_FUSE | LUTGEMM_FUSE_OFFSETS:
+        fr_tile_fused(a, g, t0, R, T, 0, 1);
+        break;
+    default:
+        fr_tile_fused(a, g, t0, R, T, 1, 1);
+        break;
+    }
+}
+
+/* One token: 2 row groups per pass, then one; token pairs: one row group
+ * per pass. */
+INLINE void fr_tokens(const lutgemm_kernel_args *a, const int F)
+{
+    size_t t = 0;
+    for (; t + 2 <= a->n; t += 2)
+        for (size_t g = 0; g < a->row_groups; g++)
+            fr_tile_any(a, g, t, 1, 2, F);
+    if (t < a->n) {
+        size_t g = 0;
+        for (; g + 2 <= a->row_groups; g += 2)
+            fr_tile_any(a, g, t, 2, 1, F);
+        for (; g < a->row_groups; g++)
+            fr_tile_any(a, g, t, 1, 1, F);
+    }
+}
+
+#define FR_ENTRY(F)                                                            \
+    static __attribute__((noinline)) void fr_all_##F(const lutgemm_kernel_args *a) \
+    {                                                                          \
+        fr_tokens(a, F);                                                       \
+    }
+FR_ENTRY(0)
+FR_ENTRY(1)
+FR_ENTRY(3)
+FR_ENTRY(5)
+FR_ENTRY(7)
+
+LUTGEMM_KERNEL(lutgemm_avx512_int_mad_fr)
+{
+    LUTGEMM_REQUIRE(a->bits == 2 && a->mr == FR_MR && a->kc == 4 && a->plane_out == 1);
+    LUTGEMM_REQUIRE(a->bp % a->kc == 0);
+    LUTGEMM_REQUIRE(a->fuse <= 7 && (a->fuse == 0 || (a->fuse & LUTGEMM_FUSE)));
+    switch (a->fuse) {
+    case 0: fr_all_0(a); break;
+    case 1: fr_all_1(a); break;
+    case 3: fr_all_3(a); break;
+    case 5: fr_all_5(a); break;
+    default: fr_all_7(a); break;
     }
 }
 

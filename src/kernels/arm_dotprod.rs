@@ -4,11 +4,12 @@
 //! FFI declarations and descriptors. Instruction counts and bounds are in
 //! the C file.
 
-use super::{INT_MAD, KernelDesc, TERNARY};
+use super::{INT_MAD, INT2, KernelDesc, TERNARY};
 use crate::layout::Layout;
 
 c_functions! {
-    kernels: lutgemm_dotprod_ternary_mad, lutgemm_dotprod_int_mad, lutgemm_dotprod_ternary_mad5;
+    kernels: lutgemm_dotprod_ternary_mad, lutgemm_dotprod_int_mad, lutgemm_dotprod_int_mad_fr,
+        lutgemm_dotprod_ternary_mad5;
     tables:
 }
 
@@ -21,4 +22,8 @@ pub(crate) const KERNELS: &[KernelDesc] = &[
             lutgemm_dotprod_ternary_mad5, None),
     kernel!("mad_int_dotprod", Dotprod, INT_MAD, Exact, Layout::IntMad { mr: 16 },
             lutgemm_dotprod_int_mad, None),
+    // The twin of mad_int_fr_avx512, listed after mad_int_dotprod so that
+    // selection keeps that one (same instruction count per weight here).
+    kernel!("mad_int_fr_dotprod", Dotprod, INT2, Exact, Layout::IntMadFieldRows { mr: 64 },
+            lutgemm_dotprod_int_mad_fr, None),
 ];

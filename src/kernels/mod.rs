@@ -56,6 +56,8 @@ pub(crate) const TERNARY: &[Format] = &[Format::Ternary];
 pub(crate) const INT_ALL: &[Format] = &[Format::Int1, Format::Int2, Format::Int3, Format::Int4];
 /// The integer formats the multiply-add layout holds.
 pub(crate) const INT_MAD: &[Format] = &[Format::Int2, Format::Int4];
+/// 2-bit integers only (`Layout::IntMadFieldRows`).
+pub(crate) const INT2: &[Format] = &[Format::Int2];
 
 /// The algorithm a kernel uses (DESIGN.md §4), named by algorithm and group
 /// size.
@@ -125,7 +127,8 @@ impl std::fmt::Display for KernelFamily {
 }
 
 /// A kernel: what it computes (formats, contract), how (family, layout),
-/// what it needs (ISA), and its entry points.
+/// what it needs (ISA), and its entry points. Two descriptors are equal
+/// when they name the same kernel (names are unique: a test checks it).
 pub struct KernelDesc {
     /// Unique name, `<family>[_<format class>][_<contract>]_<isa>`.
     pub name: &'static str,
@@ -141,6 +144,14 @@ pub struct KernelDesc {
     /// The ISA's own table builder (`None`: the layout's portable one).
     pub(crate) build_tables: Option<TableFn>,
 }
+
+impl PartialEq for KernelDesc {
+    fn eq(&self, other: &KernelDesc) -> bool {
+        self.name == other.name
+    }
+}
+
+impl Eq for KernelDesc {}
 
 impl KernelDesc {
     /// The algorithm.
@@ -411,6 +422,15 @@ mod tests {
     use super::*;
     use crate::aligned::AlignedBuf;
     use crate::layout::Geometry;
+
+    #[test]
+    fn kernel_names_are_unique() {
+        let mut names: Vec<&str> = all().map(|k| k.name).collect();
+        let count = names.len();
+        names.sort_unstable();
+        names.dedup();
+        assert_eq!(names.len(), count, "a kernel name is listed twice");
+    }
 
     /// Every ISA's own table builder writes exactly the bytes (and scales)
     /// of the layout's portable builder: this pins the table sizes and

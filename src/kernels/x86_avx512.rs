@@ -5,11 +5,11 @@
 //! FFI declarations and descriptors. See the C files for each kernel's
 //! design and the measurements behind its layout.
 
-use super::{INT_ALL, INT_MAD, KernelDesc, TERNARY};
+use super::{INT_ALL, INT_MAD, INT2, KernelDesc, TERNARY};
 use crate::layout::Layout;
 
 c_functions! {
-    kernels: lutgemm_avx512_int_mad, lutgemm_avx512_int_bitlut_g4,
+    kernels: lutgemm_avx512_int_mad, lutgemm_avx512_int_mad_fr, lutgemm_avx512_int_bitlut_g4,
         lutgemm_avx512_int_bitlut_g4_fast, lutgemm_avx512_int_bitlut_g4_float, lutgemm_avx512_ternary_mad, lutgemm_avx512_ternary_lut_g2,
         lutgemm_avx512_ternary_lut_g4, lutgemm_avx512_ternary_veclut_g4,
         lutgemm_avx512_ternary_mad5;
@@ -36,6 +36,11 @@ pub(crate) const KERNELS: &[KernelDesc] = &[
     // Tables built per call in its scratch (kernels/x86/avx512_veclut.c).
     kernel!("veclut_g4_avx512", Avx512, TERNARY, Exact, Layout::TernaryVecLutG4 { mr: 64 },
             lutgemm_avx512_ternary_veclut_g4, None),
+    // 2 bits: listed first, so selection takes it (a byte's fields are
+    // four rows: 3 masks per load against a shift and 4 masks, see
+    // "Layout A'" in avx512_int.c).
+    kernel!("mad_int_fr_avx512", Avx512, INT2, Exact, Layout::IntMadFieldRows { mr: 64 },
+            lutgemm_avx512_int_mad_fr, None),
     kernel!("mad_int_avx512", Avx512, INT_MAD, Exact, Layout::IntMad { mr: 16 },
             lutgemm_avx512_int_mad, None),
     kernel!("bitlut_g4_avx512", Avx512, INT_ALL, Exact, Layout::IntBitLutG4 { mr: 64 },

@@ -103,6 +103,20 @@ pub enum Layout {
         /// Rows per row group (16).
         mr: usize,
     },
+    /// 2-bit multiply-add with the four fields of a byte in four rows: a
+    /// byte is 4 weights of one column, not 4 columns of one row. Steps of
+    /// `kc = 4` columns; a row group of `mr = 4·L` rows is, step by step,
+    /// `mr` bytes where bits `2f..2f+2` of byte `4j + c` (`j < L`, `c < 4`)
+    /// hold `q[L·f + j][4s + c]`. A 32-bit lane `j` is then 4 rows × 4
+    /// consecutive columns, and each field masked in place is a
+    /// `vpdpbusd`/`sdot` operand whose lanes are rows `L·f + j` times `4^f`:
+    /// no shift per load and no adds between fields, where
+    /// [`Layout::IntMad`] needs a shift per load and an add per group
+    /// (x86 has no byte shifts). `mr` is 64.
+    IntMadFieldRows {
+        /// Rows per row group (64).
+        mr: usize,
+    },
     /// b-bit bit-serial table lookup (T-MAC style), g = 4 activations per
     /// 16-entry table, one bit plane at a time; b ∈ 1..=4. Steps of 8
     /// columns; for step `s`, for plane `i < b`, `mr` bytes, one per row:
@@ -118,7 +132,9 @@ impl Layout {
     /// The kernel family that reads this layout.
     pub fn family(self) -> KernelFamily {
         match self {
-            Layout::TernaryMad { .. } | Layout::IntMad { .. } => KernelFamily::MultiplyAdd,
+            Layout::TernaryMad { .. } | Layout::IntMad { .. } | Layout::IntMadFieldRows { .. } => {
+                KernelFamily::MultiplyAdd
+            }
             Layout::TernaryMad5 { .. } => KernelFamily::MultiplyAdd5,
             Layout::TernaryLutG2 { .. } => KernelFamily::LutG2,
             Layout::TernaryLutG4 { .. } => KernelFamily::LutG4,
@@ -136,6 +152,7 @@ impl Layout {
             | Layout::TernaryVecLutG4 { mr }
             | Layout::TernaryMad5 { mr }
             | Layout::IntMad { mr }
+            | Layout::IntMadFieldRows { mr }
             | Layout::IntBitLutG4 { mr } => mr,
         }
     }
@@ -149,6 +166,7 @@ impl Layout {
             Layout::TernaryVecLutG4 { .. } => 4,
             Layout::TernaryMad5 { .. } => trit5::STEP,
             Layout::IntMad { .. } => 32 / format.bits() as usize,
+            Layout::IntMadFieldRows { .. } => 4,
             Layout::IntBitLutG4 { .. } => 8,
         }
     }
@@ -162,6 +180,7 @@ impl Layout {
             | Layout::TernaryVecLutG4 { .. }
             | Layout::TernaryMad5 { .. } => format == Format::Ternary,
             Layout::IntMad { .. } => matches!(format, Format::Int2 | Format::Int4),
+            Layout::IntMadFieldRows { .. } => format == Format::Int2,
             Layout::IntBitLutG4 { .. } => format != Format::Ternary,
         }
     }
@@ -180,6 +199,7 @@ impl Layout {
             Layout::TernaryMad { .. }
             | Layout::TernaryMad5 { .. }
             | Layout::IntMad { .. }
+            | Layout::IntMadFieldRows { .. }
             | Layout::TernaryVecLutG4 { .. } => contract == Contract::Exact,
             _ => true,
         }
@@ -200,7 +220,9 @@ impl Layout {
             | Layout::TernaryLutG4 { .. }
             | Layout::TernaryVecLutG4 { .. } => kc / 4,
             Layout::TernaryMad5 { .. } => kc / 5,
-            Layout::IntMad { .. } | Layout::IntBitLutG4 { .. } => kc * format.bits() as usize / 8,
+            Layout::IntMad { .. } | Layout::IntMadFieldRows { .. } | Layout::IntBitLutG4 { .. } => {
+                kc * format.bits() as usize / 8
+            }
         }
     }
 
@@ -208,7 +230,7 @@ impl Layout {
     /// themselves (fused group scaling, [`GroupScales`]): the multiply-add
     /// integer kernels, whose lanes are rows.
     pub(crate) fn fuses_group_scaling(self) -> bool {
-        matches!(self, Layout::IntMad { .. })
+        matches!(self, Layout::IntMad { .. } | Layout::IntMadFieldRows { .. })
     }
 
     /// Whether the kernels read the per-group activation sums (`qsum`).
@@ -223,6 +245,7 @@ impl Layout {
             Layout::TernaryMad { .. }
                 | Layout::TernaryMad5 { .. }
                 | Layout::IntMad { .. }
+                | Layout::IntMadFieldRows { .. }
                 | Layout::TernaryVecLutG4 { .. }
         )
     }
@@ -265,6 +288,7 @@ impl Layout {
             Layout::TernaryMad { .. }
             | Layout::TernaryMad5 { .. }
             | Layout::IntMad { .. }
+            | Layout::IntMadFieldRows { .. }
             | Layout::TernaryVecLutG4 { .. } => 0,
             Layout::TernaryLutG2 { .. } => kp / 2 * lut::ternary_g2::group_bytes(contract),
             Layout::TernaryLutG4 { .. } => kp / 4 * lut::ternary_g4::group_bytes(contract),
@@ -278,6 +302,7 @@ impl Layout {
             Layout::TernaryMad { .. }
             | Layout::TernaryMad5 { .. }
             | Layout::IntMad { .. }
+            | Layout::IntMadFieldRows { .. }
             | Layout::TernaryVecLutG4 { .. } => None,
             Layout::TernaryLutG2 { .. } => Some(lut::ternary_g2::builder(contract)),
             Layout::TernaryLutG4 { .. } => Some(lut::ternary_g4::builder(contract)),
@@ -296,6 +321,7 @@ impl Layout {
                 pack::ternary_lut_g4(w, geo, out)
             }
             Layout::IntMad { .. } => pack::int_mad(w, geo, out),
+            Layout::IntMadFieldRows { .. } => pack::int_mad_field_rows(w, geo, out),
             Layout::IntBitLutG4 { .. } => pack::int_bitlut_g4(w, geo, out),
         }
     }

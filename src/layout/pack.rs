@@ -104,6 +104,27 @@ pub(super) fn int_mad<W: Dequantize + ?Sized>(w: &W, geo: &Geometry, out: &mut [
     }
 }
 
+pub(super) fn int_mad_field_rows<W: Dequantize + ?Sized>(w: &W, geo: &Geometry, out: &mut [u8]) {
+    let mr = geo.mr;
+    let lanes = mr / 4;
+    assert!(geo.bits == 2 && geo.kc == 4 && mr % 4 == 0);
+    for (g, group) in out.chunks_exact_mut(geo.row_group_bytes()).enumerate() {
+        let row0 = g * mr;
+        for (s, step) in group.chunks_exact_mut(mr).enumerate() {
+            for j in 0..lanes {
+                for c in 0..4 {
+                    let mut v = 0u8;
+                    for f in 0..4 {
+                        let q = code_at(w, geo, row0 + lanes * f + j, 4 * s + c) as u8;
+                        v |= q << (2 * f);
+                    }
+                    step[4 * j + c] = v;
+                }
+            }
+        }
+    }
+}
+
 pub(super) fn int_bitlut_g4<W: Dequantize + ?Sized>(w: &W, geo: &Geometry, out: &mut [u8]) {
     let mr = geo.mr;
     let bits = geo.bits;

@@ -78,12 +78,11 @@ pub fn random_q(n: usize, k: usize, rng: &mut Rng) -> Vec<i8> {
         .collect()
 }
 
-pub fn pack_for<W: Dequantize + ?Sized>(w: &W, kernel: &KernelDesc) -> PackedWeights {
+pub fn pack_for<W: Dequantize + ?Sized>(w: &W, kernel: &'static KernelDesc) -> PackedWeights {
     let p = PackedWeights::pack(
         w,
         &PackOptions {
-            family: Some(kernel.family()),
-            isa: Some(kernel.isa),
+            kernel: Some(kernel),
             contract: kernel.contract,
             ..PackOptions::default()
         },
@@ -120,7 +119,7 @@ pub fn random_int_f16(
 /// float result.
 pub fn check_kernel<W: Dequantize + ?Sized>(
     w: &W,
-    kernel: &KernelDesc,
+    kernel: &'static KernelDesc,
     q: &[i8],
     d: &[f32],
     n: usize,

@@ -44,17 +44,67 @@ pub(super) unsafe extern "C" fn ternary(a: *const KernelArgs) {
 /// b-bit integers, b ∈ {2, 4}: `Layout::IntMad` (row-interleaved steps of
 /// 64 bytes; lane `4r..4r+4` is row r × 4 columns per field). Writes the
 /// int32 group sums, or with fused group scaling (`a.fuse`) one f32 per
-/// (token, row): this loop *defines* the fused order every SIMD kernel
-/// reproduces bit for bit (`kernels/lutgemm_kernels.h`): per row, groups
-/// in increasing order, `acc = fma(s, f32(isum), acc)` then
-/// `acc = fma(o, f32(qsum), acc)`, from `acc = +0.0`.
+/// (token, row): [`int_steps`] *defines* the fused order every SIMD kernel
+/// reproduces bit for bit.
 pub(super) unsafe extern "C" fn int(a: *const KernelArgs) {
+    // SAFETY: forwarded contract of KernelFn.
+    unsafe {
+        int_steps(a, |a, step, xs, acc| {
+            let (bits, fields) = (a.bits, 8 / a.bits);
+            let mask = (1u8 << bits) - 1;
+            for (r, acc) in acc.iter_mut().enumerate().take(a.mr) {
+                for j in 0..4 {
+                    let byte = step[4 * r + j];
+                    for f in 0..fields {
+                        let q = (byte >> (bits * f)) & mask;
+                        *acc += q as i32 * xs[4 * f + j] as i32;
+                    }
+                }
+            }
+        })
+    }
+}
+
+/// 2-bit integers, `Layout::IntMadFieldRows` (steps of 4 columns; bits
+/// `2f..2f+2` of byte `4j + c` are row `(mr/4)·f + j`, column c), with the
+/// outputs and fused order of [`int`].
+pub(super) unsafe extern "C" fn int_field_rows(a: *const KernelArgs) {
+    // SAFETY: forwarded contract of KernelFn.
+    unsafe {
+        int_steps(a, |a, step, xs, acc| {
+            let lanes = a.mr / 4;
+            for j in 0..lanes {
+                for (c, &x) in xs.iter().enumerate() {
+                    let byte = step[4 * j + c];
+                    for f in 0..4 {
+                        let q = (byte >> (2 * f)) & 3;
+                        acc[lanes * f + j] += q as i32 * x as i32;
+                    }
+                }
+            }
+        })
+    }
+}
+
+/// The multiply-add integer kernels' driver: per token, row group and
+/// scale group, `step_sums(a, step, xs, acc)` adds one step's products
+/// (`step`: `mr · kc · bits / 8` bytes, `xs`: its `kc` activations) into
+/// the rows' int32 sums `acc[r]`. Writes the group sums, or fused, one f32
+/// per (token, row): this loop *defines* the fused order every SIMD
+/// kernel reproduces bit for bit (`kernels/lutgemm_kernels.h`): per row,
+/// groups in increasing order, `acc = fma(s, f32(isum), acc)` then
+/// `acc = fma(o, f32(qsum), acc)`, from `acc = +0.0`.
+///
+/// # Safety
+/// The contract of `KernelFn`.
+unsafe fn int_steps(
+    a: *const KernelArgs,
+    step_sums: impl Fn(&KernelArgs, &[u8], &[i8], &mut [i32; super::MAX_MR]),
+) {
     // SAFETY: forwarded contract of KernelFn.
     let c = unsafe { Call::new(a) };
     let a = c.a;
     let (mr, kc, nb, bp, bits) = (a.mr, a.kc, a.nb, a.bp, a.bits);
-    let fields = 8 / bits;
-    let mask = (1u8 << bits) - 1;
     let step_bytes = mr * kc * bits / 8;
     let steps_per_block = bp / kc;
     let fused = a.fuse & abi::FUSE != 0;
@@ -73,17 +123,12 @@ pub(super) unsafe extern "C" fn int(a: *const KernelArgs) {
             for b in 0..nb {
                 let mut acc = [0i32; super::MAX_MR];
                 for s in b * steps_per_block..(b + 1) * steps_per_block {
-                    let step = &wg[s * step_bytes..][..step_bytes];
-                    let xs = &x[s * kc..][..kc];
-                    for (r, acc) in acc.iter_mut().enumerate().take(mr) {
-                        for j in 0..4 {
-                            let byte = step[4 * r + j];
-                            for f in 0..fields {
-                                let q = (byte >> (bits * f)) & mask;
-                                *acc += q as i32 * xs[4 * f + j] as i32;
-                            }
-                        }
-                    }
+                    step_sums(
+                        a,
+                        &wg[s * step_bytes..][..step_bytes],
+                        &x[s * kc..][..kc],
+                        &mut acc,
+                    );
                 }
                 match &scales {
                     Some(gs) => {

@@ -26,7 +26,7 @@ const MAX_MR: usize = 64;
 /// Largest bit-plane count.
 const MAX_PLANES: usize = 4;
 
-use super::{INT_ALL, INT_MAD, TERNARY};
+use super::{INT_ALL, INT_MAD, INT2, TERNARY};
 
 /// A portable descriptor (the layout's portable table builder).
 macro_rules! portable {
@@ -60,6 +60,8 @@ pub(crate) const KERNELS: &[KernelDesc] = &[
               veclut::ternary),
     portable!("mad_int_scalar", INT_MAD, Exact, Layout::IntMad { mr: 16 },
               mad::int),
+    portable!("mad_int_fr_scalar", INT2, Exact, Layout::IntMadFieldRows { mr: 64 },
+              mad::int_field_rows),
     portable!("bitlut_g4_scalar", INT_ALL, Exact, Layout::IntBitLutG4 { mr: 32 },
               bitlut_g4::<Exact>),
     portable!("bitlut_g4_fast_scalar", INT_ALL, Fast, Layout::IntBitLutG4 { mr: 32 },
