@@ -60,6 +60,11 @@
  *       acc = fmaf(s[r, b], (float)isum[t, r, b], acc);
  *       with LUTGEMM_FUSE_OFFSETS: acc = fmaf(o[r, b], (float)qsum[t, b], acc);
  *   out = acc;
+ * or, with LUTGEMM_FUSE_ZERO_POINT (never with LUTGEMM_FUSE_OFFSETS: every
+ * offset is -z · s with z = 2^(bits-1), symmetric weights, and only the
+ * scales are stored), per group
+ *       acc = fmaf(s[r, b], (float)(isum[t, r, b] - z · qsum[t, b]), acc);
+ * (the integer difference is exact: |z · qsum| <= 8 · 127 · MAX_K).
  *
  * each fmaf a fused multiply-add (one rounding to nearest even), each int
  * to float conversion rounded to nearest even. The portable kernel
@@ -73,6 +78,13 @@
 #define LUTGEMM_FUSE 1u
 #define LUTGEMM_FUSE_F16 2u
 #define LUTGEMM_FUSE_OFFSETS 4u
+#define LUTGEMM_FUSE_ZERO_POINT 8u
+/* The fuse values a kernel accepts: 0, or LUTGEMM_FUSE with any of F16
+ * and at most one of OFFSETS and ZERO_POINT. */
+#define LUTGEMM_FUSE_VALID(f)                                                  \
+    ((f) == 0 || ((f) <= 15 && ((f) & LUTGEMM_FUSE) &&                         \
+                  ((f) & (LUTGEMM_FUSE_OFFSETS | LUTGEMM_FUSE_ZERO_POINT)) !=  \
+                      (LUTGEMM_FUSE_OFFSETS | LUTGEMM_FUSE_ZERO_POINT)))
 
 typedef struct lutgemm_kernel_args {
     const uint8_t *w;

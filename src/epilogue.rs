@@ -29,6 +29,12 @@
 //!
 //! `acc = Σ_g s_g · f32(isum_g) + o_g · qsum_g`   (two FMAs per group),
 //!
+//! or, for symmetric weights (every offset `o_g = −z · s_g` with
+//! `z = 2^(b−1)`: [`crate::IntQuantizer::Symmetric`], GGUF Q4_0), with the
+//! offset folded into the exact integer sum as a zero point,
+//!
+//! `acc = Σ_g s_g · f32(isum_g − z · qsum_g)`   (one FMA per group),
+//!
 //! and [`scale_fused`] writes `y = f32(acc · d)` (the product exact in
 //! f64, one rounding). Every ISA computes the portable kernel's bits, for
 //! every thread count. The range check keeps the no-spurious-overflow
@@ -42,7 +48,9 @@
 //!
 //! (the first two terms the final rounding to f32, 2^−150 where `y` is
 //! subnormal; at most two FMA roundings and one int → f32 conversion per
-//! group, none underflowing within the range; the
+//! group, none underflowing within the range; the zero-point form has one
+//! FMA per group and `|s_g · (isum_g − z·qsum_g)|` at most the sum of the
+//! two terms, so the same bound holds; the
 //! conversion is exact while |isum| < 2^24, i.e. groups shorter than 8808
 //! columns). This is the "scales and offsets applied in f32"; it is
 //! a bound on cancellation, and for a typical row the error is a few ulps.

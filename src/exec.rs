@@ -521,6 +521,7 @@ unsafe fn compute_tile(
             stride,
             f16: gs.f16,
             offsets: gs.offsets,
+            zero_point: gs.zero_point,
         }
     });
     let out_len = plan.slot_out_bytes / 4;

@@ -68,6 +68,11 @@ pub enum GroupScaling {
     Fused {
         /// The stored scales and offsets are f16.
         f16: bool,
+        /// Every offset is `−z · s` with `z = 2^(b−1)` (symmetric weights,
+        /// [`crate::IntQuantizer::Symmetric`], GGUF Q4_0): the kernel folds
+        /// it into the exact integer sum, `s · f32(isum − z · qsum)`, one
+        /// FMA per group, and no offsets are stored.
+        zero_point: bool,
     },
 }
 
@@ -191,7 +196,10 @@ impl PackedWeights {
     /// [`GroupScaling::Epilogue`] under Fast and Float).
     pub fn group_scaling(&self) -> GroupScaling {
         match &self.group_scales {
-            Some(g) => GroupScaling::Fused { f16: g.f16 },
+            Some(g) => GroupScaling::Fused {
+                f16: g.f16,
+                zero_point: g.zero_point,
+            },
             None => GroupScaling::Epilogue,
         }
     }
@@ -251,9 +259,16 @@ impl PackedWeights {
             self.kernel.layout,
             self.packed_bytes(),
             match self.group_scaling() {
-                GroupScaling::Fused { f16: true } => ", group scales fused in f32 (stored as f16)",
-                GroupScaling::Fused { f16: false } => ", group scales fused in f32 (stored as f32)",
-                GroupScaling::Epilogue => "",
+                GroupScaling::Fused { f16, zero_point } => format!(
+                    ", group scales fused in f32 (stored as {}{})",
+                    if f16 { "f16" } else { "f32" },
+                    if zero_point {
+                        "; offsets folded into the integer sums as the zero point"
+                    } else {
+                        ""
+                    }
+                ),
+                GroupScaling::Epilogue => String::new(),
             },
             self.reason
         )

@@ -54,10 +54,21 @@ fn weights(
     IntMatrix::new(m, k, bits, g, w.codes().to_vec(), w.scales().to_vec(), offs).unwrap()
 }
 
+/// Whether `w`'s offsets are all `−z · s` (`z = 2^(b−1)`), some nonzero:
+/// symmetric weights, whose zero point the kernels fold into the sums.
+fn has_zero_point(w: &IntMatrix) -> bool {
+    let z = (1u32 << (w.bits() - 1)) as f32;
+    w.offsets().iter().any(|&o| o != 0.0)
+        && w.scales()
+            .iter()
+            .zip(w.offsets())
+            .all(|(&s, &o)| o == -z * s)
+}
+
 /// check_kernel (integer sums, the portable kernel's integer sums and float
 /// bits on the same packed bytes, the fused bound) for every mad kernel,
 /// after checking the weights took the fused path with the expected
-/// storage.
+/// storage (and zero point, for symmetric weights).
 fn check_fused_kernels(w: &IntMatrix, f16: bool, q: &[i8], d: &[f32], n: usize) {
     let want = reference::integer_sums(w, q, n);
     let ks = mad_kernels(w.format());
@@ -66,11 +77,42 @@ fn check_fused_kernels(w: &IntMatrix, f16: bool, q: &[i8], d: &[f32], n: usize) 
         let p = pack_for(w, kernel);
         assert_eq!(
             p.group_scaling(),
-            GroupScaling::Fused { f16 },
+            GroupScaling::Fused {
+                f16,
+                zero_point: has_zero_point(w)
+            },
             "{}",
             p.describe()
         );
         check_packed(w, &p, q, d, n, &want);
+    }
+}
+
+#[test]
+fn symmetric_weights_fold_the_zero_point() {
+    // IntQuantizer::Symmetric: every offset is −z·s, so the kernels compute
+    // s · f32(isum − z·qsum) with no offsets stored; the same bits as the
+    // portable kernel, within the bound, for every storage, group and tail.
+    let mut rng = Rng(0x5e_77);
+    for bits in [2, 4] {
+        for &(m, k) in &[(1, 256), (70, 512), (33, 96), (16, 4096)] {
+            let wf: Vec<f32> = (0..m * k).map(|_| rng.gauss()).collect();
+            for g in groups(k) {
+                for f16 in [true, false] {
+                    let quantizer = if f16 {
+                        IntQuantizer::Symmetric.with_f16_scales()
+                    } else {
+                        IntQuantizer::Symmetric.into()
+                    };
+                    let w = IntMatrix::quantize_f32(&wf, m, k, bits, g, quantizer).unwrap();
+                    assert!(has_zero_point(&w));
+                    let n = 1 + rng.below(9) as usize;
+                    let q = random_q(n, k, &mut rng);
+                    let d: Vec<f32> = (0..n).map(|_| rng.f32() + 0.01).collect();
+                    check_fused_kernels(&w, f16, &q, &d, n);
+                }
+            }
+        }
     }
 }
 
@@ -246,7 +288,13 @@ fn fused_results_are_close_to_the_f64_epilogue_and_thread_invariant() {
         let (q, d) = reference::quantize_activations(&x, n, k);
         for kernel in mad_kernels(w.format()) {
             let p = pack_for(&w, kernel);
-            assert_eq!(p.group_scaling(), GroupScaling::Fused { f16: true });
+            assert_eq!(
+                p.group_scaling(),
+                GroupScaling::Fused {
+                    f16: true,
+                    zero_point: false
+                }
+            );
             assert!(p.describe().contains("fused"), "{}", p.describe());
             assert_thread_invariant(&p, &x, n);
             let mut y = vec![0f32; n * m];
@@ -292,8 +340,21 @@ fn f16_quantizer_option_packs_f16_scales() {
                 PackedWeights::pack(&w16, &opts).unwrap(),
                 PackedWeights::pack(&w32, &opts).unwrap(),
             );
-            assert_eq!(p16.group_scaling(), GroupScaling::Fused { f16: true });
-            assert_eq!(p32.group_scaling(), GroupScaling::Fused { f16: false });
+            let zero_point = q == IntQuantizer::Symmetric;
+            assert_eq!(
+                p16.group_scaling(),
+                GroupScaling::Fused {
+                    f16: true,
+                    zero_point
+                }
+            );
+            assert_eq!(
+                p32.group_scaling(),
+                GroupScaling::Fused {
+                    f16: false,
+                    zero_point
+                }
+            );
             // f16 storage streams fewer bytes.
             assert!(p16.packed_bytes() < p32.packed_bytes());
         }

@@ -46,18 +46,24 @@ pub fn ternary(m: usize, k: usize) -> TernaryMatrix {
 
 /// A b-bit integer matrix quantized from random floats in [-1, 1) with a
 /// scale and an offset per group ([`IntQuantizer::Asymmetric`], llama.cpp
-/// Q4_1 style, so the offset path of the scaling is measured too), the
-/// scales and offsets f16 values as GGUF and GPTQ store them
-/// ([`IntQuantizer::with_f16_scales`]: the multiply-add kernels then read
-/// f16 scales) unless `f32_scales`.
+/// Q4_1 style, so the offset path of the scaling is measured too; with
+/// `symmetric`, [`IntQuantizer::Symmetric`], Q4_0 style, whose offsets the
+/// kernels fold into the sums as a zero point), the scales and offsets f16
+/// values as GGUF and GPTQ store them ([`IntQuantizer::with_f16_scales`]:
+/// the multiply-add kernels then read f16 scales) unless `f32_scales`.
 pub fn intb(
     m: usize,
     k: usize,
     bits: u32,
     granularity: ScaleGranularity,
     f32_scales: bool,
+    symmetric: bool,
 ) -> IntMatrix {
-    let q = IntQuantizer::Asymmetric;
+    let q = if symmetric {
+        IntQuantizer::Symmetric
+    } else {
+        IntQuantizer::Asymmetric
+    };
     let q = if f32_scales {
         q.into()
     } else {
@@ -75,6 +81,8 @@ pub struct Case {
     pub format: Format,
     pub group: usize,
     pub f32_scales: bool,
+    /// Symmetric integer weights (zero point `2^(b−1)`, no stored offsets).
+    pub symmetric: bool,
 }
 
 impl Case {
@@ -83,6 +91,15 @@ impl Case {
             format,
             group,
             f32_scales: false,
+            symmetric: false,
+        }
+    }
+
+    /// The same case with symmetric weights (integers).
+    pub const fn with_symmetric(self) -> Case {
+        Case {
+            symmetric: true,
+            ..self
         }
     }
 
@@ -94,19 +111,21 @@ impl Case {
         }
     }
 
-    /// `ternary`, `int4_g32`, `int2_row`, `int4_g32_f32scales` …:
-    /// criterion group names.
+    /// `ternary`, `int4_g32`, `int2_row`, `int4_g32_f32scales`,
+    /// `int4_g32_sym` …: criterion group names.
     pub fn name(&self) -> String {
-        let base = match (self.format, self.group) {
+        let mut name = match (self.format, self.group) {
             (Format::Ternary, 0) => "ternary".to_string(),
             (f, 0) => format!("{f}_row"),
             (f, g) => format!("{f}_g{g}"),
         };
         if self.f32_scales {
-            base + "_f32scales"
-        } else {
-            base
+            name += "_f32scales";
         }
+        if self.symmetric {
+            name += "_sym";
+        }
+        name
     }
 
     /// The scale granularity: per tensor (ternary, group 0), per row
@@ -131,7 +150,14 @@ impl Case {
                 TernaryMatrix::quantize_f32(&values(m * k, 42), m, k, self.granularity())
                     .expect("valid shape and group"),
             ),
-            f => Weights::Int(intb(m, k, f.bits(), self.granularity(), self.f32_scales)),
+            f => Weights::Int(intb(
+                m,
+                k,
+                f.bits(),
+                self.granularity(),
+                self.f32_scales,
+                self.symmetric,
+            )),
         }
     }
 }

@@ -19,6 +19,10 @@
 //!   --contract LIST  exact,fast,float (default: all; with --model exact)
 //!   --scales LIST    f16,f32: integer scales and offsets as f16 values
 //!                    (GGUF style, default) or f32 (group label `<g>/f32`)
+//!   --quantizer LIST asym,sym: integer weights quantized with a scale and
+//!                    an offset per group (Q4_1 style, default) or
+//!                    symmetric (Q4_0 style: the offsets are a zero point
+//!                    the kernels fold into the sums; label `<g>/sym`)
 //!   --time SECS      measuring time per row (default 0.25)
 //!   --json PATH      also write one JSON object per row to PATH
 //!   --no-dense       skip the dense f32 baseline
@@ -119,6 +123,8 @@ struct Args {
     contracts: Vec<Contract>,
     /// Integer weights with f32 scales (`--scales f32`) and/or f16 ones.
     f32_scales: Vec<bool>,
+    /// Symmetric integer weights (`--quantizer sym`) and/or asymmetric.
+    symmetric: Vec<bool>,
     time: f64,
     json: Option<String>,
     dense: bool,
@@ -159,6 +165,7 @@ fn parse_args() -> Result<Args, String> {
         groups: None,
         contracts: Contract::ALL.to_vec(),
         f32_scales: vec![false],
+        symmetric: vec![false],
         time: 0.25,
         json: None,
         dense: true,
@@ -197,6 +204,13 @@ fn parse_args() -> Result<Args, String> {
                 a.f32_scales = parse_list(&flag, &val()?, |s| match s {
                     "f16" => Some(false),
                     "f32" => Some(true),
+                    _ => None,
+                })?
+            }
+            "--quantizer" => {
+                a.symmetric = parse_list(&flag, &val()?, |s| match s {
+                    "asym" => Some(false),
+                    "sym" => Some(true),
                     _ => None,
                 })?
             }
@@ -257,13 +271,18 @@ fn median_time(budget: f64, mut f: impl FnMut()) -> Duration {
 }
 
 fn group_label(case: &Case) -> String {
-    match (case.format, case.group) {
+    let mut label = match (case.format, case.group) {
         (Format::Ternary, 0) => "tensor".to_string(),
-        (_, 0) if case.f32_scales => "row/f32".to_string(),
         (_, 0) => "row".to_string(),
-        (_, g) if case.f32_scales => format!("{g}/f32"),
         (_, g) => g.to_string(),
+    };
+    if case.f32_scales {
+        label += "/f32";
     }
+    if case.symmetric {
+        label += "/sym";
+    }
+    label
 }
 
 /// The rows of every kernel on every shape of `--shapes`.
@@ -283,12 +302,17 @@ fn run_shapes(
             .unwrap_or_else(|| common::default_groups(format));
         for g in groups {
             for &f32_scales in &args.f32_scales {
-                let mut case = Case::new(format, g);
-                if f32_scales && format != Format::Ternary {
-                    case = case.with_f32_scales();
-                }
-                if !cases.contains(&case) {
-                    cases.push(case);
+                for &symmetric in &args.symmetric {
+                    let mut case = Case::new(format, g);
+                    if f32_scales && format != Format::Ternary {
+                        case = case.with_f32_scales();
+                    }
+                    if symmetric && format != Format::Ternary {
+                        case = case.with_symmetric();
+                    }
+                    if !cases.contains(&case) {
+                        cases.push(case);
+                    }
                 }
             }
         }

@@ -498,7 +498,7 @@ DP_INLINE void im_tokens(const lutgemm_kernel_args *a, size_t g, size_t t0, size
         LUTGEMM_REQUIRE((a)->mr == IM_MR && (a)->kc == 32 / (a)->bits &&        \
                         (a)->plane_out == 1);                                   \
         LUTGEMM_REQUIRE((a)->bp % (a)->kc == 0);                                \
-        LUTGEMM_REQUIRE((a)->fuse <= 7 && ((a)->fuse == 0 || ((a)->fuse & LUTGEMM_FUSE))); \
+        LUTGEMM_REQUIRE(LUTGEMM_FUSE_VALID((a)->fuse));                         \
     } while (0)
 
 #ifndef LUTGEMM_ARM_DOTPROD_NO_ENTRY
@@ -614,6 +614,8 @@ static __attribute__((noinline)) void frd_tile(const lutgemm_kernel_args *a, siz
     if (a->fuse) {
         const int h = (a->fuse & LUTGEMM_FUSE_F16) != 0;
         const int off = (a->fuse & LUTGEMM_FUSE_OFFSETS) != 0;
+        /* z = 2 at 2 bits, folded into the sums (0: none). */
+        const int32_t z = (a->fuse & LUTGEMM_FUSE_ZERO_POINT) ? 2 : 0;
         const size_t esz = h ? 2 : 4, pg = FRD_MR * esz * (off ? 2 : 1);
         const uint8_t *base = (const uint8_t *)a->gscale + g * a->gscale_stride;
         float32x4_t facc[4][4];
@@ -624,10 +626,11 @@ static __attribute__((noinline)) void frd_tile(const lutgemm_kernel_args *a, siz
             int32x4_t r[4][4];
             frd_steps(w, x, b * spg, (b + 1) * spg, r);
             const uint8_t *p = base + b * pg;
+            const int32x4_t zq = vdupq_n_s32(z ? z * a->qsum[t * a->qsum_stride + b] : 0);
             for (int f = 0; f < 4; f++)
                 for (int q = 0; q < 4; q++)
                     facc[f][q] = vfmaq_f32(facc[f][q], imf_load4(p + (16 * f + 4 * q) * esz, h),
-                                           vcvtq_f32_s32(r[f][q]));
+                                           vcvtq_f32_s32(vsubq_s32(r[f][q], zq)));
             if (off) {
                 const float32x4_t xq = vdupq_n_f32((float)a->qsum[t * a->qsum_stride + b]);
                 for (int f = 0; f < 4; f++)
@@ -665,7 +668,7 @@ LUTGEMM_KERNEL(lutgemm_dotprod_int_mad_fr)
 {
     LUTGEMM_REQUIRE(a->bits == 2 && a->mr == FRD_MR && a->kc == 4 && a->plane_out == 1);
     LUTGEMM_REQUIRE(a->bp % a->kc == 0);
-    LUTGEMM_REQUIRE(a->fuse <= 7 && (a->fuse == 0 || (a->fuse & LUTGEMM_FUSE)));
+    LUTGEMM_REQUIRE(LUTGEMM_FUSE_VALID(a->fuse));
     for (size_t g = 0; g < a->row_groups; g++)
         for (size_t t = 0; t < a->n; t++)
             frd_tile(a, g, t);

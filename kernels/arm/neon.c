@@ -941,7 +941,7 @@ LUTGEMM_KERNEL(lutgemm_neon_int_mad)
     LUTGEMM_REQUIRE(a->bits == 4 || a->bits == 2);
     LUTGEMM_REQUIRE(a->mr == IM_MR && a->kc == 32 / a->bits && a->plane_out == 1);
     LUTGEMM_REQUIRE(a->bp % a->kc == 0 && a->w_stride == IM_MR * a->nb * a->bp * a->bits / 8);
-    LUTGEMM_REQUIRE(a->fuse <= 7 && (a->fuse == 0 || (a->fuse & LUTGEMM_FUSE)));
+    LUTGEMM_REQUIRE(LUTGEMM_FUSE_VALID(a->fuse));
     if (a->bits == 4)
         im_all4(a);
     else

@@ -305,6 +305,8 @@ LG_INLINE void mad_fuse_block(const lutgemm_kernel_args *a, size_t row0, size_t 
                               int cnt, int T, int32_t col[MAD_TMAX][COLS * MAD_MR])
 {
     const int h = (a->fuse & LUTGEMM_FUSE_F16) != 0, off = (a->fuse & LUTGEMM_FUSE_OFFSETS) != 0;
+    /* The zero point z = 2^(bits-1) folded into the sums (0: none). */
+    const int32_t z = (a->fuse & LUTGEMM_FUSE_ZERO_POINT) ? (int32_t)1 << (a->bits - 1) : 0;
     const size_t esz = h ? 2 : 4, pg = MAD_MR * esz * (off ? 2 : 1);
     const uint8_t *gs = (const uint8_t *)a->gscale + row0 / MAD_MR * a->gscale_stride;
     for (int t = 0; t < T; t++) {
@@ -316,11 +318,15 @@ LG_INLINE void mad_fuse_block(const lutgemm_kernel_args *a, size_t row0, size_t 
             const size_t b = b0 + (size_t)c;
             const uint8_t *p = gs + b * pg;
             const int32_t *v = col[t] + c * MAD_MR;
-            acc0 = _mm256_fmadd_ps(mad_scales8(p, h),
-                                   _mm256_cvtepi32_ps(_mm256_loadu_si256((const __m256i *)v)), acc0);
-            acc1 = _mm256_fmadd_ps(mad_scales8(p + 8 * esz, h),
-                                   _mm256_cvtepi32_ps(_mm256_loadu_si256((const __m256i *)(v + 8))),
-                                   acc1);
+            const __m256i zq = _mm256_set1_epi32(z ? z * qs[b] : 0);
+            acc0 = _mm256_fmadd_ps(
+                mad_scales8(p, h),
+                _mm256_cvtepi32_ps(_mm256_sub_epi32(_mm256_loadu_si256((const __m256i *)v), zq)),
+                acc0);
+            acc1 = _mm256_fmadd_ps(
+                mad_scales8(p + 8 * esz, h),
+                _mm256_cvtepi32_ps(_mm256_sub_epi32(_mm256_loadu_si256((const __m256i *)(v + 8)), zq)),
+                acc1);
             if (off) {
                 const __m256 q = _mm256_set1_ps((float)qs[b]);
                 acc0 = _mm256_fmadd_ps(mad_scales8(p + MAD_MR * esz, h), q, acc0);
@@ -417,7 +423,7 @@ LUTGEMM_KERNEL(lutgemm_avx2_int_mad)
 {
     LUTGEMM_REQUIRE(a->mr == MAD_MR && a->kc == (a->bits == 4 ? 8u : 16u) && a->plane_out == 1);
     LUTGEMM_REQUIRE(a->bits == 4 || a->bits == 2);
-    LUTGEMM_REQUIRE(a->fuse <= 7 && (a->fuse == 0 || (a->fuse & LUTGEMM_FUSE)));
+    LUTGEMM_REQUIRE(LUTGEMM_FUSE_VALID(a->fuse));
     if (a->bits == 4)
         mad_all(a, 4);
     else

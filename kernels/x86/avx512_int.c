@@ -334,7 +334,7 @@ INLINE __m512 mad_scales16(const uint8_t *p, const int H)
 }
 
 INLINE void mad_tile_fused(const lutgemm_kernel_args *a, size_t g, size_t t0, const int R,
-                           const int T, const int B4, const int H, const int OFF)
+                           const int T, const int B4, const int H, const int OFF, const int ZP)
 {
     const size_t kc = B4 ? 8 : 16;
     const size_t spg = a->bp / kc;
@@ -361,16 +361,30 @@ INLINE void mad_tile_fused(const lutgemm_kernel_args *a, size_t g, size_t t0, co
         /* The block's qsum as floats, one conversion per 16 groups: the
          * offsets' FMAs broadcast them from memory. */
         float qf[4][16] __attribute__((aligned(64)));
-        if (OFF) {
+        int32_t zq[4][16] __attribute__((aligned(64)));
+        if (OFF || ZP) {
             const __mmask16 m = (__mmask16)((1u << G) - 1);
             UNROLL
-            for (int t = 0; t < T; t++)
-                _mm512_store_ps(qf[t], _mm512_cvtepi32_ps(_mm512_maskz_loadu_epi32(m, qs[t] + b0)));
+            for (int t = 0; t < T; t++) {
+                const __m512i q = _mm512_maskz_loadu_epi32(m, qs[t] + b0);
+                if (OFF)
+                    _mm512_store_ps(qf[t], _mm512_cvtepi32_ps(q));
+                else
+                    _mm512_store_si512((void *)zq[t], _mm512_slli_epi32(q, B4 ? 3 : 1));
+            }
         }
         for (size_t bb = 0; bb < G; bb++) {
             const size_t b = b0 + bb;
             __m512i sum[4];
             mad_group(w, ws, x, b * spg, (b + 1) * spg, R, T, B4, sum);
+            if (ZP) {
+                /* isum - z·qsum, z = 2^(bits-1). */
+                UNROLL
+                for (int r = 0; r < R; r++)
+                    UNROLL
+                    for (int t = 0; t < T; t++)
+                        sum[r * T + t] = _mm512_sub_epi32(sum[r * T + t], _mm512_set1_epi32(zq[t][bb]));
+            }
             UNROLL
             for (int r = 0; r < R; r++) {
                 const uint8_t *p = gs + r * gss + b * pg;
@@ -407,16 +421,22 @@ INLINE void mad_tile_any(const lutgemm_kernel_args *a, size_t g, size_t t0, cons
         mad_tile(a, g, t0, R, T, B4);
         break;
     case LUTGEMM_FUSE:
-        mad_tile_fused(a, g, t0, R, T, B4, 0, 0);
+        mad_tile_fused(a, g, t0, R, T, B4, 0, 0, 0);
         break;
     case LUTGEMM_FUSE | LUTGEMM_FUSE_F16:
-        mad_tile_fused(a, g, t0, R, T, B4, 1, 0);
+        mad_tile_fused(a, g, t0, R, T, B4, 1, 0, 0);
         break;
     case LUTGEMM_FUSE | LUTGEMM_FUSE_OFFSETS:
-        mad_tile_fused(a, g, t0, R, T, B4, 0, 1);
+        mad_tile_fused(a, g, t0, R, T, B4, 0, 1, 0);
+        break;
+    case LUTGEMM_FUSE | LUTGEMM_FUSE_F16 | LUTGEMM_FUSE_OFFSETS:
+        mad_tile_fused(a, g, t0, R, T, B4, 1, 1, 0);
+        break;
+    case LUTGEMM_FUSE | LUTGEMM_FUSE_ZERO_POINT:
+        mad_tile_fused(a, g, t0, R, T, B4, 0, 0, 1);
         break;
     default:
-        mad_tile_fused(a, g, t0, R, T, B4, 1, 1);
+        mad_tile_fused(a, g, t0, R, T, B4, 1, 0, 1);
         break;
     }
 }
@@ -466,25 +486,31 @@ MAD_ENTRY(1, 1)
 MAD_ENTRY(1, 3)
 MAD_ENTRY(1, 5)
 MAD_ENTRY(1, 7)
+MAD_ENTRY(1, 9)
+MAD_ENTRY(1, 11)
 MAD_ENTRY(0, 0)
 MAD_ENTRY(0, 1)
 MAD_ENTRY(0, 3)
 MAD_ENTRY(0, 5)
 MAD_ENTRY(0, 7)
+MAD_ENTRY(0, 9)
+MAD_ENTRY(0, 11)
 
 LUTGEMM_KERNEL(lutgemm_avx512_int_mad)
 {
     LUTGEMM_REQUIRE(a->bits == 4 || a->bits == 2);
     LUTGEMM_REQUIRE(a->mr == MAD_MR && a->kc == (a->bits == 4 ? 8 : 16) && a->plane_out == 1);
     LUTGEMM_REQUIRE(a->bp % a->kc == 0);
-    LUTGEMM_REQUIRE(a->fuse <= 7 && (a->fuse == 0 || (a->fuse & LUTGEMM_FUSE)));
+    LUTGEMM_REQUIRE(LUTGEMM_FUSE_VALID(a->fuse));
     const int b4 = a->bits == 4;
     switch (a->fuse) {
     case 0: b4 ? mad_all_1_0(a) : mad_all_0_0(a); break;
     case 1: b4 ? mad_all_1_1(a) : mad_all_0_1(a); break;
     case 3: b4 ? mad_all_1_3(a) : mad_all_0_3(a); break;
     case 5: b4 ? mad_all_1_5(a) : mad_all_0_5(a); break;
-    default: b4 ? mad_all_1_7(a) : mad_all_0_7(a); break;
+    case 7: b4 ? mad_all_1_7(a) : mad_all_0_7(a); break;
+    case 9: b4 ? mad_all_1_9(a) : mad_all_0_9(a); break;
+    default: b4 ? mad_all_1_11(a) : mad_all_0_11(a); break;
     }
 }
 
@@ -637,7 +663,7 @@ INLINE void fr_tile(const lutgemm_kernel_args *a, size_t g, size_t t0, const int
 /* One tile, fused group scaling (as mad_tile_fused; the 64 scales of a
  * row group and group are rows 16f..16f+15 at 16·f elements). */
 INLINE void fr_tile_fused(const lutgemm_kernel_args *a, size_t g, size_t t0, const int R,
-                          const int T, const int H, const int OFF)
+                          const int T, const int H, const int OFF, const int ZP)
 {
     const size_t spg = a->bp / 4;
     const size_t nb = a->nb;
@@ -661,16 +687,33 @@ INLINE void fr_tile_fused(const lutgemm_kernel_args *a, size_t g, size_t t0, con
     for (size_t b0 = 0; b0 < nb; b0 += 16) {
         const size_t G = nb - b0 < 16 ? nb - b0 : 16;
         float qf[2][16] __attribute__((aligned(64)));
-        if (OFF) {
+        int32_t zq[2][16] __attribute__((aligned(64)));
+        if (OFF || ZP) {
             const __mmask16 m = (__mmask16)((1u << G) - 1);
             UNROLL
-            for (int t = 0; t < T; t++)
-                _mm512_store_ps(qf[t], _mm512_cvtepi32_ps(_mm512_maskz_loadu_epi32(m, qs[t] + b0)));
+            for (int t = 0; t < T; t++) {
+                const __m512i q = _mm512_maskz_loadu_epi32(m, qs[t] + b0);
+                if (OFF)
+                    _mm512_store_ps(qf[t], _mm512_cvtepi32_ps(q));
+                else
+                    _mm512_store_si512((void *)zq[t], _mm512_slli_epi32(q, 1));
+            }
         }
         for (size_t bb = 0; bb < G; bb++) {
             const size_t b = b0 + bb;
             __m512i S[8];
             fr_group(w, ws, x, b * spg, (b + 1) * spg, R, T, S);
+            if (ZP) {
+                /* isum - 2·qsum (z = 2 at 2 bits). */
+                UNROLL
+                for (int r = 0; r < R; r++)
+                    UNROLL
+                    for (int t = 0; t < T; t++)
+                        UNROLL
+                        for (int f = 0; f < 4; f++)
+                            S[4 * (r * T + t) + f] = _mm512_sub_epi32(S[4 * (r * T + t) + f],
+                                                                      _mm512_set1_epi32(zq[t][bb]));
+            }
             UNROLL
             for (int r = 0; r < R; r++) {
                 const uint8_t *p = gs + r * gss + b * pg;
@@ -713,16 +756,22 @@ INLINE void fr_tile_any(const lutgemm_kernel_args *a, size_t g, size_t t0, const
         fr_tile(a, g, t0, R, T);
         break;
     case LUTGEMM_FUSE:
-        fr_tile_fused(a, g, t0, R, T, 0, 0);
+        fr_tile_fused(a, g, t0, R, T, 0, 0, 0);
         break;
     case LUTGEMM_FUSE | LUTGEMM_FUSE_F16:
-        fr_tile_fused(a, g, t0, R, T, 1, 0);
+        fr_tile_fused(a, g, t0, R, T, 1, 0, 0);
         break;
     case LUTGEMM_FUSE | LUTGEMM_FUSE_OFFSETS:
-        fr_tile_fused(a, g, t0, R, T, 0, 1);
+        fr_tile_fused(a, g, t0, R, T, 0, 1, 0);
+        break;
+    case LUTGEMM_FUSE | LUTGEMM_FUSE_F16 | LUTGEMM_FUSE_OFFSETS:
+        fr_tile_fused(a, g, t0, R, T, 1, 1, 0);
+        break;
+    case LUTGEMM_FUSE | LUTGEMM_FUSE_ZERO_POINT:
+        fr_tile_fused(a, g, t0, R, T, 0, 0, 1);
         break;
     default:
-        fr_tile_fused(a, g, t0, R, T, 1, 1);
+        fr_tile_fused(a, g, t0, R, T, 1, 0, 1);
         break;
     }
 }
@@ -754,18 +803,22 @@ FR_ENTRY(1)
 FR_ENTRY(3)
 FR_ENTRY(5)
 FR_ENTRY(7)
+FR_ENTRY(9)
+FR_ENTRY(11)
 
 LUTGEMM_KERNEL(lutgemm_avx512_int_mad_fr)
 {
     LUTGEMM_REQUIRE(a->bits == 2 && a->mr == FR_MR && a->kc == 4 && a->plane_out == 1);
     LUTGEMM_REQUIRE(a->bp % a->kc == 0);
-    LUTGEMM_REQUIRE(a->fuse <= 7 && (a->fuse == 0 || (a->fuse & LUTGEMM_FUSE)));
+    LUTGEMM_REQUIRE(LUTGEMM_FUSE_VALID(a->fuse));
     switch (a->fuse) {
     case 0: fr_all_0(a); break;
     case 1: fr_all_1(a); break;
     case 3: fr_all_3(a); break;
     case 5: fr_all_5(a); break;
-    default: fr_all_7(a); break;
+    case 7: fr_all_7(a); break;
+    case 9: fr_all_9(a); break;
+    default: fr_all_11(a); break;
     }
 }
 

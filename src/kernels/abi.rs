@@ -38,10 +38,13 @@ pub(crate) struct KernelArgs {
 }
 
 /// `KernelArgs::fuse` flags (`LUTGEMM_FUSE*` in the header): fused group
-/// scaling, its scales stored as f16, and offsets present.
+/// scaling, its scales stored as f16, offsets present, and offsets folded
+/// into the integer sums as the zero point `z = 2^(bits−1)` (symmetric
+/// weights: every offset is `−z · s`, none stored).
 pub(crate) const FUSE: usize = 1;
 pub(crate) const FUSE_F16: usize = 2;
 pub(crate) const FUSE_OFFSETS: usize = 4;
+pub(crate) const FUSE_ZERO_POINT: usize = 8;
 
 /// One token's table build (`lutgemm_table_args`).
 #[repr(C)]

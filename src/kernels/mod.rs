@@ -244,6 +244,7 @@ pub(crate) struct FusedScales<'a> {
     pub stride: usize,
     pub f16: bool,
     pub offsets: bool,
+    pub zero_point: bool,
 }
 
 /// A kernel call over slices: `row_groups` row groups of `w` (consecutive,
@@ -310,12 +311,18 @@ pub(crate) fn run_kernel(kernel: &KernelDesc, call: KernelCall) {
             geo.nb * geo.mr * elem * if f.offsets { 2 } else { 1 }
         );
         assert!(f.bytes.len() >= call.row_groups * f.stride);
+        assert!(!(f.offsets && f.zero_point));
         fuse = abi::FUSE
             | if f.f16 { abi::FUSE_F16 } else { 0 }
-            | if f.offsets { abi::FUSE_OFFSETS } else { 0 };
+            | if f.offsets { abi::FUSE_OFFSETS } else { 0 }
+            | if f.zero_point {
+                abi::FUSE_ZERO_POINT
+            } else {
+                0
+            };
         (gscale, gscale_stride) = (f.bytes.as_ptr(), f.stride);
     }
-    if layout.kernel_reads_block_sums() || fuse & abi::FUSE_OFFSETS != 0 {
+    if layout.kernel_reads_block_sums() || fuse & (abi::FUSE_OFFSETS | abi::FUSE_ZERO_POINT) != 0 {
         assert!(call.qsum.len() >= span_len(call.n, call.qsum_stride, geo.nb));
     }
     let table_len = layout.table_bytes(kernel.contract, geo.kp);

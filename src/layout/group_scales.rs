@@ -6,7 +6,10 @@
 //! Byte order: row group after row group, `row_group_bytes` apart; within
 //! a row group, scale group after scale group, the `mr` scales of its rows
 //! (padding rows: 0), then, when any offset of the matrix is nonzero, their
-//! `mr` offsets. Elements are f16 when every scale and offset is an f16
+//! `mr` offsets, unless every offset is `−z · s` with `z = 2^(b−1)`
+//! (symmetric b-bit weights, GGUF Q4_0 style): then the kernels fold the
+//! offsets into the integer sums as a zero point, `isum − z · qsum` (exact),
+//! one FMA per group instead of two, and no offsets are stored. Elements are f16 when every scale and offset is an f16
 //! value (f32 → f16 → f32 gives it back: GGUF and GPTQ store f16 scales,
 //! and [`crate::IntQuantizer::with_f16_scales`] rounds to them), else f32.
 //! A 16-row group of 4-bit weights in groups of 32 is 256 bytes of codes
@@ -53,6 +56,9 @@ pub(crate) struct GroupScales {
     pub f16: bool,
     /// Offsets follow each scale group's scales.
     pub offsets: bool,
+    /// Every offset is `−z · s`, `z = 2^(bits−1)`: folded into the integer
+    /// sums, not stored (then `offsets` is false).
+    pub zero_point: bool,
     /// Bytes per row group.
     pub row_group_bytes: usize,
 }
@@ -65,7 +71,9 @@ impl GroupScales {
             return None;
         }
         let (m, nb, mr) = (geo.m, geo.nb, geo.mr);
-        let (mut f16_ok, mut offsets) = (true, false);
+        // −z·s is exact in f32 (z a power of two) within the fusable range.
+        let z = (1u32 << (geo.bits.max(1) - 1)) as f32;
+        let (mut f16_ok, mut offsets, mut zero_point) = (true, false, true);
         for r in 0..m {
             for g in 0..nb {
                 let (s, o) = (w.scale(r, g), w.offset(r, g));
@@ -74,8 +82,13 @@ impl GroupScales {
                 }
                 f16_ok &= is_f16(s) && is_f16(o);
                 offsets |= o != 0.0;
+                zero_point &= o == -z * s;
             }
         }
+        // Without offsets there is nothing to fold; 1-bit weights have no
+        // symmetric zero point (their symmetric quantizer stores o = −s/2).
+        let zero_point = zero_point && offsets && geo.bits >= 2;
+        let offsets = offsets && !zero_point;
         let elem = if f16_ok { 2 } else { 4 };
         let per_group = mr * elem * if offsets { 2 } else { 1 };
         let row_group_bytes = nb * per_group;
@@ -102,6 +115,7 @@ impl GroupScales {
             bytes,
             f16: f16_ok,
             offsets,
+            zero_point,
             row_group_bytes,
         })
     }

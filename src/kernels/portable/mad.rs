@@ -93,7 +93,8 @@ pub(super) unsafe extern "C" fn int_field_rows(a: *const KernelArgs) {
 /// per (token, row): this loop *defines* the fused order every SIMD
 /// kernel reproduces bit for bit (`kernels/lutgemm_kernels.h`): per row,
 /// groups in increasing order, `acc = fma(s, f32(isum), acc)` then
-/// `acc = fma(o, f32(qsum), acc)`, from `acc = +0.0`.
+/// `acc = fma(o, f32(qsum), acc)`, from `acc = +0.0`; with a zero point
+/// `z` instead of offsets, `acc = fma(s, f32(isum − z · qsum), acc)`.
 ///
 /// # Safety
 /// The contract of `KernelFn`.
@@ -111,8 +112,12 @@ unsafe fn int_steps(
     let scales = fused.then(|| GroupScales::of(a));
     for t in 0..a.n {
         let x = c.qpad(t);
-        // Read (and checked by run_kernel) only with offsets.
-        let qsum = if scales.as_ref().is_some_and(|s| s.offsets) {
+        // Read (and checked by run_kernel) only with offsets or a zero
+        // point.
+        let qsum = if scales
+            .as_ref()
+            .is_some_and(|s| s.offsets || s.zero_point != 0)
+        {
             c.qsum(t)
         } else {
             &[]
@@ -131,6 +136,13 @@ unsafe fn int_steps(
                     );
                 }
                 match &scales {
+                    Some(gs) if gs.zero_point != 0 => {
+                        // Σ (q − z)·x, exact: |z · qsum| ≤ 8 · 127 · MAX_K.
+                        let zq = gs.zero_point * qsum[b];
+                        for (r, (f, &v)) in facc.iter_mut().zip(&acc).enumerate().take(mr) {
+                            *f = gs.scale(g, b, r).mul_add((v - zq) as f32, *f);
+                        }
+                    }
                     Some(gs) => {
                         for (r, (f, &v)) in facc.iter_mut().zip(&acc).enumerate().take(mr) {
                             *f = gs.scale(g, b, r).mul_add(v as f32, *f);
@@ -168,12 +180,19 @@ struct GroupScales {
     mr: usize,
     f16: bool,
     offsets: bool,
+    /// The zero point `z` folded into the integer sums (0: none).
+    zero_point: i32,
 }
 
 impl GroupScales {
     fn of(a: &KernelArgs) -> GroupScales {
         let f16 = a.fuse & abi::FUSE_F16 != 0;
         let offsets = a.fuse & abi::FUSE_OFFSETS != 0;
+        let zero_point = if a.fuse & abi::FUSE_ZERO_POINT != 0 {
+            1 << (a.bits - 1)
+        } else {
+            0
+        };
         let elem = if f16 { 2 } else { 4 };
         GroupScales {
             base: a.gscale,
@@ -182,6 +201,7 @@ impl GroupScales {
             mr: a.mr,
             f16,
             offsets,
+            zero_point,
         }
     }
 
