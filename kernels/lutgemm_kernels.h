@@ -50,7 +50,7 @@
  * silent wrong answer.
  *
  * Fused group scaling (`fuse` has LUTGEMM_FUSE; only the multiply-add
- * kernels of the IntMad and IntMadFieldRows layouts, Exact contract,
+ * kernels of the IntMad and MadFieldRows layouts, Exact contract,
  * plane_out == 1): the kernel
  * applies the scales and offsets itself and writes one float per token and
  * row, out[t · out_stride + r] (float), instead of the int32 group sums:

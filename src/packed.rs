@@ -156,9 +156,11 @@ impl PackedWeights {
         let mut data = AlignedBuf::zeroed(geo.packed_bytes());
         kernel.layout.pack(w, &geo, data.bytes_mut());
         let plane_out = if planes { geo.bits } else { 1 };
-        let group_scales = (contract == Contract::Exact && kernel.layout.fuses_group_scaling())
-            .then(|| GroupScales::build(w, &geo))
-            .flatten();
+        let group_scales = (contract == Contract::Exact
+            && format != Format::Ternary
+            && kernel.layout.fuses_group_scaling())
+        .then(|| GroupScales::build(w, &geo))
+        .flatten();
         let epilogue_rows = if group_scales.is_some() { 0 } else { m };
         let mut scales = Vec::with_capacity(epilogue_rows * geo.nb * plane_out);
         let mut offsets = Vec::with_capacity(epilogue_rows * geo.nb);

@@ -11,7 +11,11 @@
 //! shared machine's ±16% noise): avx512 mad 88.7 µs vs lut_g4 88.1 at
 //! n = 1, mad as fast or up to 30% faster at n = 8 and 256, ~2× faster on
 //! 4096 × 14336; avx2 mad 141 vs lut_g2 172 µs; scalar lut_g4 2–2.8× faster
-//! than the portable mad. Integer weights: see the rows' reasons.
+//! than the portable mad. Since 2026-11-29 the AVX-512 multiply-add is the
+//! field-rows kernel (`mad_fr_avx512`, `Layout::MadFieldRows`): 79.9 µs at
+//! n = 1, 607 vs 713 µs at n = 8, 413 vs 358 GOP/s at n = 256 against the
+//! row-chunk `mad_avx512` (one quick-bench run). Integer weights: see the
+//! rows' reasons.
 //!
 //! Weights streamed from DRAM (ternary, Exact): when the 2-bit packing
 //! (`m · k / 4` bytes) is larger than the last-level cache (sysfs, read
@@ -78,9 +82,9 @@ use Residency::*;
 const ANY_N: RangeInclusive<usize> = 1..=usize::MAX;
 
 const VECLUT_AVX512: &str = "avx512/exact, many tokens: the vector-LUT (one 64-byte table row \
-     per index byte, 4 weights x 32 tokens) runs a full 32-token tile in 0.73x the time of \
-     VNNI multiply-add (4096x4096: 2140 vs 2938 us at n = 32, 10683 vs 14576 us at n = 160); \
-     taken where whole tiles win (src/select.rs)";
+     per index byte, 4 weights x 32 tokens) runs a full 32-token tile in 0.85x the time of \
+     the field-rows VNNI multiply-add (4096x4096: 2125 vs 2495 us at n = 32, 6366 vs 7654 us \
+     at n = 96); taken where whole tiles win (src/select.rs)";
 const VECLUT_AVX2: &str = "avx2/exact, many tokens: the vector-LUT runs a full 32-token tile in \
      0.72-0.80x the time of vpmaddubsw multiply-add (4096x4096: 3594 vs 4515 us at n = 32, \
      16466 vs 22849 us at n = 160); taken where whole tiles win (src/select.rs)";
@@ -94,17 +98,21 @@ const RULES: &[Rule] = &[
     // A vector-LUT call costs the same for 1..=32 tokens (one tile), so it
     // wins over the per-token multiply-add for n in (r·32q, 32q] with q =
     // ceil(n / 32) tiles and r its time for a full tile relative to mad's
-    // for 32 tokens. One thread, 4096 × 4096, end to end (thread CPU time,
-    // minimum of 15, interleaved): avx512 n = 24 / 32 / 40 / 64 / 160:
-    // veclut 2152 / 2140 / 4083 / 4189 / 10683 us, mad 2217 / 2938 / 3653 /
-    // 5770 / 14576 us (r = 0.73); avx2 n = 24 / 32 / 40 / 48 / 64 / 160:
+    // for 32 tokens. One thread, 4096 × 4096, end to end: avx512 against
+    // the field-rows multiply-add (mad_fr_avx512; quick bench, one run,
+    // 2026-11-29) n = 24 / 28 / 32 / 40 / 48 / 56 / 64 / 72 / 96: veclut
+    // 2004 / 2063 / 2125 / 4094 / 4148 / 4153 / 4178 / 6165 / 6366 us,
+    // mad_fr 1852 / 2150 / 2495 / 3195 / 3826 / 4478 / 5046 / 5734 / 7654
+    // us (r = 0.85: veclut from n > 27.2 per tile, i.e. 28-32, 55-64,
+    // 82-96, 109-128, 137-160, and from 164 on every n, where a partial
+    // tile no longer costs more than mad's tokens); avx2 n = 24 / 32 / 40 / 48 / 64 / 160:
     // veclut 3299 / 3594 / 6876 / 6374 / 6648 / 16466 us, mad 3393 / 4515 /
     // 5612 / 6746 / 9043 / 22849 us (r = 0.72-0.80).
     Rule {
         ternary: true,
         contract: Exact,
         isa: Isa::Avx512,
-        tokens: 24..=32,
+        tokens: 28..=32,
         weights: Any,
         order: &[VecLutG4, MultiplyAdd],
         why: VECLUT_AVX512,
@@ -113,7 +121,7 @@ const RULES: &[Rule] = &[
         ternary: true,
         contract: Exact,
         isa: Isa::Avx512,
-        tokens: 47..=64,
+        tokens: 55..=64,
         weights: Any,
         order: &[VecLutG4, MultiplyAdd],
         why: VECLUT_AVX512,
@@ -122,7 +130,34 @@ const RULES: &[Rule] = &[
         ternary: true,
         contract: Exact,
         isa: Isa::Avx512,
-        tokens: 70..=usize::MAX,
+        tokens: 82..=96,
+        weights: Any,
+        order: &[VecLutG4, MultiplyAdd],
+        why: VECLUT_AVX512,
+    },
+    Rule {
+        ternary: true,
+        contract: Exact,
+        isa: Isa::Avx512,
+        tokens: 109..=128,
+        weights: Any,
+        order: &[VecLutG4, MultiplyAdd],
+        why: VECLUT_AVX512,
+    },
+    Rule {
+        ternary: true,
+        contract: Exact,
+        isa: Isa::Avx512,
+        tokens: 137..=160,
+        weights: Any,
+        order: &[VecLutG4, MultiplyAdd],
+        why: VECLUT_AVX512,
+    },
+    Rule {
+        ternary: true,
+        contract: Exact,
+        isa: Isa::Avx512,
+        tokens: 164..=usize::MAX,
         weights: Any,
         order: &[VecLutG4, MultiplyAdd],
         why: VECLUT_AVX512,
@@ -185,8 +220,9 @@ const RULES: &[Rule] = &[
         tokens: ANY_N,
         weights: Any,
         order: &[MultiplyAdd, LutG4, LutG2],
-        why: "avx512/exact: VNNI multiply-add ties lut_g4 at n = 1 (88.7 vs 88.1 us, \
-              4096x4096) and is as fast or up to 30% faster at n >= 8 (src/select.rs)",
+        why: "avx512/exact: VNNI multiply-add on the field-rows layout (mad_fr) beats \
+              lut_g4 at n = 1 (79.9 vs 87.4 us, 4096x4096) and by 1.15-1.2x at n >= 8 \
+              (src/select.rs)",
     },
     Rule {
         ternary: true,

@@ -7,6 +7,9 @@
  *   lutgemm_dotprod_ternary_mad  Layout::TernaryMad { mr: 8, kc: 64 }
  *   lutgemm_dotprod_int_mad      Layout::IntMad { mr: 16 }, bits 4 (kc 8)
  *                                or 2 (kc 16)
+ *   lutgemm_dotprod_int_mad_fr, lutgemm_dotprod_ternary_mad_fr
+ *                                Layout::MadFieldRows { mr: 64 } (2-bit
+ *                                integers; ternary codes w + 1)
  *
  * Both write (never accumulate) every output of the call, padding rows
  * included, with plane_out == 1. int_mad also has the fused group scaling
@@ -535,7 +538,7 @@ LUTGEMM_KERNEL(lutgemm_dotprod_int_mad)
 #ifndef LUTGEMM_ARM_DOTPROD_NO_ENTRY
 
 /* ------------------------------------------------------------------------ */
-/* Integers, 2 bits: Layout::IntMadFieldRows { mr: 64 }, kc 4                */
+/* Integers, 2 bits: Layout::MadFieldRows { mr: 64 }, kc 4                */
 /* ------------------------------------------------------------------------ */
 
 /* A 64-byte step is 64 rows x 4 columns: byte 4j + c holds the codes of
@@ -603,10 +606,12 @@ DP_INLINE void frd_steps(const uint8_t *w, const int8_t *x, size_t s0, size_t s1
     }
 }
 
-/* Row group g, token t, every scale group: int32 group sums, or fused (the
+/* Row group g, token t, every scale group: int32 group sums (for ternary
+ * codes w + 1, `tern`, less the group's activation sum), or fused (the
  * order of lutgemm_kernels.h, as imf_groups: per group the scale FMA, then
  * the offset FMA). */
-static __attribute__((noinline)) void frd_tile(const lutgemm_kernel_args *a, size_t g, size_t t)
+static __attribute__((noinline)) void frd_tile(const lutgemm_kernel_args *a, size_t g, size_t t,
+                                               int tern)
 {
     const size_t spg = a->bp / 4, nb = a->nb;
     const uint8_t *w = a->w + g * a->w_stride;
@@ -649,9 +654,11 @@ static __attribute__((noinline)) void frd_tile(const lutgemm_kernel_args *a, siz
     for (size_t b = 0; b < nb; b++) {
         int32x4_t r[4][4];
         frd_steps(w, x, b * spg, (b + 1) * spg, r);
+        const int32x4_t qs = vdupq_n_s32(tern ? a->qsum[t * a->qsum_stride + b] : 0);
         for (int f = 0; f < 4; f++)
             for (int q = 0; q < 4; q++) {
                 const size_t row = (size_t)(16 * f + 4 * q);
+                r[f][q] = vsubq_s32(r[f][q], qs);
                 if (nb == 1) {
                     vst1q_s32(o + row, r[f][q]);
                 } else {
@@ -671,7 +678,18 @@ LUTGEMM_KERNEL(lutgemm_dotprod_int_mad_fr)
     LUTGEMM_REQUIRE(LUTGEMM_FUSE_VALID(a->fuse));
     for (size_t g = 0; g < a->row_groups; g++)
         for (size_t t = 0; t < a->n; t++)
-            frd_tile(a, g, t);
+            frd_tile(a, g, t, 0);
+}
+
+/* Ternary weights on the same layout (codes w + 1): int32 group sums less
+ * each group's activation sum. */
+LUTGEMM_KERNEL(lutgemm_dotprod_ternary_mad_fr)
+{
+    LUTGEMM_REQUIRE(a->bits == 2 && a->mr == FRD_MR && a->kc == 4 && a->plane_out == 1);
+    LUTGEMM_REQUIRE(a->bp % a->kc == 0 && a->fuse == 0);
+    for (size_t g = 0; g < a->row_groups; g++)
+        for (size_t t = 0; t < a->n; t++)
+            frd_tile(a, g, t, 1);
 }
 
 #endif

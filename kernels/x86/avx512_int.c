@@ -14,10 +14,12 @@
  *                    Fused mode (a->fuse): applies each group's f16/f32
  *                    scale and offset itself, one float per row out (see
  *                    "Fused group scaling").
- *   int_mad_fr       Layout A' (IntMadFieldRows, mr 64, kc 4, 2 bits): one
+ *   int_mad_fr       Layout A' (MadFieldRows, mr 64, kc 4, 2 bits): one
  *                    64-byte load = 64 rows × 4 columns, a byte's four
  *                    fields four rows; 3 masks per load, no shift (see
  *                    "Layout A'"). Fused mode as int_mad.
+ *   ternary_mad_fr   the same for ternary codes w + 1, less each group's
+ *                    activation sum (int32 sums out, never fused).
  *   int_bitlut_g4    Layout B (IntBitLutG4, mr 64, kc 8, bits 1..4): per
  *                    step, bit plane and 64 rows, 4 vpermw on int16 tables
  *                    (no unpacking), int16 accumulation widened every <= 32
@@ -319,7 +321,7 @@ INLINE void mad_tile(const lutgemm_kernel_args *a, size_t g, size_t t0, const in
  *     (one zmm op per cycle: see Layout A'): per step and row group 1
  *     shift + 4 masks, per group and row group the combine (2), vcvtdq2ps
  *     and for f16 2 vcvtph2ps. 2-bit weights on this ISA take Layout A'
- *     (IntMadFieldRows), 93 us here.
+ *     (MadFieldRows), 93 us here.
  *   Tried and dropped: R = 2 / 8 row groups per pass (4 bits 145 / 176 vs
  *     140 us); prefetching the scales (no change); scales interleaved after
  *     each group's codes (a probe of the 4-bit loop: 130 vs 134 us, not
@@ -515,7 +517,7 @@ LUTGEMM_KERNEL(lutgemm_avx512_int_mad)
 }
 
 /* ------------------------------------------------------------------------ */
-/* Layout A': IntMadFieldRows, mr = 64, kc = 4, 2 bits, vpdpbusd            */
+/* Layout A': MadFieldRows, mr = 64, kc = 4, 2 bits, vpdpbusd            */
 /* ------------------------------------------------------------------------ */
 
 /* A byte holds 4 rows' codes of one column (field f: rows 16f + lane), so
@@ -553,6 +555,8 @@ LUTGEMM_KERNEL(lutgemm_avx512_int_mad)
 
 #define FR_MR 64
 #define FR_STEP 64
+/* fr_tile_any's mode for ternary codes (never fused). */
+#define FR_TERNARY 16
 #define FR_SPAN 16384
 
 /* Row sums of R row groups (w, ws apart) × T tokens over steps [s0, s1),
@@ -613,8 +617,10 @@ INLINE void fr_group(const uint8_t *w, size_t ws, const int8_t *const *x, size_t
     }
 }
 
-/* One tile, int32 group sums out (as mad_tile). */
-INLINE void fr_tile(const lutgemm_kernel_args *a, size_t g, size_t t0, const int R, const int T)
+/* One tile, int32 group sums out (as mad_tile); ternary codes (TERN: w + 1)
+ * less the group's activation sum. */
+INLINE void fr_tile(const lutgemm_kernel_args *a, size_t g, size_t t0, const int R, const int T,
+                    const int TERN)
 {
     const size_t spg = a->bp / 4;
     const size_t nb = a->nb;
@@ -641,6 +647,9 @@ INLINE void fr_tile(const lutgemm_kernel_args *a, size_t g, size_t t0, const int
                     UNROLL
                     for (int f = 0; f < 4; f++) {
                         const int i = 4 * (r * T + t) + f;
+                        if (TERN)
+                            S[i] = _mm512_sub_epi32(
+                                S[i], _mm512_set1_epi32(a->qsum[(t0 + t) * a->qsum_stride + b]));
                         if (nb == 1)
                             _mm512_storeu_si512((void *)(o[t] + r * FR_MR + 16 * f), S[i]);
                         else
@@ -753,7 +762,10 @@ INLINE void fr_tile_any(const lutgemm_kernel_args *a, size_t g, size_t t0, const
 {
     switch (F) {
     case 0:
-        fr_tile(a, g, t0, R, T);
+        fr_tile(a, g, t0, R, T, 0);
+        break;
+    case FR_TERNARY:
+        fr_tile(a, g, t0, R, T, 1);
         break;
     case LUTGEMM_FUSE:
         fr_tile_fused(a, g, t0, R, T, 0, 0, 0);
@@ -799,6 +811,7 @@ INLINE void fr_tokens(const lutgemm_kernel_args *a, const int F)
         fr_tokens(a, F);                                                       \
     }
 FR_ENTRY(0)
+FR_ENTRY(16)
 FR_ENTRY(1)
 FR_ENTRY(3)
 FR_ENTRY(5)
@@ -820,6 +833,15 @@ LUTGEMM_KERNEL(lutgemm_avx512_int_mad_fr)
     case 9: fr_all_9(a); break;
     default: fr_all_11(a); break;
     }
+}
+
+/* Ternary weights on the same layout (codes w + 1, bits 2): the int32
+ * group sums less each group's activation sum; scales stay in Rust. */
+LUTGEMM_KERNEL(lutgemm_avx512_ternary_mad_fr)
+{
+    LUTGEMM_REQUIRE(a->bits == 2 && a->mr == FR_MR && a->kc == 4 && a->plane_out == 1);
+    LUTGEMM_REQUIRE(a->bp % a->kc == 0 && a->fuse == 0);
+    fr_all_16(a);
 }
 
 /* ------------------------------------------------------------------------ */

@@ -56,7 +56,7 @@ pub(crate) const TERNARY: &[Format] = &[Format::Ternary];
 pub(crate) const INT_ALL: &[Format] = &[Format::Int1, Format::Int2, Format::Int3, Format::Int4];
 /// The integer formats the multiply-add layout holds.
 pub(crate) const INT_MAD: &[Format] = &[Format::Int2, Format::Int4];
-/// 2-bit integers only (`Layout::IntMadFieldRows`).
+/// 2-bit integers only (`Layout::MadFieldRows`).
 pub(crate) const INT2: &[Format] = &[Format::Int2];
 
 /// The algorithm a kernel uses (DESIGN.md §4), named by algorithm and group

@@ -9,7 +9,7 @@ use super::{INT_ALL, INT_MAD, INT2, KernelDesc, TERNARY};
 use crate::layout::Layout;
 
 c_functions! {
-    kernels: lutgemm_avx512_int_mad, lutgemm_avx512_int_mad_fr, lutgemm_avx512_int_bitlut_g4,
+    kernels: lutgemm_avx512_int_mad, lutgemm_avx512_int_mad_fr, lutgemm_avx512_ternary_mad_fr, lutgemm_avx512_int_bitlut_g4,
         lutgemm_avx512_int_bitlut_g4_fast, lutgemm_avx512_int_bitlut_g4_float, lutgemm_avx512_ternary_mad, lutgemm_avx512_ternary_lut_g2,
         lutgemm_avx512_ternary_lut_g4, lutgemm_avx512_ternary_veclut_g4,
         lutgemm_avx512_ternary_mad5;
@@ -19,6 +19,11 @@ c_functions! {
 // One descriptor a line: a table.
 #[rustfmt::skip]
 pub(crate) const KERNELS: &[KernelDesc] = &[
+    // Listed first, so selection takes it for ternary multiply-add: the
+    // 2-bit field-rows layout with codes w + 1 (avx512_int.c, "Layout A'"):
+    // 80 against 89 us at 4096 × 4096, n = 1 (src/select.rs).
+    kernel!("mad_fr_avx512", Avx512, TERNARY, Exact, Layout::MadFieldRows { mr: 64 },
+            lutgemm_avx512_ternary_mad_fr, None),
     // 8 rows share each activation load; kc = 256 is one 64-byte load per
     // row and chunk, decoded into 4 × 64 codes.
     kernel!("mad_avx512", Avx512, TERNARY, Exact, Layout::TernaryMad { mr: 8, kc: 256 },
@@ -39,7 +44,7 @@ pub(crate) const KERNELS: &[KernelDesc] = &[
     // 2 bits: listed first, so selection takes it (a byte's fields are
     // four rows: 3 masks per load against a shift and 4 masks, see
     // "Layout A'" in avx512_int.c).
-    kernel!("mad_int_fr_avx512", Avx512, INT2, Exact, Layout::IntMadFieldRows { mr: 64 },
+    kernel!("mad_int_fr_avx512", Avx512, INT2, Exact, Layout::MadFieldRows { mr: 64 },
             lutgemm_avx512_int_mad_fr, None),
     kernel!("mad_int_avx512", Avx512, INT_MAD, Exact, Layout::IntMad { mr: 16 },
             lutgemm_avx512_int_mad, None),

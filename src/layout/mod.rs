@@ -103,7 +103,9 @@ pub enum Layout {
         /// Rows per row group (16).
         mr: usize,
     },
-    /// 2-bit multiply-add with the four fields of a byte in four rows: a
+    /// 2-bit multiply-add with the four fields of a byte in four rows, for
+    /// 2-bit integers (codes `q`) and ternary weights (codes `w + 1`: the
+    /// kernel subtracts the group's activation sum): a
     /// byte is 4 weights of one column, not 4 columns of one row. Steps of
     /// `kc = 4` columns; a row group of `mr = 4·L` rows is, step by step,
     /// `mr` bytes where bits `2f..2f+2` of byte `4j + c` (`j < L`, `c < 4`)
@@ -113,7 +115,7 @@ pub enum Layout {
     /// no shift per load and no adds between fields, where
     /// [`Layout::IntMad`] needs a shift per load and an add per group
     /// (x86 has no byte shifts). `mr` is 64.
-    IntMadFieldRows {
+    MadFieldRows {
         /// Rows per row group (64).
         mr: usize,
     },
@@ -132,7 +134,7 @@ impl Layout {
     /// The kernel family that reads this layout.
     pub fn family(self) -> KernelFamily {
         match self {
-            Layout::TernaryMad { .. } | Layout::IntMad { .. } | Layout::IntMadFieldRows { .. } => {
+            Layout::TernaryMad { .. } | Layout::IntMad { .. } | Layout::MadFieldRows { .. } => {
                 KernelFamily::MultiplyAdd
             }
             Layout::TernaryMad5 { .. } => KernelFamily::MultiplyAdd5,
@@ -152,7 +154,7 @@ impl Layout {
             | Layout::TernaryVecLutG4 { mr }
             | Layout::TernaryMad5 { mr }
             | Layout::IntMad { mr }
-            | Layout::IntMadFieldRows { mr }
+            | Layout::MadFieldRows { mr }
             | Layout::IntBitLutG4 { mr } => mr,
         }
     }
@@ -166,7 +168,7 @@ impl Layout {
             Layout::TernaryVecLutG4 { .. } => 4,
             Layout::TernaryMad5 { .. } => trit5::STEP,
             Layout::IntMad { .. } => 32 / format.bits() as usize,
-            Layout::IntMadFieldRows { .. } => 4,
+            Layout::MadFieldRows { .. } => 4,
             Layout::IntBitLutG4 { .. } => 8,
         }
     }
@@ -180,7 +182,7 @@ impl Layout {
             | Layout::TernaryVecLutG4 { .. }
             | Layout::TernaryMad5 { .. } => format == Format::Ternary,
             Layout::IntMad { .. } => matches!(format, Format::Int2 | Format::Int4),
-            Layout::IntMadFieldRows { .. } => format == Format::Int2,
+            Layout::MadFieldRows { .. } => matches!(format, Format::Int2 | Format::Ternary),
             Layout::IntBitLutG4 { .. } => format != Format::Ternary,
         }
     }
@@ -199,7 +201,7 @@ impl Layout {
             Layout::TernaryMad { .. }
             | Layout::TernaryMad5 { .. }
             | Layout::IntMad { .. }
-            | Layout::IntMadFieldRows { .. }
+            | Layout::MadFieldRows { .. }
             | Layout::TernaryVecLutG4 { .. } => contract == Contract::Exact,
             _ => true,
         }
@@ -220,22 +222,27 @@ impl Layout {
             | Layout::TernaryLutG4 { .. }
             | Layout::TernaryVecLutG4 { .. } => kc / 4,
             Layout::TernaryMad5 { .. } => kc / 5,
-            Layout::IntMad { .. } | Layout::IntMadFieldRows { .. } | Layout::IntBitLutG4 { .. } => {
+            Layout::IntMad { .. } | Layout::MadFieldRows { .. } | Layout::IntBitLutG4 { .. } => {
                 kc * format.bits() as usize / 8
             }
         }
     }
 
     /// Whether this layout's kernels can apply group scales and offsets
-    /// themselves (fused group scaling, [`GroupScales`]): the multiply-add
-    /// integer kernels, whose lanes are rows.
+    /// themselves (fused group scaling, [`GroupScales`]) for integer
+    /// weights: the multiply-add integer kernels, whose lanes are rows
+    /// (ternary weights keep the epilogue: one scale per tensor or per
+    /// block of 256).
     pub(crate) fn fuses_group_scaling(self) -> bool {
-        matches!(self, Layout::IntMad { .. } | Layout::IntMadFieldRows { .. })
+        matches!(self, Layout::IntMad { .. } | Layout::MadFieldRows { .. })
     }
 
     /// Whether the kernels read the per-group activation sums (`qsum`).
     pub(crate) fn kernel_reads_block_sums(self) -> bool {
-        matches!(self, Layout::TernaryMad { .. } | Layout::TernaryMad5 { .. })
+        matches!(
+            self,
+            Layout::TernaryMad { .. } | Layout::TernaryMad5 { .. } | Layout::MadFieldRows { .. }
+        )
     }
 
     /// Whether the kernels read the padded int8 activations directly.
@@ -245,7 +252,7 @@ impl Layout {
             Layout::TernaryMad { .. }
                 | Layout::TernaryMad5 { .. }
                 | Layout::IntMad { .. }
-                | Layout::IntMadFieldRows { .. }
+                | Layout::MadFieldRows { .. }
                 | Layout::TernaryVecLutG4 { .. }
         )
     }
@@ -288,7 +295,7 @@ impl Layout {
             Layout::TernaryMad { .. }
             | Layout::TernaryMad5 { .. }
             | Layout::IntMad { .. }
-            | Layout::IntMadFieldRows { .. }
+            | Layout::MadFieldRows { .. }
             | Layout::TernaryVecLutG4 { .. } => 0,
             Layout::TernaryLutG2 { .. } => kp / 2 * lut::ternary_g2::group_bytes(contract),
             Layout::TernaryLutG4 { .. } => kp / 4 * lut::ternary_g4::group_bytes(contract),
@@ -302,7 +309,7 @@ impl Layout {
             Layout::TernaryMad { .. }
             | Layout::TernaryMad5 { .. }
             | Layout::IntMad { .. }
-            | Layout::IntMadFieldRows { .. }
+            | Layout::MadFieldRows { .. }
             | Layout::TernaryVecLutG4 { .. } => None,
             Layout::TernaryLutG2 { .. } => Some(lut::ternary_g2::builder(contract)),
             Layout::TernaryLutG4 { .. } => Some(lut::ternary_g4::builder(contract)),
@@ -321,7 +328,7 @@ impl Layout {
                 pack::ternary_lut_g4(w, geo, out)
             }
             Layout::IntMad { .. } => pack::int_mad(w, geo, out),
-            Layout::IntMadFieldRows { .. } => pack::int_mad_field_rows(w, geo, out),
+            Layout::MadFieldRows { .. } => pack::mad_field_rows(w, geo, out),
             Layout::IntBitLutG4 { .. } => pack::int_bitlut_g4(w, geo, out),
         }
     }

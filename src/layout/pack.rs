@@ -1,7 +1,7 @@
 //! The pack function of each layout (byte orders: see [`super::Layout`]).
 
 use super::Geometry;
-use crate::format::Dequantize;
+use crate::format::{Dequantize, Format};
 
 /// Code at (row, padded position); padding rows and columns are 0 (for
 /// ternary layouts `code + 1` of a padding weight is then 1, the zero
@@ -104,10 +104,12 @@ pub(super) fn int_mad<W: Dequantize + ?Sized>(w: &W, geo: &Geometry, out: &mut [
     }
 }
 
-pub(super) fn int_mad_field_rows<W: Dequantize + ?Sized>(w: &W, geo: &Geometry, out: &mut [u8]) {
+pub(super) fn mad_field_rows<W: Dequantize + ?Sized>(w: &W, geo: &Geometry, out: &mut [u8]) {
     let mr = geo.mr;
     let lanes = mr / 4;
     assert!(geo.bits == 2 && geo.kc == 4 && mr % 4 == 0);
+    // Ternary codes are stored as w + 1 (padding too: a zero weight).
+    let bias = i32::from(w.format() == Format::Ternary);
     for (g, group) in out.chunks_exact_mut(geo.row_group_bytes()).enumerate() {
         let row0 = g * mr;
         for (s, step) in group.chunks_exact_mut(mr).enumerate() {
@@ -115,7 +117,7 @@ pub(super) fn int_mad_field_rows<W: Dequantize + ?Sized>(w: &W, geo: &Geometry, 
                 for c in 0..4 {
                     let mut v = 0u8;
                     for f in 0..4 {
-                        let q = code_at(w, geo, row0 + lanes * f + j, 4 * s + c) as u8;
+                        let q = (code_at(w, geo, row0 + lanes * f + j, 4 * s + c) + bias) as u8;
                         v |= q << (2 * f);
                     }
                     step[4 * j + c] = v;

@@ -49,7 +49,7 @@ pub(super) unsafe extern "C" fn ternary(a: *const KernelArgs) {
 pub(super) unsafe extern "C" fn int(a: *const KernelArgs) {
     // SAFETY: forwarded contract of KernelFn.
     unsafe {
-        int_steps(a, |a, step, xs, acc| {
+        int_steps(a, 0, |a, step, xs, acc| {
             let (bits, fields) = (a.bits, 8 / a.bits);
             let mask = (1u8 << bits) - 1;
             for (r, acc) in acc.iter_mut().enumerate().take(a.mr) {
@@ -65,31 +65,41 @@ pub(super) unsafe extern "C" fn int(a: *const KernelArgs) {
     }
 }
 
-/// 2-bit integers, `Layout::IntMadFieldRows` (steps of 4 columns; bits
+/// 2-bit integers, `Layout::MadFieldRows` (steps of 4 columns; bits
 /// `2f..2f+2` of byte `4j + c` are row `(mr/4)·f + j`, column c), with the
 /// outputs and fused order of [`int`].
 pub(super) unsafe extern "C" fn int_field_rows(a: *const KernelArgs) {
     // SAFETY: forwarded contract of KernelFn.
-    unsafe {
-        int_steps(a, |a, step, xs, acc| {
-            let lanes = a.mr / 4;
-            for j in 0..lanes {
-                for (c, &x) in xs.iter().enumerate() {
-                    let byte = step[4 * j + c];
-                    for f in 0..4 {
-                        let q = (byte >> (2 * f)) & 3;
-                        acc[lanes * f + j] += q as i32 * x as i32;
-                    }
-                }
+    unsafe { int_steps(a, 0, field_rows_step) }
+}
+
+/// Ternary weights on `Layout::MadFieldRows` (codes `w + 1`): the int32
+/// group sums `Σ (w + 1)·q − Σ q`.
+pub(super) unsafe extern "C" fn ternary_field_rows(a: *const KernelArgs) {
+    // SAFETY: forwarded contract of KernelFn.
+    unsafe { int_steps(a, 1, field_rows_step) }
+}
+
+/// One step of `Layout::MadFieldRows` into the rows' sums.
+fn field_rows_step(a: &KernelArgs, step: &[u8], xs: &[i8], acc: &mut [i32; super::MAX_MR]) {
+    let lanes = a.mr / 4;
+    for j in 0..lanes {
+        for (c, &x) in xs.iter().enumerate() {
+            let byte = step[4 * j + c];
+            for f in 0..4 {
+                let q = (byte >> (2 * f)) & 3;
+                acc[lanes * f + j] += q as i32 * x as i32;
             }
-        })
+        }
     }
 }
 
 /// The multiply-add integer kernels' driver: per token, row group and
 /// scale group, `step_sums(a, step, xs, acc)` adds one step's products
 /// (`step`: `mr · kc · bits / 8` bytes, `xs`: its `kc` activations) into
-/// the rows' int32 sums `acc[r]`. Writes the group sums, or fused, one f32
+/// the rows' int32 sums `acc[r]`; codes stored as `weight + bias` (1 for
+/// ternary) take `bias · qsum` off each sum (never fused). Writes the group
+/// sums, or fused, one f32
 /// per (token, row): this loop *defines* the fused order every SIMD
 /// kernel reproduces bit for bit (`kernels/lutgemm_kernels.h`): per row,
 /// groups in increasing order, `acc = fma(s, f32(isum), acc)` then
@@ -100,6 +110,7 @@ pub(super) unsafe extern "C" fn int_field_rows(a: *const KernelArgs) {
 /// The contract of `KernelFn`.
 unsafe fn int_steps(
     a: *const KernelArgs,
+    bias: i32,
     step_sums: impl Fn(&KernelArgs, &[u8], &[i8], &mut [i32; super::MAX_MR]),
 ) {
     // SAFETY: forwarded contract of KernelFn.
@@ -109,14 +120,16 @@ unsafe fn int_steps(
     let step_bytes = mr * kc * bits / 8;
     let steps_per_block = bp / kc;
     let fused = a.fuse & abi::FUSE != 0;
+    assert!(bias == 0 || !fused);
     let scales = fused.then(|| GroupScales::of(a));
     for t in 0..a.n {
         let x = c.qpad(t);
         // Read (and checked by run_kernel) only with offsets or a zero
         // point.
-        let qsum = if scales
-            .as_ref()
-            .is_some_and(|s| s.offsets || s.zero_point != 0)
+        let qsum = if bias != 0
+            || scales
+                .as_ref()
+                .is_some_and(|s| s.offsets || s.zero_point != 0)
         {
             c.qsum(t)
         } else {
@@ -152,10 +165,11 @@ unsafe fn int_steps(
                         }
                     }
                     None => {
+                        let off = if bias != 0 { bias * qsum[b] } else { 0 };
                         for (r, &v) in acc.iter().enumerate().take(mr) {
                             let idx = c.out_index(t, g * mr + r, b, 0);
                             // SAFETY: idx is within the checked output extent.
-                            unsafe { *a.out.cast::<i32>().add(idx) = v };
+                            unsafe { *a.out.cast::<i32>().add(idx) = v - off };
                         }
                     }
                 }
