@@ -551,7 +551,7 @@ LUTGEMM_KERNEL(lutgemm_avx512_int_mad)
  * 90 us; R = 1 / 2 / 4 row groups per pass 100 / 97.5 / 123 us (spills).
  *
  * Tiling: R row groups × T tokens per pass, R·T <= 2 (4·R·T int32
- * accumulators, and fused 4·R·T float ones). */
+ * accumulators, and fused 4·R·T float ones), or unfused R = 1, T = 4. */
 
 #define FR_MR 64
 #define FR_STEP 64
@@ -568,7 +568,7 @@ INLINE void fr_span(const uint8_t *w, size_t ws, const int8_t *const *x, size_t 
     const __m512i m1 = _mm512_set1_epi8((char)0xfc);
     const __m512i m2 = _mm512_set1_epi8((char)0xf0);
     const __m512i m3 = _mm512_set1_epi8((char)0xc0);
-    __m512i P0[2], P1[2], P2[2], P3[2];
+    __m512i P0[4], P1[4], P2[4], P3[4];
     UNROLL
     for (int i = 0; i < R * T; i++)
         P0[i] = P1[i] = P2[i] = P3[i] = _mm512_setzero_si512();
@@ -609,7 +609,7 @@ INLINE void fr_group(const uint8_t *w, size_t ws, const int8_t *const *x, size_t
 {
     fr_span(w, ws, x, s0, s1 - s0 <= FR_SPAN ? s1 : s0 + FR_SPAN, R, T, S);
     for (size_t s = s0 + FR_SPAN; s < s1; s += FR_SPAN) {
-        __m512i U[8];
+        __m512i U[16];
         fr_span(w, ws, x, s, s1 - s <= FR_SPAN ? s1 : s + FR_SPAN, R, T, U);
         UNROLL
         for (int i = 0; i < 4 * R * T; i++)
@@ -626,8 +626,8 @@ INLINE void fr_tile(const lutgemm_kernel_args *a, size_t g, size_t t0, const int
     const size_t nb = a->nb;
     const size_t ws = a->w_stride;
     const uint8_t *w = a->w + g * ws;
-    const int8_t *x[2];
-    int32_t *o[2];
+    const int8_t *x[4];
+    int32_t *o[4];
     UNROLL
     for (int t = 0; t < T; t++) {
         x[t] = a->qpad + (t0 + t) * a->qpad_stride;
@@ -635,10 +635,10 @@ INLINE void fr_tile(const lutgemm_kernel_args *a, size_t g, size_t t0, const int
     }
     for (size_t b0 = 0; b0 < nb; b0 += MAD_GB) {
         const int G = nb - b0 < MAD_GB ? (int)(nb - b0) : MAD_GB;
-        __m512i stage[8][MAD_GB];
+        __m512i stage[16][MAD_GB];
         for (int bb = 0; bb < G; bb++) {
             const size_t b = b0 + bb;
-            __m512i S[8];
+            __m512i S[16];
             fr_group(w, ws, x, b * spg, (b + 1) * spg, R, T, S);
             UNROLL
             for (int r = 0; r < R; r++)
@@ -789,10 +789,15 @@ INLINE void fr_tile_any(const lutgemm_kernel_args *a, size_t g, size_t t0, const
 }
 
 /* One token: 2 row groups per pass, then one; token pairs: one row group
- * per pass. */
+ * per pass; int32 sums out (no float accumulators), 4 tokens per pass
+ * first (16 int32 accumulators). */
 INLINE void fr_tokens(const lutgemm_kernel_args *a, const int F)
 {
     size_t t = 0;
+    if (F == 0 || F == FR_TERNARY)
+        for (; t + 4 <= a->n; t += 4)
+            for (size_t g = 0; g < a->row_groups; g++)
+                fr_tile_any(a, g, t, 1, 4, F);
     for (; t + 2 <= a->n; t += 2)
         for (size_t g = 0; g < a->row_groups; g++)
             fr_tile_any(a, g, t, 1, 2, F);
