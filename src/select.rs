@@ -93,6 +93,19 @@ const VECLUT_AVX2: &str = "avx2/exact, many tokens: the vector-LUT runs a full 3
 /// at n = 1; at n ≥ 2 both kernels are compute-bound and within noise).
 const DRAM_TOKENS: RangeInclusive<usize> = 1..=1;
 
+/// A ternary Exact row that prefers the vector-LUT over multiply-add.
+const fn veclut_rule(isa: Isa, tokens: RangeInclusive<usize>, why: &'static str) -> Rule {
+    Rule {
+        ternary: true,
+        contract: Exact,
+        isa,
+        tokens,
+        weights: Any,
+        order: &[VecLutG4, MultiplyAdd],
+        why,
+    }
+}
+
 const RULES: &[Rule] = &[
     // ---- vector-LUT rows (veclut_g4) ----
     // A vector-LUT call costs the same for 1..=32 tokens (one tile), so it
@@ -108,87 +121,15 @@ const RULES: &[Rule] = &[
     // tile no longer costs more than mad's tokens); avx2 n = 24 / 32 / 40 / 48 / 64 / 160:
     // veclut 3299 / 3594 / 6876 / 6374 / 6648 / 16466 us, mad 3393 / 4515 /
     // 5612 / 6746 / 9043 / 22849 us (r = 0.72-0.80).
-    Rule {
-        ternary: true,
-        contract: Exact,
-        isa: Isa::Avx512,
-        tokens: 28..=32,
-        weights: Any,
-        order: &[VecLutG4, MultiplyAdd],
-        why: VECLUT_AVX512,
-    },
-    Rule {
-        ternary: true,
-        contract: Exact,
-        isa: Isa::Avx512,
-        tokens: 55..=64,
-        weights: Any,
-        order: &[VecLutG4, MultiplyAdd],
-        why: VECLUT_AVX512,
-    },
-    Rule {
-        ternary: true,
-        contract: Exact,
-        isa: Isa::Avx512,
-        tokens: 82..=96,
-        weights: Any,
-        order: &[VecLutG4, MultiplyAdd],
-        why: VECLUT_AVX512,
-    },
-    Rule {
-        ternary: true,
-        contract: Exact,
-        isa: Isa::Avx512,
-        tokens: 109..=128,
-        weights: Any,
-        order: &[VecLutG4, MultiplyAdd],
-        why: VECLUT_AVX512,
-    },
-    Rule {
-        ternary: true,
-        contract: Exact,
-        isa: Isa::Avx512,
-        tokens: 137..=160,
-        weights: Any,
-        order: &[VecLutG4, MultiplyAdd],
-        why: VECLUT_AVX512,
-    },
-    Rule {
-        ternary: true,
-        contract: Exact,
-        isa: Isa::Avx512,
-        tokens: 164..=usize::MAX,
-        weights: Any,
-        order: &[VecLutG4, MultiplyAdd],
-        why: VECLUT_AVX512,
-    },
-    Rule {
-        ternary: true,
-        contract: Exact,
-        isa: Isa::Avx2,
-        tokens: 26..=32,
-        weights: Any,
-        order: &[VecLutG4, MultiplyAdd],
-        why: VECLUT_AVX2,
-    },
-    Rule {
-        ternary: true,
-        contract: Exact,
-        isa: Isa::Avx2,
-        tokens: 48..=64,
-        weights: Any,
-        order: &[VecLutG4, MultiplyAdd],
-        why: VECLUT_AVX2,
-    },
-    Rule {
-        ternary: true,
-        contract: Exact,
-        isa: Isa::Avx2,
-        tokens: 71..=usize::MAX,
-        weights: Any,
-        order: &[VecLutG4, MultiplyAdd],
-        why: VECLUT_AVX2,
-    },
+    veclut_rule(Isa::Avx512, 28..=32, VECLUT_AVX512),
+    veclut_rule(Isa::Avx512, 55..=64, VECLUT_AVX512),
+    veclut_rule(Isa::Avx512, 82..=96, VECLUT_AVX512),
+    veclut_rule(Isa::Avx512, 109..=128, VECLUT_AVX512),
+    veclut_rule(Isa::Avx512, 137..=160, VECLUT_AVX512),
+    veclut_rule(Isa::Avx512, 164..=usize::MAX, VECLUT_AVX512),
+    veclut_rule(Isa::Avx2, 26..=32, VECLUT_AVX2),
+    veclut_rule(Isa::Avx2, 48..=64, VECLUT_AVX2),
+    veclut_rule(Isa::Avx2, 71..=usize::MAX, VECLUT_AVX2),
     Rule {
         ternary: true,
         contract: Exact,

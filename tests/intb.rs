@@ -81,6 +81,23 @@ fn plane_scales() {
     assert!(matches!(e, Error::Unavailable(_)), "{e}");
 }
 
+/// `m × k` weights all at the top code `2^b − 1`, unit scales, no offsets:
+/// with all-±127 activations, the largest sums an integer path sees.
+fn top_codes(m: usize, k: usize, bits: u32, g: ScaleGranularity) -> IntMatrix {
+    let count = g.scale_count(m, k).unwrap();
+    let top = (1u8 << bits) - 1;
+    IntMatrix::new(
+        m,
+        k,
+        bits,
+        g,
+        vec![top; m * k],
+        vec![1.0; count],
+        vec![0.0; count],
+    )
+    .unwrap()
+}
+
 #[test]
 fn worst_case_overflow_inputs() {
     // All activations ±127 of one sign, all codes at 2^b − 1: the largest
@@ -94,19 +111,8 @@ fn worst_case_overflow_inputs() {
         for &k in ks {
             for qv in [127i8, -127] {
                 for g in [ScaleGranularity::PerRow, ScaleGranularity::PerBlock(256)] {
-                    let m = 70;
                     let top = (1u8 << bits) - 1;
-                    let count = g.scale_count(m, k).unwrap();
-                    let w = IntMatrix::new(
-                        m,
-                        k,
-                        bits,
-                        g,
-                        vec![top; m * k],
-                        vec![1.0; count],
-                        vec![0.0; count],
-                    )
-                    .unwrap();
+                    let w = top_codes(70, k, bits, g);
                     let q = vec![qv; k];
                     let want = reference::integer_sums(&w, &q, 1);
                     let bl = g.block_len(k) as i32;
@@ -128,20 +134,8 @@ fn longest_rows_at_the_worst_case() {
     let k = lutgemm::format::MAX_K;
     for bits in [2u32, 4] {
         for qv in [127i8, -127] {
-            let m = 64;
             let top = (1u8 << bits) - 1;
-            let g = ScaleGranularity::PerRow;
-            let count = g.scale_count(m, k).unwrap();
-            let w = IntMatrix::new(
-                m,
-                k,
-                bits,
-                g,
-                vec![top; m * k],
-                vec![1.0; count],
-                vec![0.0; count],
-            )
-            .unwrap();
+            let w = top_codes(64, k, bits, ScaleGranularity::PerRow);
             let q = vec![qv; k];
             let want = reference::integer_sums(&w, &q, 1);
             assert!(want.iter().all(|&s| s == qv as i32 * top as i32 * k as i32));

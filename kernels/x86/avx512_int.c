@@ -253,48 +253,41 @@ INLINE void mad_group(const uint8_t *w, size_t ws, const int8_t *const *x, size_
         sum[i] = _mm512_add_epi32(X[i], SH ? Y[i] : _mm512_srai_epi32(Y[i], B4 ? 4 : 2));
 }
 
+/* One scale group's V vectors of 16 row sums (lane = row), vector i for
+ * the rows whose outputs start at base[i] (nb apart): stored at once when
+ * nb == 1, else kept as column bb of a block for sums_flush. */
+INLINE void sums_put(const __m512i *sum, const int V, int32_t *const *base, size_t nb, int bb,
+                     __m512i stage[][MAD_GB])
+{
+    UNROLL
+    for (int i = 0; i < V; i++) {
+        if (nb == 1)
+            _mm512_storeu_si512((void *)base[i], sum[i]);
+        else
+            stage[i][bb] = sum[i];
+    }
+}
+
+/* Writes a block's G staged groups from b0 (nb > 1): one transpose and
+ * masked stores per vector (store_cols16). */
+INLINE void sums_flush(__m512i stage[][MAD_GB], const int V, int32_t *const *base, size_t nb,
+                       size_t b0, int G)
+{
+    if (nb == 1)
+        return;
+    UNROLL
+    for (int i = 0; i < V; i++)
+        store_cols16(stage[i], G, base[i] + b0, nb, 0, -1);
+}
+
+/* Both layouts' int32-sum tiles (sums_tile, after Layout A'). */
+INLINE void sums_tile(const lutgemm_kernel_args *a, size_t g, size_t t0, const int R,
+                      const int T, const int FR, const int B4, const int TERN);
+
 INLINE void mad_tile(const lutgemm_kernel_args *a, size_t g, size_t t0, const int R,
                      const int T, const int B4)
 {
-    const size_t kc = B4 ? 8 : 16;
-    const size_t spg = a->bp / kc;
-    const size_t nb = a->nb;
-    const size_t ws = a->w_stride;
-    const uint8_t *w = a->w + g * ws;
-    const int8_t *x[4];
-    int32_t *o[4];
-    /* R·T <= 4 (mad_rows). */
-    UNROLL
-    for (int t = 0; t < T; t++) {
-        x[t] = a->qpad + (t0 + t) * a->qpad_stride;
-        o[t] = (int32_t *)a->out + (t0 + t) * a->out_stride + g * MAD_MR * nb;
-    }
-    for (size_t b0 = 0; b0 < nb; b0 += MAD_GB) {
-        const int G = nb - b0 < MAD_GB ? (int)(nb - b0) : MAD_GB;
-        __m512i stage[4][MAD_GB];
-        for (int bb = 0; bb < G; bb++) {
-            const size_t b = b0 + bb;
-            __m512i sum[4];
-            mad_group(w, ws, x, b * spg, (b + 1) * spg, R, T, B4, sum);
-            UNROLL
-            for (int r = 0; r < R; r++)
-                UNROLL
-                for (int t = 0; t < T; t++) {
-                    const int i = r * T + t;
-                    if (nb == 1)
-                        _mm512_storeu_si512((void *)(o[t] + r * MAD_MR), sum[i]);
-                    else
-                        stage[i][bb] = sum[i];
-                }
-        }
-        if (nb > 1) {
-            UNROLL
-            for (int r = 0; r < R; r++)
-                UNROLL
-                for (int t = 0; t < T; t++)
-                    store_cols16(stage[r * T + t], G, o[t] + r * MAD_MR * nb + b0, nb, 0, -1);
-        }
-    }
+    sums_tile(a, g, t0, R, T, 0, B4, 0);
 }
 
 /* Fused group scaling (lutgemm_kernels.h): per scale group b, in order,
@@ -335,82 +328,35 @@ INLINE __m512 mad_scales16(const uint8_t *p, const int H)
              : _mm512_loadu_ps((const float *)p);
 }
 
+/* A fused block's per-token group sums of the activations, groups b0 ..
+ * b0 + G - 1 (G <= 16): as floats for the offsets' FMAs (OFF), or times
+ * the zero point 2^ZSH for its integer subtraction (ZP). */
+INLINE void fused_block_qsums(const int32_t *const *qs, const int T, size_t b0, size_t G,
+                              const int OFF, const int ZP, const int ZSH, float qf[][16],
+                              int32_t zq[][16])
+{
+    if (!OFF && !ZP)
+        return;
+    const __mmask16 m = (__mmask16)((1u << G) - 1);
+    UNROLL
+    for (int t = 0; t < T; t++) {
+        const __m512i q = _mm512_maskz_loadu_epi32(m, qs[t] + b0);
+        if (OFF)
+            _mm512_store_ps(qf[t], _mm512_cvtepi32_ps(q));
+        else
+            _mm512_store_si512((void *)zq[t], _mm512_slli_epi32(q, ZSH));
+    }
+}
+
+/* Both layouts' fused tiles (fused_tile, after Layout A'). */
+INLINE void fused_tile(const lutgemm_kernel_args *a, size_t g, size_t t0, const int R,
+                       const int T, const int FR, const int B4, const int H, const int OFF,
+                       const int ZP);
+
 INLINE void mad_tile_fused(const lutgemm_kernel_args *a, size_t g, size_t t0, const int R,
                            const int T, const int B4, const int H, const int OFF, const int ZP)
 {
-    const size_t kc = B4 ? 8 : 16;
-    const size_t spg = a->bp / kc;
-    const size_t nb = a->nb;
-    const size_t ws = a->w_stride;
-    const size_t gss = a->gscale_stride;
-    const size_t esz = H ? 2 : 4;
-    const size_t pg = MAD_MR * esz * (OFF ? 2 : 1);
-    const uint8_t *w = a->w + g * ws;
-    const uint8_t *gs = (const uint8_t *)a->gscale + g * gss;
-    const int8_t *x[4];
-    const int32_t *qs[4];
-    __m512 acc[4];
-    UNROLL
-    for (int t = 0; t < T; t++) {
-        x[t] = a->qpad + (t0 + t) * a->qpad_stride;
-        qs[t] = a->qsum + (t0 + t) * a->qsum_stride;
-    }
-    UNROLL
-    for (int i = 0; i < R * T; i++)
-        acc[i] = _mm512_setzero_ps();
-    for (size_t b0 = 0; b0 < nb; b0 += 16) {
-        const size_t G = nb - b0 < 16 ? nb - b0 : 16;
-        /* The block's qsum as floats, one conversion per 16 groups: the
-         * offsets' FMAs broadcast them from memory. */
-        float qf[4][16] __attribute__((aligned(64)));
-        int32_t zq[4][16] __attribute__((aligned(64)));
-        if (OFF || ZP) {
-            const __mmask16 m = (__mmask16)((1u << G) - 1);
-            UNROLL
-            for (int t = 0; t < T; t++) {
-                const __m512i q = _mm512_maskz_loadu_epi32(m, qs[t] + b0);
-                if (OFF)
-                    _mm512_store_ps(qf[t], _mm512_cvtepi32_ps(q));
-                else
-                    _mm512_store_si512((void *)zq[t], _mm512_slli_epi32(q, B4 ? 3 : 1));
-            }
-        }
-        for (size_t bb = 0; bb < G; bb++) {
-            const size_t b = b0 + bb;
-            __m512i sum[4];
-            mad_group(w, ws, x, b * spg, (b + 1) * spg, R, T, B4, sum);
-            if (ZP) {
-                /* isum - z·qsum, z = 2^(bits-1). */
-                UNROLL
-                for (int r = 0; r < R; r++)
-                    UNROLL
-                    for (int t = 0; t < T; t++)
-                        sum[r * T + t] = _mm512_sub_epi32(sum[r * T + t], _mm512_set1_epi32(zq[t][bb]));
-            }
-            UNROLL
-            for (int r = 0; r < R; r++) {
-                const uint8_t *p = gs + r * gss + b * pg;
-                const __m512 sc = mad_scales16(p, H);
-                UNROLL
-                for (int t = 0; t < T; t++)
-                    acc[r * T + t] =
-                        _mm512_fmadd_ps(sc, _mm512_cvtepi32_ps(sum[r * T + t]), acc[r * T + t]);
-                if (OFF) {
-                    const __m512 of = mad_scales16(p + MAD_MR * esz, H);
-                    UNROLL
-                    for (int t = 0; t < T; t++)
-                        acc[r * T + t] =
-                            _mm512_fmadd_ps(of, _mm512_set1_ps(qf[t][bb]), acc[r * T + t]);
-                }
-            }
-        }
-    }
-    UNROLL
-    for (int r = 0; r < R; r++)
-        UNROLL
-        for (int t = 0; t < T; t++)
-            _mm512_storeu_ps((float *)a->out + (t0 + t) * a->out_stride + (g + r) * MAD_MR,
-                             acc[r * T + t]);
+    fused_tile(a, g, t0, R, T, 0, B4, H, OFF, ZP);
 }
 
 /* One tile, fused (F: the scale storage H and offsets OFF as constants)
@@ -617,73 +563,100 @@ INLINE void fr_group(const uint8_t *w, size_t ws, const int8_t *const *x, size_t
     }
 }
 
-/* One tile, int32 group sums out (as mad_tile); ternary codes (TERN: w + 1)
- * less the group's activation sum. */
-INLINE void fr_tile(const lutgemm_kernel_args *a, size_t g, size_t t0, const int R, const int T,
-                    const int TERN)
+/* Row sums of one scale group's steps [s0, s1) in either layout (FR:
+ * fr_group, 4 vectors per row group and token; else mad_group, one). */
+INLINE void layout_group(const uint8_t *w, size_t ws, const int8_t *const *x, size_t s0,
+                         size_t s1, const int R, const int T, const int FR, const int B4,
+                         __m512i *S)
 {
-    const size_t spg = a->bp / 4;
+    if (FR)
+        fr_group(w, ws, x, s0, s1, R, T, S);
+    else
+        mad_group(w, ws, x, s0, s1, R, T, B4, S);
+}
+
+/* One tile, int32 group sums out, either layout: FR (Layout A', vector
+ * i = 4·(r·T + t) + f is rows 16f.. of row group r for token t; ternary
+ * codes, TERN: w + 1, less the group's activation sum) or Layout A (vector
+ * r·T + t, 16 rows; R·T <= 4, mad_rows). */
+INLINE void sums_tile(const lutgemm_kernel_args *a, size_t g, size_t t0, const int R,
+                      const int T, const int FR, const int B4, const int TERN)
+{
+    const int F = FR ? 4 : 1;
+    const size_t MR = FR ? FR_MR : MAD_MR;
+    const size_t kc = FR ? 4 : B4 ? 8 : 16;
+    const size_t spg = a->bp / kc;
     const size_t nb = a->nb;
     const size_t ws = a->w_stride;
     const uint8_t *w = a->w + g * ws;
     const int8_t *x[4];
-    int32_t *o[4];
+    int32_t *base[16];
     UNROLL
-    for (int t = 0; t < T; t++) {
+    for (int t = 0; t < T; t++)
         x[t] = a->qpad + (t0 + t) * a->qpad_stride;
-        o[t] = (int32_t *)a->out + (t0 + t) * a->out_stride + g * FR_MR * nb;
-    }
+    UNROLL
+    for (int r = 0; r < R; r++)
+        UNROLL
+        for (int t = 0; t < T; t++)
+            UNROLL
+            for (int f = 0; f < F; f++)
+                base[F * (r * T + t) + f] = (int32_t *)a->out + (t0 + t) * a->out_stride +
+                                            ((g + r) * MR + 16 * f) * nb;
     for (size_t b0 = 0; b0 < nb; b0 += MAD_GB) {
         const int G = nb - b0 < MAD_GB ? (int)(nb - b0) : MAD_GB;
         __m512i stage[16][MAD_GB];
         for (int bb = 0; bb < G; bb++) {
             const size_t b = b0 + bb;
             __m512i S[16];
-            fr_group(w, ws, x, b * spg, (b + 1) * spg, R, T, S);
-            UNROLL
-            for (int r = 0; r < R; r++)
+            layout_group(w, ws, x, b * spg, (b + 1) * spg, R, T, FR, B4, S);
+            if (TERN) {
                 UNROLL
-                for (int t = 0; t < T; t++)
+                for (int r = 0; r < R; r++)
                     UNROLL
-                    for (int f = 0; f < 4; f++) {
-                        const int i = 4 * (r * T + t) + f;
-                        if (TERN)
-                            S[i] = _mm512_sub_epi32(
-                                S[i], _mm512_set1_epi32(a->qsum[(t0 + t) * a->qsum_stride + b]));
-                        if (nb == 1)
-                            _mm512_storeu_si512((void *)(o[t] + r * FR_MR + 16 * f), S[i]);
-                        else
-                            stage[i][bb] = S[i];
+                    for (int t = 0; t < T; t++) {
+                        const __m512i qs =
+                            _mm512_set1_epi32(a->qsum[(t0 + t) * a->qsum_stride + b]);
+                        UNROLL
+                        for (int f = 0; f < F; f++)
+                            S[F * (r * T + t) + f] = _mm512_sub_epi32(S[F * (r * T + t) + f], qs);
                     }
+            }
+            sums_put(S, F * R * T, base, nb, bb, stage);
         }
-        if (nb > 1) {
-            UNROLL
-            for (int r = 0; r < R; r++)
-                UNROLL
-                for (int t = 0; t < T; t++)
-                    UNROLL
-                    for (int f = 0; f < 4; f++)
-                        store_cols16(stage[4 * (r * T + t) + f], G,
-                                     o[t] + (r * FR_MR + 16 * f) * nb + b0, nb, 0, -1);
-        }
+        sums_flush(stage, F * R * T, base, nb, b0, G);
     }
 }
 
-/* One tile, fused group scaling (as mad_tile_fused; the 64 scales of a
- * row group and group are rows 16f..16f+15 at 16·f elements). */
-INLINE void fr_tile_fused(const lutgemm_kernel_args *a, size_t g, size_t t0, const int R,
-                          const int T, const int H, const int OFF, const int ZP)
+INLINE void fr_tile(const lutgemm_kernel_args *a, size_t g, size_t t0, const int R, const int T,
+                    const int TERN)
 {
-    const size_t spg = a->bp / 4;
+    sums_tile(a, g, t0, R, T, 1, 0, TERN);
+}
+
+/* One tile with fused group scaling, either layout: FR (Layout A', 64 rows
+ * a row group as 4 vectors of 16, fr_group) or Layout A (16 rows, one
+ * vector, mad_group). Vector i = F·(r·T + t) + f holds rows 16f.. of row
+ * group r for token t (F = 4 or 1); the scales of a row group and group
+ * are its rows' in order, so rows 16f.. start at 16·f elements, and their
+ * offsets MR elements later ("Fused group scaling" above has the order
+ * and the measurements). */
+INLINE void fused_tile(const lutgemm_kernel_args *a, size_t g, size_t t0, const int R,
+                       const int T, const int FR, const int B4, const int H, const int OFF,
+                       const int ZP)
+{
+    const int F = FR ? 4 : 1;
+    const size_t MR = FR ? FR_MR : MAD_MR;
+    const size_t kc = FR ? 4 : B4 ? 8 : 16;
+    const size_t spg = a->bp / kc;
     const size_t nb = a->nb;
     const size_t ws = a->w_stride;
     const size_t gss = a->gscale_stride;
     const size_t esz = H ? 2 : 4;
-    const size_t pg = FR_MR * esz * (OFF ? 2 : 1);
+    const size_t pg = MR * esz * (OFF ? 2 : 1);
     const uint8_t *w = a->w + g * ws;
     const uint8_t *gs = (const uint8_t *)a->gscale + g * gss;
-    const int8_t *x[2];
-    const int32_t *qs[2];
+    const int8_t *x[4];
+    const int32_t *qs[4];
     __m512 acc[8];
     UNROLL
     for (int t = 0; t < T; t++) {
@@ -691,54 +664,36 @@ INLINE void fr_tile_fused(const lutgemm_kernel_args *a, size_t g, size_t t0, con
         qs[t] = a->qsum + (t0 + t) * a->qsum_stride;
     }
     UNROLL
-    for (int i = 0; i < 4 * R * T; i++)
+    for (int i = 0; i < F * R * T; i++)
         acc[i] = _mm512_setzero_ps();
     for (size_t b0 = 0; b0 < nb; b0 += 16) {
         const size_t G = nb - b0 < 16 ? nb - b0 : 16;
-        float qf[2][16] __attribute__((aligned(64)));
-        int32_t zq[2][16] __attribute__((aligned(64)));
-        if (OFF || ZP) {
-            const __mmask16 m = (__mmask16)((1u << G) - 1);
-            UNROLL
-            for (int t = 0; t < T; t++) {
-                const __m512i q = _mm512_maskz_loadu_epi32(m, qs[t] + b0);
-                if (OFF)
-                    _mm512_store_ps(qf[t], _mm512_cvtepi32_ps(q));
-                else
-                    _mm512_store_si512((void *)zq[t], _mm512_slli_epi32(q, 1));
-            }
-        }
+        float qf[4][16] __attribute__((aligned(64)));
+        int32_t zq[4][16] __attribute__((aligned(64)));
+        fused_block_qsums(qs, T, b0, G, OFF, ZP, B4 ? 3 : 1, qf, zq);
         for (size_t bb = 0; bb < G; bb++) {
             const size_t b = b0 + bb;
             __m512i S[8];
-            fr_group(w, ws, x, b * spg, (b + 1) * spg, R, T, S);
-            if (ZP) {
-                /* isum - 2·qsum (z = 2 at 2 bits). */
-                UNROLL
-                for (int r = 0; r < R; r++)
-                    UNROLL
-                    for (int t = 0; t < T; t++)
-                        UNROLL
-                        for (int f = 0; f < 4; f++)
-                            S[4 * (r * T + t) + f] = _mm512_sub_epi32(S[4 * (r * T + t) + f],
-                                                                      _mm512_set1_epi32(zq[t][bb]));
-            }
+            layout_group(w, ws, x, b * spg, (b + 1) * spg, R, T, FR, B4, S);
             UNROLL
             for (int r = 0; r < R; r++) {
                 const uint8_t *p = gs + r * gss + b * pg;
                 UNROLL
-                for (int f = 0; f < 4; f++) {
+                for (int f = 0; f < F; f++) {
                     const __m512 sc = mad_scales16(p + 16 * f * esz, H);
                     UNROLL
                     for (int t = 0; t < T; t++) {
-                        const int i = 4 * (r * T + t) + f;
-                        acc[i] = _mm512_fmadd_ps(sc, _mm512_cvtepi32_ps(S[i]), acc[i]);
+                        const int i = F * (r * T + t) + f;
+                        /* isum - z·qsum, z = 2^(bits-1) (ZP). */
+                        const __m512i v =
+                            ZP ? _mm512_sub_epi32(S[i], _mm512_set1_epi32(zq[t][bb])) : S[i];
+                        acc[i] = _mm512_fmadd_ps(sc, _mm512_cvtepi32_ps(v), acc[i]);
                     }
                     if (OFF) {
-                        const __m512 of = mad_scales16(p + (FR_MR + 16 * f) * esz, H);
+                        const __m512 of = mad_scales16(p + (MR + 16 * f) * esz, H);
                         UNROLL
                         for (int t = 0; t < T; t++) {
-                            const int i = 4 * (r * T + t) + f;
+                            const int i = F * (r * T + t) + f;
                             acc[i] = _mm512_fmadd_ps(of, _mm512_set1_ps(qf[t][bb]), acc[i]);
                         }
                     }
@@ -751,10 +706,16 @@ INLINE void fr_tile_fused(const lutgemm_kernel_args *a, size_t g, size_t t0, con
         UNROLL
         for (int t = 0; t < T; t++)
             UNROLL
-            for (int f = 0; f < 4; f++)
-                _mm512_storeu_ps((float *)a->out + (t0 + t) * a->out_stride + (g + r) * FR_MR +
+            for (int f = 0; f < F; f++)
+                _mm512_storeu_ps((float *)a->out + (t0 + t) * a->out_stride + (g + r) * MR +
                                      16 * f,
-                                 acc[4 * (r * T + t) + f]);
+                                 acc[F * (r * T + t) + f]);
+}
+
+INLINE void fr_tile_fused(const lutgemm_kernel_args *a, size_t g, size_t t0, const int R,
+                          const int T, const int H, const int OFF, const int ZP)
+{
+    fused_tile(a, g, t0, R, T, 1, 0, H, OFF, ZP);
 }
 
 INLINE void fr_tile_any(const lutgemm_kernel_args *a, size_t g, size_t t0, const int R,
