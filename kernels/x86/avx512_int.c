@@ -481,11 +481,11 @@ LUTGEMM_KERNEL(lutgemm_avx512_int_mad)
  * Three masks per load and no adds between fields, against Layout A's
  * shift, four masks and one add per group.
  *
- * Why this wins on Zen 4: a measured probe (8 independent vpdpbusd zmm per
- * iteration, 8.0 cycles) takes 12 cycles with 4 FMAs added, but stays at
- * 8.0-8.3 with 8 vpandd, 4 vcvtdq2ps or 4 vpsrlw added: vpdpbusd and FMA
- * share two pipes, masks, shifts and conversions use the other two (at one
- * zmm per cycle). Layout A at 2 bits, groups of 64, n = 1 needs per 16
+ * Why this wins on Zen 4: a measured probe (docs/probes/pipes.c: 8
+ * independent vpdpbusd zmm per iteration, 8.0 cycles) takes 12 cycles
+ * with 4 FMAs added, but stays at 8.0-8.3 with 8 vpandd, 4 vcvtdq2ps or 4
+ * vpsrlw added: vpdpbusd and FMA share two pipes, masks, shifts and
+ * conversions use the other two (at one zmm per cycle). Layout A at 2 bits, groups of 64, n = 1 needs per 16
  * rows and group 16 vpdpbusd + 2 FMA on the first pair but 20 decode ops +
  * 2 combine + 1 conversion + 2 vcvtph2ps on the second: ~25 cycles for 16
  * vpdpbusd, the 107-112 us measured. Here per 64 rows and group: 64
