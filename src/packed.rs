@@ -157,8 +157,7 @@ impl PackedWeights {
         kernel.layout.pack(w, &geo, data.bytes_mut());
         let plane_out = if planes { geo.bits } else { 1 };
         let group_scales = (contract == Contract::Exact
-            && format != Format::Ternary
-            && kernel.layout.fuses_group_scaling())
+            && kernel.layout.fuses_group_scaling(format))
         .then(|| GroupScales::build(w, &geo))
         .flatten();
         let epilogue_rows = if group_scales.is_some() { 0 } else { m };

@@ -172,7 +172,7 @@ impl Plan {
     ) -> Plan {
         let geo = w.geo;
         let fused = output == Output::Floats && w.group_scales.is_some();
-        assert!(!fused || kernel.layout.fuses_group_scaling());
+        assert!(!fused || kernel.layout.fuses_group_scaling(w.format()));
         let contract = kernel.contract;
         let layout = kernel.layout;
         let threads = threads.max(1);

@@ -280,15 +280,12 @@ INLINE void sums_flush(__m512i stage[][MAD_GB], const int V, int32_t *const *bas
         store_cols16(stage[i], G, base[i] + b0, nb, 0, -1);
 }
 
-/* Both layouts' int32-sum tiles (sums_tile, after Layout A'). */
-INLINE void sums_tile(const lutgemm_kernel_args *a, size_t g, size_t t0, const int R,
-                      const int T, const int FR, const int B4, const int TERN);
+/* tile_any's mode for ternary codes on Layout A' (never fused). */
+#define FR_TERNARY 16
 
-INLINE void mad_tile(const lutgemm_kernel_args *a, size_t g, size_t t0, const int R,
-                     const int T, const int B4)
-{
-    sums_tile(a, g, t0, R, T, 0, B4, 0);
-}
+/* One tile of either layout (tile_any, after Layout A'). */
+INLINE void tile_any(const lutgemm_kernel_args *a, size_t g, size_t t0, const int R,
+                     const int T, const int FR, const int B4, const int F);
 
 /* Fused group scaling (lutgemm_kernels.h): per scale group b, in order,
  * acc = fma(s_b, f32(sum_b), acc) then, with offsets (OFF),
@@ -348,47 +345,6 @@ INLINE void fused_block_qsums(const int32_t *const *qs, const int T, size_t b0, 
     }
 }
 
-/* Both layouts' fused tiles (fused_tile, after Layout A'). */
-INLINE void fused_tile(const lutgemm_kernel_args *a, size_t g, size_t t0, const int R,
-                       const int T, const int FR, const int B4, const int H, const int OFF,
-                       const int ZP);
-
-INLINE void mad_tile_fused(const lutgemm_kernel_args *a, size_t g, size_t t0, const int R,
-                           const int T, const int B4, const int H, const int OFF, const int ZP)
-{
-    fused_tile(a, g, t0, R, T, 0, B4, H, OFF, ZP);
-}
-
-/* One tile, fused (F: the scale storage H and offsets OFF as constants)
- * or not. */
-INLINE void mad_tile_any(const lutgemm_kernel_args *a, size_t g, size_t t0, const int R,
-                         const int T, const int B4, const int F)
-{
-    switch (F) {
-    case 0:
-        mad_tile(a, g, t0, R, T, B4);
-        break;
-    case LUTGEMM_FUSE:
-        mad_tile_fused(a, g, t0, R, T, B4, 0, 0, 0);
-        break;
-    case LUTGEMM_FUSE | LUTGEMM_FUSE_F16:
-        mad_tile_fused(a, g, t0, R, T, B4, 1, 0, 0);
-        break;
-    case LUTGEMM_FUSE | LUTGEMM_FUSE_OFFSETS:
-        mad_tile_fused(a, g, t0, R, T, B4, 0, 1, 0);
-        break;
-    case LUTGEMM_FUSE | LUTGEMM_FUSE_F16 | LUTGEMM_FUSE_OFFSETS:
-        mad_tile_fused(a, g, t0, R, T, B4, 1, 1, 0);
-        break;
-    case LUTGEMM_FUSE | LUTGEMM_FUSE_ZERO_POINT:
-        mad_tile_fused(a, g, t0, R, T, B4, 0, 0, 1);
-        break;
-    default:
-        mad_tile_fused(a, g, t0, R, T, B4, 1, 0, 1);
-        break;
-    }
-}
-
 /* All row groups for tokens t0..t0+T-1: R = RB at a time, then one.
  * 2·R·T <= 8 accumulators. */
 INLINE void mad_rows(const lutgemm_kernel_args *a, size_t t0, const int T, const int B4,
@@ -397,9 +353,9 @@ INLINE void mad_rows(const lutgemm_kernel_args *a, size_t t0, const int T, const
     const int RB = T == 1 ? 4 : T == 2 ? 2 : 1;
     size_t g = 0;
     for (; g + RB <= a->row_groups; g += RB)
-        mad_tile_any(a, g, t0, RB, T, B4, F);
+        tile_any(a, g, t0, RB, T, 0, B4, F);
     for (; g < a->row_groups; g++)
-        mad_tile_any(a, g, t0, 1, T, B4, F);
+        tile_any(a, g, t0, 1, T, 0, B4, F);
 }
 
 INLINE void mad_tokens(const lutgemm_kernel_args *a, const int B4, const int F)
@@ -501,8 +457,6 @@ LUTGEMM_KERNEL(lutgemm_avx512_int_mad)
 
 #define FR_MR 64
 #define FR_STEP 64
-/* fr_tile_any's mode for ternary codes (never fused). */
-#define FR_TERNARY 16
 #define FR_SPAN 16384
 
 /* Row sums of R row groups (w, ws apart) × T tokens over steps [s0, s1),
@@ -627,12 +581,6 @@ INLINE void sums_tile(const lutgemm_kernel_args *a, size_t g, size_t t0, const i
     }
 }
 
-INLINE void fr_tile(const lutgemm_kernel_args *a, size_t g, size_t t0, const int R, const int T,
-                    const int TERN)
-{
-    sums_tile(a, g, t0, R, T, 1, 0, TERN);
-}
-
 /* One tile with fused group scaling, either layout: FR (Layout A', 64 rows
  * a row group as 4 vectors of 16, fr_group) or Layout A (16 rows, one
  * vector, mad_group). Vector i = F·(r·T + t) + f holds rows 16f.. of row
@@ -712,41 +660,17 @@ INLINE void fused_tile(const lutgemm_kernel_args *a, size_t g, size_t t0, const 
                                  acc[F * (r * T + t) + f]);
 }
 
-INLINE void fr_tile_fused(const lutgemm_kernel_args *a, size_t g, size_t t0, const int R,
-                          const int T, const int H, const int OFF, const int ZP)
+/* One tile of either layout (FR: Layout A', else A) in mode F, a constant
+ * at every call: int32 sums (0; FR_TERNARY: ternary codes), or the fused
+ * group scaling of the lutgemm_kernels.h flags in F. */
+INLINE void tile_any(const lutgemm_kernel_args *a, size_t g, size_t t0, const int R,
+                     const int T, const int FR, const int B4, const int F)
 {
-    fused_tile(a, g, t0, R, T, 1, 0, H, OFF, ZP);
-}
-
-INLINE void fr_tile_any(const lutgemm_kernel_args *a, size_t g, size_t t0, const int R,
-                        const int T, const int F)
-{
-    switch (F) {
-    case 0:
-        fr_tile(a, g, t0, R, T, 0);
-        break;
-    case FR_TERNARY:
-        fr_tile(a, g, t0, R, T, 1);
-        break;
-    case LUTGEMM_FUSE:
-        fr_tile_fused(a, g, t0, R, T, 0, 0, 0);
-        break;
-    case LUTGEMM_FUSE | LUTGEMM_FUSE_F16:
-        fr_tile_fused(a, g, t0, R, T, 1, 0, 0);
-        break;
-    case LUTGEMM_FUSE | LUTGEMM_FUSE_OFFSETS:
-        fr_tile_fused(a, g, t0, R, T, 0, 1, 0);
-        break;
-    case LUTGEMM_FUSE | LUTGEMM_FUSE_F16 | LUTGEMM_FUSE_OFFSETS:
-        fr_tile_fused(a, g, t0, R, T, 1, 1, 0);
-        break;
-    case LUTGEMM_FUSE | LUTGEMM_FUSE_ZERO_POINT:
-        fr_tile_fused(a, g, t0, R, T, 0, 0, 1);
-        break;
-    default:
-        fr_tile_fused(a, g, t0, R, T, 1, 0, 1);
-        break;
-    }
+    if (F == 0 || F == FR_TERNARY)
+        sums_tile(a, g, t0, R, T, FR, B4, F == FR_TERNARY);
+    else
+        fused_tile(a, g, t0, R, T, FR, B4, (F & LUTGEMM_FUSE_F16) != 0,
+                   (F & LUTGEMM_FUSE_OFFSETS) != 0, (F & LUTGEMM_FUSE_ZERO_POINT) != 0);
 }
 
 /* One token: 2 row groups per pass, then one; token pairs: one row group
@@ -758,16 +682,16 @@ INLINE void fr_tokens(const lutgemm_kernel_args *a, const int F)
     if (F == 0 || F == FR_TERNARY)
         for (; t + 4 <= a->n; t += 4)
             for (size_t g = 0; g < a->row_groups; g++)
-                fr_tile_any(a, g, t, 1, 4, F);
+                tile_any(a, g, t, 1, 4, 1, 0, F);
     for (; t + 2 <= a->n; t += 2)
         for (size_t g = 0; g < a->row_groups; g++)
-            fr_tile_any(a, g, t, 1, 2, F);
+            tile_any(a, g, t, 1, 2, 1, 0, F);
     if (t < a->n) {
         size_t g = 0;
         for (; g + 2 <= a->row_groups; g += 2)
-            fr_tile_any(a, g, t, 2, 1, F);
+            tile_any(a, g, t, 2, 1, 1, 0, F);
         for (; g < a->row_groups; g++)
-            fr_tile_any(a, g, t, 1, 1, F);
+            tile_any(a, g, t, 1, 1, 1, 0, F);
     }
 }
 

@@ -303,7 +303,13 @@ pub(crate) fn run_kernel(kernel: &KernelDesc, call: KernelCall) {
     }
     let (mut fuse, mut gscale, mut gscale_stride) = (0, std::ptr::null(), 0);
     if let Some(f) = &call.fused {
-        assert!(layout.fuses_group_scaling() && kernel.contract == Contract::Exact);
+        assert!(
+            kernel
+                .formats
+                .iter()
+                .any(|&f| layout.fuses_group_scaling(f))
+                && kernel.contract == Contract::Exact
+        );
         assert!(call.plane_out == 1);
         let elem = if f.f16 { 2 } else { 4 };
         assert_eq!(

@@ -228,13 +228,14 @@ impl Layout {
         }
     }
 
-    /// Whether this layout's kernels can apply group scales and offsets
-    /// themselves (fused group scaling, [`GroupScales`]) for integer
-    /// weights: the multiply-add integer kernels, whose lanes are rows
-    /// (ternary weights keep the epilogue: one scale per tensor or per
-    /// block of 256).
-    pub(crate) fn fuses_group_scaling(self) -> bool {
+    /// Whether this layout's kernels apply the group scales and offsets of
+    /// `format` weights themselves (fused group scaling, [`GroupScales`]):
+    /// the multiply-add kernels for integer weights, whose lanes are rows.
+    /// Ternary weights keep the epilogue (one scale per tensor or per block
+    /// of 256), also on [`Layout::MadFieldRows`].
+    pub(crate) fn fuses_group_scaling(self, format: Format) -> bool {
         matches!(self, Layout::IntMad { .. } | Layout::MadFieldRows { .. })
+            && format != Format::Ternary
     }
 
     /// Whether the kernels read the per-group activation sums (`qsum`).
