@@ -87,6 +87,7 @@ typedef int lutgemm_type;
 #define LUTGEMM_FAMILY_BITLUT_G4 4
 #define LUTGEMM_FAMILY_VECLUT_G4 5
 #define LUTGEMM_FAMILY_MAD5 6
+#define LUTGEMM_FAMILY_VECLUT_INT 7
 
 typedef struct lutgemm_pack_options {
     int contract;   /* LUTGEMM_CONTRACT_* */

@@ -18,6 +18,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 /* One kernel call: a range of row groups × a tile of tokens.
  *
@@ -187,6 +188,66 @@ typedef struct lutgemm_table_args {
 static inline size_t lutgemm_veclut_scratch_bytes(size_t rows, size_t nb)
 {
     return VECLUT_XT_BYTES + VECLUT_TABLE_BYTES + rows * VECLUT_TOKENS * (2 + 4 * nb);
+}
+
+/* Integer vector-LUT (Layout::IntVecLut, src/layout/mod.rs;
+ * kernels/veclut_int.h): an index byte holds the codes of 8/f columns in
+ * fields of f bits (f = bits, 4 for 3-bit codes) and selects one of 256
+ * table rows of VECLUT_TOKENS int16 sums Σ code·x. Scratch:
+ *
+ *   xT     IVL_KBLOCK·8 columns (at most) × VECLUT_TOKENS int16
+ *   tables IVL_KBLOCK index groups × 256 rows × VECLUT_TOKENS int16
+ *   qsT    VECLUT_TOKENS int32: the scale group's activation sums of the
+ *          tile's tokens (offsets or zero point)
+ *   acc16  rows × VECLUT_TOKENS int16 (partial sums within a flush run)
+ *   then, unfused, acc32 as for the ternary vector-LUT (rows × nb ×
+ *   VECLUT_TOKENS int32); fused, rows × VECLUT_TOKENS int32 (the scale
+ *   group's sum across flush runs) and rows × VECLUT_TOKENS float (the
+ *   fused accumulator, LUTGEMM_FUSE order).
+ *
+ * int16 partial sums are widened every IVL_FLUSH(bits) index groups: an
+ * entry is at most (8/f)·(2^b − 1)·127 in magnitude, 1016 / 1524 / 1778 /
+ * 3810 for b = 1..4, and 32·1016, 16·1524, 16·1778 and 8·3810 are all
+ * <= 32767 (tests/intb.rs worst_case_overflow_inputs fails at twice these
+ * cadences). src/layout/mod.rs (int_veclut_scratch_bytes) computes the
+ * same size. */
+#define IVL_KBLOCK 4
+#define IVL_FLUSH(bits) ((bits) == 1 ? 32 : (bits) == 4 ? 8 : 16)
+#define IVL_XT_BYTES (IVL_KBLOCK * 8 * VECLUT_TOKENS * 2)
+#define IVL_TABLE_BYTES (IVL_KBLOCK * 256 * VECLUT_TOKENS * 2)
+#define IVL_QSUM_BYTES (VECLUT_TOKENS * 4)
+
+static inline size_t lutgemm_int_veclut_scratch_bytes(size_t rows, size_t nb, int fused)
+{
+    return IVL_XT_BYTES + IVL_TABLE_BYTES + IVL_QSUM_BYTES +
+           rows * VECLUT_TOKENS * (2 + 4 * (fused ? 2 : nb));
+}
+
+/* IEEE binary16 bits to float (exact; fused scales stored as f16). */
+static inline float lutgemm_f16_to_f32(uint16_t h)
+{
+    const uint32_t sign = (uint32_t)(h & 0x8000u) << 16;
+    const uint32_t e = (h >> 10) & 31u, m = h & 1023u;
+    uint32_t bits;
+    if (e == 31)
+        bits = sign | 0x7f800000u | (m << 13);
+    else if (e != 0)
+        bits = sign | ((e + 112) << 23) | (m << 13);
+    else if (m == 0)
+        bits = sign;
+    else {
+        /* Subnormal: m · 2^-24, normalized. */
+        int sh = 0;
+        uint32_t mm = m;
+        while (!(mm & 1024u)) {
+            mm <<= 1;
+            sh++;
+        }
+        bits = sign | ((uint32_t)(113 - sh) << 23) | ((mm & 1023u) << 13);
+    }
+    float f;
+    memcpy(&f, &bits, sizeof f);
+    return f;
 }
 
 #endif

@@ -177,6 +177,7 @@ fn options(opts: *const CPackOptions) -> Result<PackOptions, Fail> {
         4 => Some(KernelFamily::BitLutG4),
         5 => Some(KernelFamily::VecLutG4),
         6 => Some(KernelFamily::MultiplyAdd5),
+        7 => Some(KernelFamily::IntVecLut),
         v => return fail(ERR_ARGUMENT, format!("unknown kernel family {v}")),
     };
     o.tokens = c.tokens.clamp(1, i64::MAX) as usize;

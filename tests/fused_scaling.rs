@@ -14,11 +14,12 @@ use lutgemm::{
 };
 use proptest::prelude::*;
 
-/// Every multiply-add kernel for b-bit integers usable here.
+/// Every kernel usable here that fuses the group scaling of b-bit
+/// integers: the multiply-add kernels and the integer vector-LUT.
 fn mad_kernels(format: Format) -> Vec<&'static KernelDesc> {
     kernels_for(format, Contract::Exact)
         .into_iter()
-        .filter(|k| k.family() == KernelFamily::MultiplyAdd)
+        .filter(|k| matches!(k.family(), KernelFamily::MultiplyAdd | KernelFamily::IntVecLut))
         .collect()
 }
 
@@ -55,10 +56,12 @@ fn weights(
 }
 
 /// Whether `w`'s offsets are all `−z · s` (`z = 2^(b−1)`), some nonzero:
-/// symmetric weights, whose zero point the kernels fold into the sums.
+/// symmetric weights, whose zero point the kernels fold into the sums
+/// (from 2 bits: a 1-bit code's zero point of 1 keeps its offsets).
 fn has_zero_point(w: &IntMatrix) -> bool {
     let z = (1u32 << (w.bits() - 1)) as f32;
-    w.offsets().iter().any(|&o| o != 0.0)
+    w.bits() >= 2
+        && w.offsets().iter().any(|&o| o != 0.0)
         && w.scales()
             .iter()
             .zip(w.offsets())
@@ -94,7 +97,7 @@ fn symmetric_weights_fold_the_zero_point() {
     // s · f32(isum − z·qsum) with no offsets stored; the same bits as the
     // portable kernel, within the bound, for every storage, group and tail.
     let mut rng = Rng(0x5e_77);
-    for bits in [2, 4] {
+    for bits in [2, 3, 4] {
         for &(m, k) in &[(1, 256), (70, 512), (33, 96), (16, 4096)] {
             let wf: Vec<f32> = (0..m * k).map(|_| rng.gauss()).collect();
             for g in groups(k) {
@@ -119,7 +122,7 @@ fn symmetric_weights_fold_the_zero_point() {
 #[test]
 fn every_group_size_storage_and_tail_matches_the_portable_kernel() {
     let mut rng = Rng(0xf0_5ed);
-    for bits in [2, 4] {
+    for bits in [1, 2, 3, 4] {
         for &(m, k) in &[(1, 256), (17, 512), (50, 768), (33, 96), (16, 4096)] {
             for g in groups(k) {
                 for (f16, offsets) in [(true, true), (true, false), (false, true), (false, false)] {
@@ -139,7 +142,7 @@ fn many_row_groups_and_token_tiles() {
     // More row groups than one tile of any kernel, token counts around the
     // tiles (4, 8) and the plan's batches.
     let mut rng = Rng(77);
-    for bits in [2, 4] {
+    for bits in [1, 2, 3, 4] {
         let w = weights(
             300,
             512,
@@ -163,7 +166,7 @@ fn worst_case_sums_and_cancellation_stay_within_the_bound() {
     // sums; scales at both ends of the fused range, and offsets cancelling
     // the scaled sums (the relative error is then all cancellation).
     let k = if small_shapes() { 4352 } else { 14336 };
-    for bits in [2u32, 4] {
+    for bits in [1u32, 2, 3, 4] {
         let top = (1u8 << bits) - 1;
         for g in [ScaleGranularity::PerRow, ScaleGranularity::PerBlock(64)] {
             let m = 40;
@@ -183,10 +186,13 @@ fn worst_case_sums_and_cancellation_stay_within_the_bound() {
                     vec![o; count],
                 )
                 .unwrap();
+                // Stored as f16 when both are exact in it (1-bit codes:
+                // 1 and −1 + 2^−10).
+                let f16 = [s, o].iter().all(|&v| half::f16::from_f32(v).to_f32() == v);
                 for qv in [127i8, -127] {
                     let q = vec![qv; k];
-                    check_fused_kernels(&w, false, &q, &[1.0], 1);
-                    check_fused_kernels(&w, false, &q, &[3e-30], 1);
+                    check_fused_kernels(&w, f16, &q, &[1.0], 1);
+                    check_fused_kernels(&w, f16, &q, &[3e-30], 1);
                 }
             }
         }
@@ -274,7 +280,7 @@ fn fused_results_are_close_to_the_f64_epilogue_and_thread_invariant() {
     // global pool.
     let mut rng = Rng(11);
     let (m, k, n) = (500, 1024, 17);
-    for bits in [2, 4] {
+    for bits in [1, 2, 3, 4] {
         let w = weights(
             m,
             k,
@@ -366,7 +372,7 @@ fn integer_sums_never_fuse() {
     // integer_sums on fused weights returns the exact group sums (the
     // unfused kernel mode), for every mad kernel and the portable one.
     let mut rng = Rng(13);
-    for bits in [2, 4] {
+    for bits in [1, 2, 3, 4] {
         let w = weights(
             70,
             512,

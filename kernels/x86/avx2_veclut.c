@@ -8,3 +8,9 @@
 #include "../veclut_vec.h"
 
 LUTGEMM_VECLUT_VEC_KERNEL(lutgemm_avx2_ternary_veclut_g4, 4)
+
+/* The integer vector-LUT (Layout::IntVecLut): kernels/veclut_int.h with a
+ * table row in two ymm and register blocks of 4 rows. */
+#include "../veclut_int.h"
+
+LUTGEMM_VECLUT_INT_KERNEL(lutgemm_avx2_int_veclut, 4)

@@ -270,3 +270,24 @@ LUTGEMM_KERNEL(lutgemm_avx512_ternary_veclut_g4)
         write_out(a, acc32, rows * a->nb, t0, nt);
     }
 }
+
+/* The integer vector-LUT (Layout::IntVecLut): kernels/veclut_int.h with a
+ * table row in one zmm and register blocks of 16 rows, this file's gather
+ * transpose and in-register output transpose. */
+#define VLV_BYTES 64
+#define IVL_TRANSPOSE transpose_int
+#define IVL_WRITE_OUT write_out
+#include "../veclut_int.h"
+
+/* xT for `cols` (a multiple of 4) columns: the gathers take 32-bit
+ * offsets, so a token stride of 2^26 bytes or more takes the scalar copy. */
+INLINE void transpose_int(const lutgemm_kernel_args *a, size_t t0, size_t nt, size_t col,
+                          size_t cols, int16_t *xT)
+{
+    if (a->qpad_stride < ((size_t)1 << 26))
+        transpose(a, t0, nt, col, cols / 4, xT);
+    else
+        ivl_transpose(a, t0, nt, col, cols, xT);
+}
+
+LUTGEMM_VECLUT_INT_KERNEL(lutgemm_avx512_int_veclut, 16)

@@ -87,17 +87,22 @@ pub enum KernelFamily {
     /// per pattern; an index byte adds a whole row into its weight row's
     /// accumulators. For many tokens (prefill).
     VecLutG4,
+    /// b-bit integer vector-LUT: the same 1→N lookup with a byte of codes
+    /// (8 / b columns; 2 for b = 3 and 4) as the index into 256 table rows,
+    /// group scaling fused.
+    IntVecLut,
 }
 
 impl KernelFamily {
     /// Every family.
-    pub const ALL: [KernelFamily; 6] = [
+    pub const ALL: [KernelFamily; 7] = [
         KernelFamily::MultiplyAdd,
         KernelFamily::MultiplyAdd5,
         KernelFamily::LutG2,
         KernelFamily::LutG4,
         KernelFamily::BitLutG4,
         KernelFamily::VecLutG4,
+        KernelFamily::IntVecLut,
     ];
 
     /// Short name used in descriptions and bench output.
@@ -109,6 +114,7 @@ impl KernelFamily {
             KernelFamily::LutG4 => "lut_g4",
             KernelFamily::BitLutG4 => "bitlut_g4",
             KernelFamily::VecLutG4 => "veclut_g4",
+            KernelFamily::IntVecLut => "veclut_int",
         }
     }
 
@@ -269,7 +275,7 @@ pub(crate) struct KernelCall<'a> {
     pub out_stride: usize,
     pub fused: Option<FusedScales<'a>>,
     /// The call's own scratch (64-byte aligned), at least
-    /// `layout.kernel_scratch_bytes(row_groups · mr, nb)` bytes; empty for
+    /// `layout.kernel_scratch_bytes(row_groups · mr, nb, fused)` bytes; empty for
     /// layouts that need none.
     pub scratch: &'a mut [u8],
 }
@@ -338,7 +344,7 @@ pub(crate) fn run_kernel(kernel: &KernelDesc, call: KernelCall) {
     if kernel.contract == Contract::Fast && table_len > 0 {
         assert!(call.tscale.len() >= span_len(call.n, call.tscale_stride, geo.kp / geo.span));
     }
-    let scratch_len = layout.kernel_scratch_bytes(call.row_groups * geo.mr, geo.nb);
+    let scratch_len = layout.kernel_scratch_bytes(call.row_groups * geo.mr, geo.nb, fuse != 0);
     if scratch_len > 0 {
         assert!(call.scratch.len() >= scratch_len);
         assert!(call.scratch.as_ptr() as usize % 64 == 0);

@@ -14,7 +14,7 @@ use crate::layout::Layout;
 c_functions! {
     kernels: lutgemm_avx2_int_mad, lutgemm_avx2_int_bitlut_g4, lutgemm_avx2_int_bitlut_g4_fast,
         lutgemm_avx2_int_bitlut_g4_float, lutgemm_avx2_ternary_mad, lutgemm_avx2_ternary_lut_g2,
-        lutgemm_avx2_ternary_veclut_g4, lutgemm_avx2_ternary_mad5;
+        lutgemm_avx2_ternary_veclut_g4, lutgemm_avx2_ternary_mad5, lutgemm_avx2_int_veclut;
     tables: lutgemm_avx2_int_bitlut_g4_tables, lutgemm_avx2_int_bitlut_g4_fast_tables, lutgemm_avx2_ternary_lut_g2_tables
 }
 
@@ -38,4 +38,7 @@ pub(crate) const KERNELS: &[KernelDesc] = &[
     // Float tables: the portable builder is < 1% of a Float GEMV.
     kernel!("bitlut_g4_float_avx2", Avx2, INT_ALL, Float, Layout::IntBitLutG4 { mr: 32 },
             lutgemm_avx2_int_bitlut_g4_float, None),
+    // Tables built per call in its scratch (kernels/veclut_int.h).
+    kernel!("veclut_int_avx2", Avx2, INT_ALL, Exact, Layout::IntVecLut { mr: 64 },
+            lutgemm_avx2_int_veclut, None),
 ];

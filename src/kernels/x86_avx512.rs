@@ -12,7 +12,7 @@ c_functions! {
     kernels: lutgemm_avx512_int_mad, lutgemm_avx512_int_mad_fr, lutgemm_avx512_ternary_mad_fr, lutgemm_avx512_int_bitlut_g4,
         lutgemm_avx512_int_bitlut_g4_fast, lutgemm_avx512_int_bitlut_g4_float, lutgemm_avx512_ternary_mad, lutgemm_avx512_ternary_lut_g2,
         lutgemm_avx512_ternary_lut_g4, lutgemm_avx512_ternary_veclut_g4,
-        lutgemm_avx512_ternary_mad5;
+        lutgemm_avx512_ternary_mad5, lutgemm_avx512_int_veclut;
     tables: lutgemm_avx512_int_bitlut_g4_tables, lutgemm_avx512_int_bitlut_g4_fast_tables, lutgemm_avx512_ternary_lut_g2_tables, lutgemm_avx512_ternary_lut_g4_tables
 }
 
@@ -56,4 +56,7 @@ pub(crate) const KERNELS: &[KernelDesc] = &[
     // mirror) is ~2.5 µs per token at k = 4096, < 1% of a Float GEMV.
     kernel!("bitlut_g4_float_avx512", Avx512, INT_ALL, Float, Layout::IntBitLutG4 { mr: 64 },
             lutgemm_avx512_int_bitlut_g4_float, None),
+    // Tables built per call in its scratch (kernels/veclut_int.h).
+    kernel!("veclut_int_avx512", Avx512, INT_ALL, Exact, Layout::IntVecLut { mr: 64 },
+            lutgemm_avx512_int_veclut, None),
 ];

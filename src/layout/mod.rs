@@ -128,6 +128,22 @@ pub enum Layout {
         /// Rows per row group.
         mr: usize,
     },
+    /// b-bit integer vector-LUT (b ∈ 1..=4; Vec-LUT's 1→N lookup): one
+    /// byte indexes 256 patterns of `8 / f` consecutive columns of one row,
+    /// `f` = b bits per field (4 for b = 3: 3-bit codes in nibbles), the
+    /// code of column `c` in bits `f·c..f·(c+1)`. The kernel builds, per
+    /// tile of 32 tokens, one table row per byte value holding
+    /// `Σ_c code_c · x_c` for every token of the tile, and each index byte
+    /// adds a whole row into its weight row's accumulators: `8 / f` weights
+    /// × 32 tokens per add (ternary's [`Layout::TernaryVecLutG4`] does 4).
+    /// Steps of `kc = 8` columns; within a row group, for each index group
+    /// `j` of `8 / f` columns, `mr` bytes, one per row. The kernels apply
+    /// the group scaling themselves ([`GroupScales`]), as the multiply-add
+    /// kernels do, in the same order and so with the same bits.
+    IntVecLut {
+        /// Rows per row group.
+        mr: usize,
+    },
 }
 
 impl Layout {
@@ -141,6 +157,7 @@ impl Layout {
             Layout::TernaryLutG2 { .. } => KernelFamily::LutG2,
             Layout::TernaryLutG4 { .. } => KernelFamily::LutG4,
             Layout::TernaryVecLutG4 { .. } => KernelFamily::VecLutG4,
+            Layout::IntVecLut { .. } => KernelFamily::IntVecLut,
             Layout::IntBitLutG4 { .. } => KernelFamily::BitLutG4,
         }
     }
@@ -155,6 +172,7 @@ impl Layout {
             | Layout::TernaryMad5 { mr }
             | Layout::IntMad { mr }
             | Layout::MadFieldRows { mr }
+            | Layout::IntVecLut { mr }
             | Layout::IntBitLutG4 { mr } => mr,
         }
     }
@@ -169,7 +187,7 @@ impl Layout {
             Layout::TernaryMad5 { .. } => trit5::STEP,
             Layout::IntMad { .. } => 32 / format.bits() as usize,
             Layout::MadFieldRows { .. } => 4,
-            Layout::IntBitLutG4 { .. } => 8,
+            Layout::IntBitLutG4 { .. } | Layout::IntVecLut { .. } => 8,
         }
     }
 
@@ -183,7 +201,7 @@ impl Layout {
             | Layout::TernaryMad5 { .. } => format == Format::Ternary,
             Layout::IntMad { .. } => matches!(format, Format::Int2 | Format::Int4),
             Layout::MadFieldRows { .. } => matches!(format, Format::Int2 | Format::Ternary),
-            Layout::IntBitLutG4 { .. } => format != Format::Ternary,
+            Layout::IntBitLutG4 { .. } | Layout::IntVecLut { .. } => format != Format::Ternary,
         }
     }
 
@@ -202,7 +220,8 @@ impl Layout {
             | Layout::TernaryMad5 { .. }
             | Layout::IntMad { .. }
             | Layout::MadFieldRows { .. }
-            | Layout::TernaryVecLutG4 { .. } => contract == Contract::Exact,
+            | Layout::TernaryVecLutG4 { .. }
+            | Layout::IntVecLut { .. } => contract == Contract::Exact,
             _ => true,
         }
     }
@@ -225,17 +244,23 @@ impl Layout {
             Layout::IntMad { .. } | Layout::MadFieldRows { .. } | Layout::IntBitLutG4 { .. } => {
                 kc * format.bits() as usize / 8
             }
+            Layout::IntVecLut { .. } => kc * int_veclut_field_bits(format) / 8,
         }
     }
 
     /// Whether this layout's kernels apply the group scales and offsets of
     /// `format` weights themselves (fused group scaling, [`GroupScales`]):
-    /// the multiply-add kernels for integer weights, whose lanes are rows.
-    /// Ternary weights keep the epilogue (one scale per tensor or per block
-    /// of 256), also on [`Layout::MadFieldRows`].
+    /// the multiply-add kernels for integer weights, whose lanes are rows,
+    /// and the integer vector-LUT, whose int32 sums per row, scale group
+    /// and token would otherwise leave the kernel (at groups of 64 over
+    /// k = 4096, 64 sums per row and token). Ternary weights keep the
+    /// epilogue (one scale per tensor or per block of 256), also on
+    /// [`Layout::MadFieldRows`].
     pub(crate) fn fuses_group_scaling(self, format: Format) -> bool {
-        matches!(self, Layout::IntMad { .. } | Layout::MadFieldRows { .. })
-            && format != Format::Ternary
+        matches!(
+            self,
+            Layout::IntMad { .. } | Layout::MadFieldRows { .. } | Layout::IntVecLut { .. }
+        ) && format != Format::Ternary
     }
 
     /// Whether the kernels read the per-group activation sums (`qsum`).
@@ -255,14 +280,17 @@ impl Layout {
                 | Layout::IntMad { .. }
                 | Layout::MadFieldRows { .. }
                 | Layout::TernaryVecLutG4 { .. }
+                | Layout::IntVecLut { .. }
         )
     }
 
     /// Scratch bytes one kernel call over `rows` rows of `nb` scale groups
-    /// needs (0: none): the vector-LUT builds its tables inside the call.
-    pub(crate) fn kernel_scratch_bytes(self, rows: usize, nb: usize) -> usize {
+    /// needs (0: none): the vector-LUTs build their tables inside the call.
+    /// `fused`: the call applies the group scaling itself.
+    pub(crate) fn kernel_scratch_bytes(self, rows: usize, nb: usize, fused: bool) -> usize {
         match self {
             Layout::TernaryVecLutG4 { .. } => veclut_scratch_bytes(rows, nb),
+            Layout::IntVecLut { .. } => int_veclut_scratch_bytes(rows, nb, fused),
             _ => 0,
         }
     }
@@ -271,7 +299,7 @@ impl Layout {
     /// preference (the vector-LUT: one table row per token tile).
     pub(crate) fn token_tile(self) -> Option<usize> {
         match self {
-            Layout::TernaryVecLutG4 { .. } => Some(VECLUT_TOKENS),
+            Layout::TernaryVecLutG4 { .. } | Layout::IntVecLut { .. } => Some(VECLUT_TOKENS),
             _ => None,
         }
     }
@@ -285,7 +313,7 @@ impl Layout {
     /// accumulators (192 B per row, 768 KiB) still fit in L2.
     pub(crate) fn tile_rows(self) -> Option<usize> {
         match self {
-            Layout::TernaryVecLutG4 { .. } => Some(4096),
+            Layout::TernaryVecLutG4 { .. } | Layout::IntVecLut { .. } => Some(4096),
             _ => None,
         }
     }
@@ -297,7 +325,8 @@ impl Layout {
             | Layout::TernaryMad5 { .. }
             | Layout::IntMad { .. }
             | Layout::MadFieldRows { .. }
-            | Layout::TernaryVecLutG4 { .. } => 0,
+            | Layout::TernaryVecLutG4 { .. }
+            | Layout::IntVecLut { .. } => 0,
             Layout::TernaryLutG2 { .. } => kp / 2 * lut::ternary_g2::group_bytes(contract),
             Layout::TernaryLutG4 { .. } => kp / 4 * lut::ternary_g4::group_bytes(contract),
             Layout::IntBitLutG4 { .. } => kp / 4 * lut::bit_g4::group_bytes(contract),
@@ -311,7 +340,8 @@ impl Layout {
             | Layout::TernaryMad5 { .. }
             | Layout::IntMad { .. }
             | Layout::MadFieldRows { .. }
-            | Layout::TernaryVecLutG4 { .. } => None,
+            | Layout::TernaryVecLutG4 { .. }
+            | Layout::IntVecLut { .. } => None,
             Layout::TernaryLutG2 { .. } => Some(lut::ternary_g2::builder(contract)),
             Layout::TernaryLutG4 { .. } => Some(lut::ternary_g4::builder(contract)),
             Layout::IntBitLutG4 { .. } => Some(lut::bit_g4::builder(contract)),
@@ -331,6 +361,7 @@ impl Layout {
             Layout::IntMad { .. } => pack::int_mad(w, geo, out),
             Layout::MadFieldRows { .. } => pack::mad_field_rows(w, geo, out),
             Layout::IntBitLutG4 { .. } => pack::int_bitlut_g4(w, geo, out),
+            Layout::IntVecLut { .. } => pack::int_veclut(w, geo, out),
         }
     }
 }
@@ -356,6 +387,35 @@ pub(crate) fn veclut_scratch_bytes(rows: usize, nb: usize) -> usize {
     let xt = VECLUT_KBLOCK * 4 * VECLUT_TOKENS * 2;
     let tables = VECLUT_KBLOCK * VECLUT_PATTERNS * VECLUT_TOKENS * 2;
     xt + tables + rows * VECLUT_TOKENS * (2 + 4 * nb)
+}
+
+/// Bits per code field of an [`Layout::IntVecLut`] index byte: b, but 4
+/// for 3-bit codes (two nibbles a byte, the 4-bit table shape).
+pub(crate) fn int_veclut_field_bits(format: Format) -> usize {
+    match format.bits() {
+        3 => 4,
+        b => b as usize,
+    }
+}
+
+/// Index groups (bytes a row) per integer vector-LUT K-block
+/// (`IVL_KBLOCK`): 4 × 256 × 64 B = 64 KiB of tables.
+pub(crate) const INT_VECLUT_KBLOCK: usize = 4;
+
+/// Scratch bytes of one integer vector-LUT call over `rows` rows of `nb`
+/// scale groups (the C header's `lutgemm_int_veclut_scratch_bytes`): the
+/// K-block's activations transposed to `[column][token]` int16 (at most 8
+/// columns an index group), its tables (256 rows of `VECLUT_TOKENS` int16
+/// an index group), the scale group's activation sums of the tile's
+/// tokens (`VECLUT_TOKENS` int32, read for offsets or a zero point), then
+/// per row `VECLUT_TOKENS` int16 partial sums and `VECLUT_TOKENS` int32 sums
+/// per scale group, or, fused, one int32 sum and one f32 accumulator.
+pub(crate) fn int_veclut_scratch_bytes(rows: usize, nb: usize, fused: bool) -> usize {
+    let xt = INT_VECLUT_KBLOCK * 8 * VECLUT_TOKENS * 2;
+    let tables = INT_VECLUT_KBLOCK * 256 * VECLUT_TOKENS * 2;
+    let qsums = VECLUT_TOKENS * 4;
+    let sums = if fused { 2 } else { nb };
+    xt + tables + qsums + rows * VECLUT_TOKENS * (2 + 4 * sums)
 }
 
 /// Activations per Fast-contract table scale (DESIGN.md §3: at most 64;

@@ -145,3 +145,21 @@ pub(super) fn int_bitlut_g4<W: Dequantize + ?Sized>(w: &W, geo: &Geometry, out: 
         }
     }
 }
+
+pub(super) fn int_veclut<W: Dequantize + ?Sized>(w: &W, geo: &Geometry, out: &mut [u8]) {
+    let mr = geo.mr;
+    let f = super::int_veclut_field_bits(w.format());
+    let cols = 8 / f;
+    for (g, group) in out.chunks_exact_mut(geo.row_group_bytes()).enumerate() {
+        let row0 = g * mr;
+        for (j, bytes) in group.chunks_exact_mut(mr).enumerate() {
+            for (r, byte) in bytes.iter_mut().enumerate() {
+                let mut v = 0u8;
+                for c in 0..cols {
+                    v |= (code_at(w, geo, row0 + r, cols * j + c) as u8) << (f * c);
+                }
+                *byte = v;
+            }
+        }
+    }
+}

@@ -65,6 +65,29 @@ pub(super) unsafe extern "C" fn int(a: *const KernelArgs) {
     }
 }
 
+/// b-bit integers on `Layout::IntVecLut` (per index group of `8 / f`
+/// columns, one byte a row holding the codes in fields of `f` bits), with
+/// the outputs and fused order of [`int`]. The SIMD kernels' table rows
+/// hold exactly these sums of code × activation, so decoding the bytes
+/// directly checks their tables, int16 flushes and fused scaling.
+pub(super) unsafe extern "C" fn int_veclut(a: *const KernelArgs) {
+    // SAFETY: forwarded contract of KernelFn.
+    unsafe {
+        int_steps(a, 0, |a, step, xs, acc| {
+            let f = if a.bits == 3 { 4 } else { a.bits };
+            let (cols, mask) = (8 / f, (1u8 << f) - 1);
+            for (j, bytes) in step.chunks_exact(a.mr).enumerate() {
+                for (acc, &byte) in acc.iter_mut().zip(bytes) {
+                    for c in 0..cols {
+                        let q = (byte >> (f * c)) & mask;
+                        *acc += q as i32 * xs[cols * j + c] as i32;
+                    }
+                }
+            }
+        })
+    }
+}
+
 /// 2-bit integers, `Layout::MadFieldRows` (steps of 4 columns; bits
 /// `2f..2f+2` of byte `4j + c` are row `(mr/4)·f + j`, column c), with the
 /// outputs and fused order of [`int`].
@@ -116,8 +139,10 @@ unsafe fn int_steps(
     // SAFETY: forwarded contract of KernelFn.
     let c = unsafe { Call::new(a) };
     let a = c.a;
-    let (mr, kc, nb, bp, bits) = (a.mr, a.kc, a.nb, a.bp, a.bits);
-    let step_bytes = mr * kc * bits / 8;
+    let (mr, kc, nb, bp) = (a.mr, a.kc, a.nb, a.bp);
+    // One step's bytes from the row group's (also where a code's field is
+    // wider than its bits, Layout::IntVecLut's 3-bit codes).
+    let step_bytes = a.w_stride * kc / (nb * bp);
     let steps_per_block = bp / kc;
     let fused = a.fuse & abi::FUSE != 0;
     assert!(bias == 0 || !fused);
@@ -149,19 +174,10 @@ unsafe fn int_steps(
                     );
                 }
                 match &scales {
-                    Some(gs) if gs.zero_point != 0 => {
-                        // Σ (q − z)·x, exact: |z · qsum| ≤ 8 · 127 · MAX_K.
-                        let zq = gs.zero_point * qsum[b];
-                        for (r, (f, &v)) in facc.iter_mut().zip(&acc).enumerate().take(mr) {
-                            *f = gs.scale(g, b, r).mul_add((v - zq) as f32, *f);
-                        }
-                    }
                     Some(gs) => {
+                        let qs = qsum.get(b).copied().unwrap_or(0);
                         for (r, (f, &v)) in facc.iter_mut().zip(&acc).enumerate().take(mr) {
-                            *f = gs.scale(g, b, r).mul_add(v as f32, *f);
-                            if let Some(&qs) = qsum.get(b) {
-                                *f = gs.offset(g, b, r).mul_add(qs as f32, *f);
-                            }
+                            *f = gs.apply(g, b, r, v, qs, *f);
                         }
                     }
                     None => {
@@ -234,11 +250,22 @@ impl GroupScales {
         }
     }
 
-    fn scale(&self, g: usize, b: usize, r: usize) -> f32 {
-        self.get(g, b, r)
-    }
-
-    fn offset(&self, g: usize, b: usize, r: usize) -> f32 {
-        self.get(g, b, self.mr + r)
+    /// `acc` after scale group `b` of row `r` (row group `g`), whose
+    /// integer sum is `isum` and activation sum `qsum`, in the fused order
+    /// of `lutgemm_kernels.h`: `fma(s, f32(isum), acc)` then
+    /// `fma(o, f32(qsum), acc)`, or with a zero point `z`,
+    /// `fma(s, f32(isum − z · qsum), acc)` (exact: |z · qsum| ≤ 8 · 127 ·
+    /// MAX_K).
+    fn apply(&self, g: usize, b: usize, r: usize, isum: i32, qsum: i32, acc: f32) -> f32 {
+        let s = self.get(g, b, r);
+        if self.zero_point != 0 {
+            return s.mul_add((isum - self.zero_point * qsum) as f32, acc);
+        }
+        let acc = s.mul_add(isum as f32, acc);
+        if self.offsets {
+            self.get(g, b, self.mr + r).mul_add(qsum as f32, acc)
+        } else {
+            acc
+        }
     }
 }

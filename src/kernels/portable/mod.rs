@@ -60,6 +60,8 @@ pub(crate) const KERNELS: &[KernelDesc] = &[
               veclut::ternary),
     portable!("mad_int_scalar", INT_MAD, Exact, Layout::IntMad { mr: 16 },
               mad::int),
+    portable!("veclut_int_scalar", INT_ALL, Exact, Layout::IntVecLut { mr: 64 },
+              mad::int_veclut),
     portable!("mad_int_fr_scalar", INT2, Exact, Layout::MadFieldRows { mr: 64 },
               mad::int_field_rows),
     portable!("mad_fr_scalar", TERNARY, Exact, Layout::MadFieldRows { mr: 64 },
