@@ -211,10 +211,10 @@ static inline size_t lutgemm_veclut_scratch_bytes(size_t rows, size_t nb)
  * <= 32767 (tests/intb.rs worst_case_overflow_inputs fails at twice these
  * cadences). src/layout/mod.rs (int_veclut_scratch_bytes) computes the
  * same size. */
-#define IVL_KBLOCK 4
+#define IVL_KBLOCK 8
 #define IVL_FLUSH(bits) ((bits) == 1 ? 32 : (bits) == 4 ? 8 : 16)
 #define IVL_XT_BYTES (IVL_KBLOCK * 8 * VECLUT_TOKENS * 2)
-#define IVL_TABLE_BYTES (IVL_KBLOCK * 256 * VECLUT_TOKENS * 2)
+#define IVL_TABLE_BYTES (IVL_KBLOCK * 32 * VECLUT_TOKENS * 2)
 #define IVL_QSUM_BYTES (VECLUT_TOKENS * 4)
 
 static inline size_t lutgemm_int_veclut_scratch_bytes(size_t rows, size_t nb, int fused)

@@ -84,7 +84,9 @@ static inline void ivl_half(const ivl_vec *x, int f, ivl_vec *h)
     }
 }
 
-/* Tables of `groups` index groups from xT (8/f columns each). */
+/* Tables of `groups` index groups from xT (8/f columns each): per group
+ * the 16 rows of its low nibble's columns, then the 16 of its high
+ * nibble's. */
 static inline void ivl_build(const int16_t *xT, size_t groups, int f, int16_t *tables)
 {
     const int cols = 8 / f;
@@ -95,10 +97,11 @@ static inline void ivl_build(const int16_t *xT, size_t groups, int f, int16_t *t
             ivl_vec lo[16], hi[16];
             ivl_half(x, f, lo);
             ivl_half(x + cols / 2 * IVL_PARTS, f, hi);
-            ivl_vec *t = (ivl_vec *)(tables + j * 256 * IVL_NT) + p;
-            for (int u = 0; u < 16; u++)
-                for (int v = 0; v < 16; v++)
-                    t[(16 * u + v) * IVL_PARTS] = lo[v] + hi[u];
+            ivl_vec *t = (ivl_vec *)(tables + j * 32 * IVL_NT) + p;
+            for (int u = 0; u < 16; u++) {
+                t[u * IVL_PARTS] = lo[u];
+                t[(16 + u) * IVL_PARTS] = hi[u];
+            }
         }
     }
 }
@@ -106,7 +109,7 @@ static inline void ivl_build(const int16_t *xT, size_t groups, int f, int16_t *t
 /* What the end of a scale group does to a block's rows (fused calls). */
 typedef struct ivl_fuse {
     const uint8_t *scales; /* the block's first row's scale; offsets 64 elements on */
-    int f16, offsets, first_group;
+    int f16, offsets;
     int32_t z;             /* zero point (0: none) */
     const int32_t *qsT;    /* the scale group's activation sums, 32 tokens */
 } ivl_fuse;
@@ -123,20 +126,25 @@ static inline float ivl_scale(const ivl_fuse *fz, size_t i)
     return s;
 }
 
-/* One scale group's end for one row: isum (32 int32) into accf in the
- * LUTGEMM_FUSE order. */
-static inline void ivl_fuse_row(const ivl_fuse *fz, size_t r, const int32_t *isum, float *accf)
+/* One scale group's end for row r of the block: isum (32 int32) into
+ * accf (zeroed at the tile's start) in the LUTGEMM_FUSE order. One
+ * branch-free loop per mode, so the compiler vectorizes each. */
+static inline void ivl_fuse_row(const ivl_fuse *fz, size_t r, const int32_t *restrict isum,
+                                float *restrict accf)
 {
     const float s = ivl_scale(fz, r);
-    const float o = fz->offsets ? ivl_scale(fz, IVL_MR + r) : 0.0f;
-    for (int e = 0; e < IVL_NT; e++) {
-        const float prev = fz->first_group ? 0.0f : accf[e];
-        if (fz->z) {
-            accf[e] = __builtin_fmaf(s, (float)(isum[e] - fz->z * fz->qsT[e]), prev);
-        } else {
-            const float v = __builtin_fmaf(s, (float)isum[e], prev);
-            accf[e] = fz->offsets ? __builtin_fmaf(o, (float)fz->qsT[e], v) : v;
-        }
+    const int32_t *restrict q = fz->qsT;
+    if (fz->z) {
+        const int32_t z = fz->z;
+        for (int e = 0; e < IVL_NT; e++)
+            accf[e] = __builtin_fmaf(s, (float)(isum[e] - z * q[e]), accf[e]);
+    } else if (fz->offsets) {
+        const float o = ivl_scale(fz, IVL_MR + r);
+        for (int e = 0; e < IVL_NT; e++)
+            accf[e] = __builtin_fmaf(o, (float)q[e], __builtin_fmaf(s, (float)isum[e], accf[e]));
+    } else {
+        for (int e = 0; e < IVL_NT; e++)
+            accf[e] = __builtin_fmaf(s, (float)isum[e], accf[e]);
     }
 }
 
@@ -158,11 +166,12 @@ static inline void ivl_fuse_row(const ivl_fuse *fz, size_t r, const int32_t *isu
             for (int h = 0; h < IVL_PARTS; h++)                                \
                 acc[r][h] = first ? (ivl_vec){0} : a16[r * IVL_PARTS + h];     \
         const char *t = (const char *)tables;                                  \
-        for (size_t j = 0; j < groups; j++, ix += IVL_MR, t += 256 * 64) {     \
+        for (size_t j = 0; j < groups; j++, ix += IVL_MR, t += 32 * 64) {      \
             for (int r = 0; r < RB; r++) {                                     \
-                const ivl_vec *row = (const ivl_vec *)(t + (size_t)ix[r] * 64); \
+                const ivl_vec *lo = (const ivl_vec *)(t + (size_t)(ix[r] & 15) * 64); \
+                const ivl_vec *hi = (const ivl_vec *)(t + 1024 + (size_t)(ix[r] >> 4) * 64); \
                 for (int h = 0; h < IVL_PARTS; h++)                            \
-                    acc[r][h] += row[h];                                       \
+                    acc[r][h] += lo[h] + hi[h];                                \
             }                                                                  \
         }                                                                      \
         if (!last) {                                                           \
@@ -173,12 +182,14 @@ static inline void ivl_fuse_row(const ivl_fuse *fz, size_t r, const int32_t *isu
         }                                                                      \
         for (int r = 0; r < RB; r++) {                                         \
             int32_t *o = acc32 + r * stride32;                                 \
-            int32_t isum[IVL_NT];                                              \
-            for (int h = 0; h < IVL_PARTS; h++)                                \
-                for (int e = 0; e < IVL_ELEMS; e++) {                          \
-                    const int i = h * IVL_ELEMS + e;                           \
-                    isum[i] = (first_run ? 0 : o[i]) + acc[r][h][e];           \
-                }                                                              \
+            int16_t a16r[IVL_NT] __attribute__((aligned(64)));                 \
+            int32_t isum[IVL_NT] __attribute__((aligned(64)));                 \
+            memcpy(a16r, acc[r], sizeof a16r);                                 \
+            for (int i = 0; i < IVL_NT; i++)                                   \
+                isum[i] = a16r[i];                                             \
+            if (!first_run)                                                    \
+                for (int i = 0; i < IVL_NT; i++)                               \
+                    isum[i] += o[i];                                           \
             if (fz && group_end)                                               \
                 ivl_fuse_row(fz, (size_t)r, isum, accf + r * IVL_NT);          \
             else                                                               \
@@ -220,12 +231,13 @@ static inline void ivl_fuse_row(const ivl_fuse *fz, size_t r, const int32_t *isu
         fz.qsT = qsT;                                                          \
         for (size_t t0 = 0; t0 < a->n; t0 += IVL_NT) {                         \
             const size_t nt = a->n - t0 < IVL_NT ? a->n - t0 : IVL_NT;         \
+            if (fused)                                                         \
+                memset(accf, 0, rows * IVL_NT * sizeof(float));                \
             for (size_t b = 0; b < a->nb; b++) {                               \
                 const size_t j0 = b * gpb, j1 = j0 + gpb;                      \
                 if (fused && (offsets || fz.z))                                \
                     for (size_t t = 0; t < IVL_NT; t++)                        \
                         qsT[t] = t < nt ? a->qsum[(t0 + t) * a->qsum_stride + b] : 0; \
-                fz.first_group = b == 0;                                       \
                 for (size_t s0 = j0; s0 < j1; s0 += flush) {                   \
                     const size_t s1 = s0 + flush < j1 ? s0 + flush : j1;       \
                     for (size_t k0 = s0; k0 < s1; k0 += IVL_KBLOCK) {          \

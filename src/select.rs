@@ -55,8 +55,8 @@ use KernelFamily::*;
 
 /// One row of the selection table.
 struct Rule {
-    /// `true` for ternary rows, `false` for b-bit integer rows.
-    ternary: bool,
+    /// The weight formats the row is for.
+    formats: &'static [Format],
     contract: Contract,
     isa: Isa,
     tokens: RangeInclusive<usize>,
@@ -80,6 +80,10 @@ enum Residency {
 use Residency::*;
 
 const ANY_N: RangeInclusive<usize> = 1..=usize::MAX;
+/// Rows for ternary weights.
+const TERNARY_W: &[Format] = &[Format::Ternary];
+/// Rows for every b-bit integer format.
+const INTS: &[Format] = &[Format::Int1, Format::Int2, Format::Int3, Format::Int4];
 
 const VECLUT_AVX512: &str = "avx512/exact, many tokens: the vector-LUT (one 64-byte table row \
      per index byte, 4 weights x 32 tokens) runs a full 32-token tile in 0.85x the time of \
@@ -96,7 +100,7 @@ const DRAM_TOKENS: RangeInclusive<usize> = 1..=1;
 /// A ternary Exact row that prefers the vector-LUT over multiply-add.
 const fn veclut_rule(isa: Isa, tokens: RangeInclusive<usize>, why: &'static str) -> Rule {
     Rule {
-        ternary: true,
+        formats: TERNARY_W,
         contract: Exact,
         isa,
         tokens,
@@ -131,7 +135,7 @@ const RULES: &[Rule] = &[
     veclut_rule(Isa::Avx2, 48..=64, VECLUT_AVX2),
     veclut_rule(Isa::Avx2, 71..=usize::MAX, VECLUT_AVX2),
     Rule {
-        ternary: true,
+        formats: TERNARY_W,
         contract: Exact,
         isa: Isa::Neon,
         tokens: 32..=usize::MAX,
@@ -143,7 +147,7 @@ const RULES: &[Rule] = &[
     },
     // ---- end of vector-LUT rows ----
     Rule {
-        ternary: true,
+        formats: TERNARY_W,
         contract: Exact,
         isa: Isa::Avx512,
         tokens: DRAM_TOKENS,
@@ -155,7 +159,7 @@ const RULES: &[Rule] = &[
               machine; src/select.rs)",
     },
     Rule {
-        ternary: true,
+        formats: TERNARY_W,
         contract: Exact,
         isa: Isa::Avx512,
         tokens: ANY_N,
@@ -166,7 +170,7 @@ const RULES: &[Rule] = &[
               (src/select.rs)",
     },
     Rule {
-        ternary: true,
+        formats: TERNARY_W,
         contract: Exact,
         isa: Isa::Avx2,
         tokens: ANY_N,
@@ -176,7 +180,7 @@ const RULES: &[Rule] = &[
               shape (src/select.rs)",
     },
     Rule {
-        ternary: true,
+        formats: TERNARY_W,
         contract: Exact,
         isa: Isa::Scalar,
         tokens: ANY_N,
@@ -185,8 +189,27 @@ const RULES: &[Rule] = &[
         why: "scalar/exact: lut_g4 does four weights per lookup, 2-2.8x faster than the \
               portable multiply-add (src/select.rs)",
     },
+    // 1-bit codes have no multiply-add kernel; the integer vector-LUT costs
+    // the same for 1 to 32 tokens of a tile (quick bench, one thread,
+    // 4096 x 4096, groups of 64, 2026-11-29: n = 8 / 16 / 24 / 32 / 64 /
+    // 256: veclut_int 3677 / 3479 / 3838 / 3518 / 7828 / 30998 us,
+    // bitlut_g4 1814 / 3361 / 5287 / 7621 / 14373 / 58088 us). 3-bit codes
+    // take a nibble each (one column a lookup): 99 vs 100 GOP/s at n >= 32,
+    // slower below; 2 and 4 bits: multiply-add is faster (0.52x / 0.20x).
     Rule {
-        ternary: false,
+        formats: &[Format::Int1],
+        contract: Exact,
+        isa: Isa::Avx512,
+        tokens: 16..=usize::MAX,
+        weights: Any,
+        order: &[IntVecLut, BitLutG4],
+        why: "avx512/exact int1, n >= 16: the integer vector-LUT (a byte of 8 codes, two \
+              16-row tables of 32 tokens) runs a 32-token tile in 3.5 ms at 4096x4096, groups \
+              of 64, against 7.6 ms for the bit-serial tables (277 vs 148 GOP/s at n = 256) \
+              (src/select.rs)",
+    },
+    Rule {
+        formats: INTS,
         contract: Exact,
         isa: Isa::Avx512,
         tokens: ANY_N,
@@ -198,7 +221,7 @@ const RULES: &[Rule] = &[
               shift) takes 93 vs 114 us at 4096x4096, groups of 64, n = 1 (src/select.rs)",
     },
     Rule {
-        ternary: false,
+        formats: INTS,
         contract: Exact,
         isa: Isa::Avx2,
         tokens: ANY_N,
@@ -208,7 +231,7 @@ const RULES: &[Rule] = &[
               bit-serial tables for 2 and 4 bits (src/select.rs)",
     },
     Rule {
-        ternary: false,
+        formats: INTS,
         contract: Exact,
         isa: Isa::Scalar,
         tokens: ANY_N,
@@ -220,7 +243,7 @@ const RULES: &[Rule] = &[
     // disassembly (kernels/arm/*.c), not by time: no Arm hardware has been
     // measured yet.
     Rule {
-        ternary: true,
+        formats: TERNARY_W,
         contract: Exact,
         isa: Isa::Neon,
         tokens: ANY_N,
@@ -231,7 +254,7 @@ const RULES: &[Rule] = &[
               4-register tbl, mad 236) (src/select.rs)",
     },
     Rule {
-        ternary: false,
+        formats: INTS,
         contract: Exact,
         isa: Isa::Neon,
         tokens: ANY_N,
@@ -241,7 +264,7 @@ const RULES: &[Rule] = &[
               weights at n = 1: widening multiply-add 237, bit-serial tables 445) (src/select.rs)",
     },
     Rule {
-        ternary: true,
+        formats: TERNARY_W,
         contract: Exact,
         isa: Isa::Dotprod,
         tokens: ANY_N,
@@ -251,7 +274,7 @@ const RULES: &[Rule] = &[
               164 instructions per 1,000 weights at n = 1) (src/select.rs)",
     },
     Rule {
-        ternary: false,
+        formats: INTS,
         contract: Exact,
         isa: Isa::I8mm,
         tokens: 2..=usize::MAX,
@@ -261,7 +284,7 @@ const RULES: &[Rule] = &[
               instructions per 1,000 token-weights at 4 tokens vs 90 with sdot) (src/select.rs)",
     },
     Rule {
-        ternary: false,
+        formats: INTS,
         contract: Exact,
         isa: Isa::Dotprod,
         tokens: ANY_N,
@@ -271,7 +294,7 @@ const RULES: &[Rule] = &[
               156 instructions per 1,000 4-bit weights at n = 1) (src/select.rs)",
     },
     Rule {
-        ternary: true,
+        formats: TERNARY_W,
         contract: Fast,
         isa: Isa::Scalar,
         tokens: ANY_N,
@@ -280,7 +303,7 @@ const RULES: &[Rule] = &[
         why: "scalar/fast: lut_g4 does four weights per lookup (src/select.rs)",
     },
     Rule {
-        ternary: true,
+        formats: TERNARY_W,
         contract: Float,
         isa: Isa::Scalar,
         tokens: ANY_N,
@@ -340,7 +363,7 @@ fn select_for(
         RULES
             .iter()
             .filter(|r| {
-                r.ternary == ternary
+                r.formats.contains(&format)
                     && r.contract == contract
                     && r.isa == isa
                     && r.tokens.contains(&tokens)
@@ -447,7 +470,7 @@ mod tests {
                 // Some selection row's family at this level or an included
                 // one pads little: then the pick must too.
                 let lean_exists = RULES.iter().any(|r| {
-                    r.ternary
+                    r.formats == TERNARY_W
                         && r.contract == Exact
                         && r.tokens.contains(&1)
                         && r.weights == Any
@@ -485,6 +508,26 @@ mod tests {
                 assert_ne!(pick(33).family(), VecLutG4, "{isa}");
             }
         }
+    }
+
+    #[test]
+    fn one_bit_prefill_takes_the_integer_vector_lut_on_avx512() {
+        if !Isa::Avx512.is_available() {
+            return;
+        }
+        let pick = |format, n| {
+            select(format, Exact, Isa::Avx512, n, false, 64, (4096, 4096))
+                .unwrap()
+                .0
+                .family()
+        };
+        assert_eq!(pick(Format::Int1, 256), IntVecLut);
+        assert_eq!(pick(Format::Int1, 16), IntVecLut);
+        assert_eq!(pick(Format::Int1, 8), BitLutG4);
+        for format in [Format::Int2, Format::Int4] {
+            assert_eq!(pick(format, 256), MultiplyAdd, "{format}");
+        }
+        assert_eq!(pick(Format::Int3, 256), BitLutG4);
     }
 
     #[test]

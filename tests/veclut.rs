@@ -1,8 +1,10 @@
-//! The vector-LUT kernels (family `veclut_g4`) where they differ from the
-//! per-token kernels: token tiles of 32 (tails 1..35), rows past the
+//! The vector-LUT kernels (families `veclut_g4` and, for b-bit integers,
+//! `veclut_int`) where they differ from the per-token kernels: token tiles of 32 (tails 1..35), rows past the
 //! 64-row groups, scale groups that end inside a K-block or a flush run,
 //! several row tiles and threads, and the int16 accumulators at their
-//! worst case. The registry-driven tests (oracle.rs, proptests.rs) run
+//! worst case (the integer kernels' at theirs: tests/intb.rs
+//! worst_case_overflow_inputs; their fused scaling: tests/fused_scaling.rs).
+//! The registry-driven tests (oracle.rs, proptests.rs) run
 //! these kernels on their inputs too.
 
 mod common;
@@ -117,5 +119,63 @@ fn threads_and_row_tiles_do_not_change_results() {
             .matmul(&p, &x, n, &mut y)
             .unwrap();
         check_float(&w, &q, &d, n, &y, kernel.name);
+    }
+}
+
+/// Every integer vector-LUT kernel usable here (the portable one at least).
+fn int_veclut_kernels() -> Vec<&'static KernelDesc> {
+    let ks: Vec<_> = kernels::available()
+        .filter(|k| k.family() == KernelFamily::IntVecLut)
+        .collect();
+    assert!(ks.iter().any(|k| k.isa == Isa::Scalar));
+    for isa in Isa::available() {
+        assert!(
+            ks.iter().any(|k| isa.with_included().contains(&k.isa)),
+            "no integer vector-LUT kernel for {isa}"
+        );
+    }
+    ks
+}
+
+#[test]
+fn integer_token_tails_row_tails_and_groups_inside_flush_runs() {
+    // m = 70: a second row group of 6 real rows. k = 360: groups of 24
+    // (3 index bytes of 8 codes, a K-block and a flush run cut by every
+    // group end), of 40, and per row (45 steps of 8 columns: several flush
+    // runs of every width and a short last K-block). Every storage of the
+    // fused scales (f16, f32; offsets or a zero point) and the int32 sums
+    // (check_kernel compares both to the oracle and the portable kernel).
+    let mut rng = Rng(0x1e7_0001);
+    let (m, k) = (70, 360);
+    for bits in 1..=4u32 {
+        for g in [
+            ScaleGranularity::PerBlock(24),
+            ScaleGranularity::PerBlock(40),
+            ScaleGranularity::PerRow,
+        ] {
+            let w = random_int(m, k, bits, g, false, &mut rng);
+            for n in [1, 2, 31, 32, 33, 65] {
+                let q = random_q(n, k, &mut rng);
+                let d: Vec<f32> = (0..n).map(|i| 0.01 * (i + 1) as f32).collect();
+                let want = reference::integer_sums(&w, &q, n);
+                for kernel in int_veclut_kernels() {
+                    check_kernel(&w, kernel, &q, &d, n, &want);
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn integer_threads_and_row_tiles_do_not_change_results() {
+    let mut rng = Rng(37);
+    let (m, k, n) = (1000, 512, 70);
+    for bits in [1, 3] {
+        let w = random_int(m, k, bits, ScaleGranularity::PerBlock(64), false, &mut rng);
+        let x: Vec<f32> = (0..n * k).map(|_| rng.f32()).collect();
+        for kernel in int_veclut_kernels() {
+            let p = pack_for(&w, kernel);
+            assert_thread_invariant(&p, &x, n);
+        }
     }
 }

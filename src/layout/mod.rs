@@ -400,7 +400,7 @@ pub(crate) fn int_veclut_field_bits(format: Format) -> usize {
 
 /// Index groups (bytes a row) per integer vector-LUT K-block
 /// (`IVL_KBLOCK`): 4 × 256 × 64 B = 64 KiB of tables.
-pub(crate) const INT_VECLUT_KBLOCK: usize = 4;
+pub(crate) const INT_VECLUT_KBLOCK: usize = 8;
 
 /// Scratch bytes of one integer vector-LUT call over `rows` rows of `nb`
 /// scale groups (the C header's `lutgemm_int_veclut_scratch_bytes`): the
@@ -412,7 +412,7 @@ pub(crate) const INT_VECLUT_KBLOCK: usize = 4;
 /// per scale group, or, fused, one int32 sum and one f32 accumulator.
 pub(crate) fn int_veclut_scratch_bytes(rows: usize, nb: usize, fused: bool) -> usize {
     let xt = INT_VECLUT_KBLOCK * 8 * VECLUT_TOKENS * 2;
-    let tables = INT_VECLUT_KBLOCK * 256 * VECLUT_TOKENS * 2;
+    let tables = INT_VECLUT_KBLOCK * 32 * VECLUT_TOKENS * 2;
     let qsums = VECLUT_TOKENS * 4;
     let sums = if fused { 2 } else { nb };
     xt + tables + qsums + rows * VECLUT_TOKENS * (2 + 4 * sums)
