@@ -137,11 +137,13 @@ pub enum Work {
     /// The dense f32 baseline: the f32 FMA peak.
     DenseF32,
     /// Vector-LUT kernels: one table row (a vector of one group sum for
-    /// each token of a tile) added per index byte. Bound: one such vector
+    /// each token of a tile) added per lookup. Bound: one such vector
     /// add per cycle, measured as the multiply-add peak's instruction rate
     /// (one zmm `vpdpbusd` = 64 MACs per cycle) times the MACs a row add
-    /// does over a `vpdpbusd`: 4 weights × 32 int16 tokens = 128, i.e. 2×.
-    RowLookup,
+    /// does over a `vpdpbusd`: `weights` × 32 int16 tokens / 64 (ternary:
+    /// 4 weights, 2×; integers: half a byte of codes, 4 / 2 / 1 / 1
+    /// weights for 1 / 2 / 3 / 4 bits).
+    RowLookup { weights: usize },
 }
 
 /// Ops (2 per weight × activation product) per byte looked up by a table
@@ -165,7 +167,11 @@ pub fn work_of(kd: &KernelDesc, format: Format) -> Option<Work> {
     };
     let (g, planes) = match kd.family() {
         KernelFamily::MultiplyAdd | KernelFamily::MultiplyAdd5 => return Some(Work::MultiplyAdd),
-        KernelFamily::VecLutG4 => return Some(Work::RowLookup),
+        KernelFamily::VecLutG4 => return Some(Work::RowLookup { weights: 4 }),
+        KernelFamily::IntVecLut => {
+            let field = if format.bits() == 3 { 4 } else { format.bits() as usize };
+            return Some(Work::RowLookup { weights: 4 / field });
+        }
         KernelFamily::LutG2 => (2, 1),
         KernelFamily::LutG4 => (4, 1),
         KernelFamily::BitLutG4 => (4, format.bits() as usize),
@@ -292,7 +298,7 @@ impl Limits {
             Work::MultiplyAdd => ("mad", mad_peak?),
             Work::Table { ops_per_lookup } => ("shuf", peaks?.lookups.at(threads) * ops_per_lookup),
             Work::DenseF32 => ("fma", self.fma?.1.at(threads)),
-            Work::RowLookup => ("vlut", 2.0 * mad_peak?),
+            Work::RowLookup { weights } => ("vlut", weights as f64 / 2.0 * mad_peak?),
         };
         let (limit, attainable) = if memory < compute {
             (level.name(), memory)

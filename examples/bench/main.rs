@@ -10,7 +10,8 @@
 //!   --shapes LIST    m×k list, e.g. 4096x4096,2560x6912 (default: DESIGN.md §1)
 //!   --n LIST         token counts (default 1,8,256; with --model 1,256)
 //!   --isa LIST       scalar,avx2,avx512 (default: every available ISA)
-//!   --kernel LIST    kernel families mad,mad5,lut_g2,lut_g4,bitlut_g4,veclut_g4
+//!   --kernel LIST    kernel families mad,mad5,lut_g2,lut_g4,bitlut_g4,veclut_g4,
+//!                    veclut_int
 //!                    (default: all)
 //!   --format LIST    ternary,int1,int2,int3,int4 (default: ternary,int2,int4)
 //!   --group LIST     scale group lengths along k, 0 = whole row (ternary: one

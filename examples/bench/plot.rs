@@ -42,13 +42,14 @@ pub fn check_path(path: &str) -> Result<(), String> {
     }
 }
 
-const FAMILIES: [(&str, RGBColor); 7] = [
+const FAMILIES: [(&str, RGBColor); 8] = [
     ("mad", RGBColor(31, 119, 180)),
     ("mad5", RGBColor(23, 190, 207)),
     ("lut_g2", RGBColor(255, 127, 14)),
     ("lut_g4", RGBColor(214, 39, 40)),
     ("bitlut_g4", RGBColor(44, 160, 44)),
     ("veclut_g4", RGBColor(148, 103, 189)),
+    ("veclut_int", RGBColor(188, 189, 34)),
     ("dense", RGBColor(127, 127, 127)),
 ];
 
@@ -85,12 +86,14 @@ fn ceilings(rows: &[Row], limits: &Limits, threads: usize) -> Vec<Ceiling> {
                 ),
                 peaks.lookups.at(threads) * ops_per_lookup / 1e9,
             ),
-            Some(Work::RowLookup) => push(
+            Some(Work::RowLookup { weights }) => push(
                 format!(
-                    "{} vector-LUT row adds (2 x {} rate)",
-                    peaks.isa, peaks.mad_insn
+                    "{} vector-LUT row adds ({} x {} rate)",
+                    peaks.isa,
+                    weights as f64 / 2.0,
+                    peaks.mad_insn
                 ),
-                2.0 * peaks.mad.at(threads) / 1e9,
+                weights as f64 / 2.0 * peaks.mad.at(threads) / 1e9,
             ),
             Some(Work::DenseF32) => {
                 if let Some((insn, f)) = limits.fma {
