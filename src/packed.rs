@@ -114,7 +114,7 @@ impl PackedWeights {
             (None, Some(isa)) => isa.require()?,
             (None, None) => Isa::default_isa()?,
         };
-        let planes = w.has_plane_scales();
+        let plane_scales = w.has_plane_scales();
         let (kernel, reason) = match (opts.kernel, opts.family) {
             (Some(k), _) => {
                 if !k.supports(format) || k.contract != contract {
@@ -139,12 +139,12 @@ impl PackedWeights {
                 contract,
                 isa,
                 opts.tokens.max(1),
-                planes,
+                plane_scales,
                 w.group_len(),
                 (w.m(), w.k()),
             )?,
         };
-        if planes && !kernel.layout.supports_plane_scales() {
+        if plane_scales && !kernel.layout.supports_plane_scales() {
             return Err(Error::Unavailable(format!(
                 "{} cannot apply per-bit-plane scales (use the {} family)",
                 kernel.name,
@@ -155,6 +155,8 @@ impl PackedWeights {
         let geo = Geometry::new(m, k, w.group_len(), kernel.layout, format, contract);
         let mut data = AlignedBuf::zeroed(geo.packed_bytes());
         kernel.layout.pack(w, &geo, data.bytes_mut());
+        let signed_planes = kernel.layout.ternary_as_signed_planes(format);
+        let planes = plane_scales || signed_planes;
         let plane_out = if planes { geo.bits } else { 1 };
         let group_scales = (contract == Contract::Exact
             && kernel.layout.fuses_group_scaling(format))
@@ -165,7 +167,9 @@ impl PackedWeights {
         let mut offsets = Vec::with_capacity(epilogue_rows * geo.nb);
         for r in 0..epilogue_rows {
             for g in 0..geo.nb {
-                if planes {
+                if signed_planes {
+                    scales.extend([w.scale(r, g), -w.scale(r, g)]);
+                } else if planes {
                     scales.extend((0..plane_out).map(|i| w.plane_scale(r, g, i).unwrap_or(0.0)));
                 } else {
                     scales.push(w.scale(r, g));
@@ -218,7 +222,9 @@ impl PackedWeights {
         self.geo.nb
     }
     /// Sums per (row, group) that [`crate::Context::integer_sums`] returns:
-    /// 1, or the bit count when the weights carry per-plane scales.
+    /// 1, or the bit count when the weights carry per-plane scales (also 2
+    /// for ternary weights on the bit-serial Fast and Float kernels, which
+    /// sum the weights of 1 and of −1 apart).
     pub fn planes_out(&self) -> usize {
         self.plane_out
     }
@@ -248,7 +254,9 @@ impl PackedWeights {
             self.geo.m,
             self.geo.k,
             self.group_desc,
-            if self.plane_out > 1 {
+            if self.kernel.layout.ternary_as_signed_planes(self.format) {
+                ", as two signed bit planes"
+            } else if self.plane_out > 1 {
                 ", per-plane scales"
             } else {
                 ""

@@ -293,6 +293,12 @@ const RULES: &[Rule] = &[
         why: "dotprod/exact int: chosen by instruction count, not by time (sdot multiply-add \
               156 instructions per 1,000 4-bit weights at n = 1) (src/select.rs)",
     },
+    // Ternary Fast and Float on a SIMD level: no rule; the bit-serial
+    // kernels, which run ternary weights as two signed bit planes, are the
+    // level's only ones (4096 x 4096, one thread, 2026-11-29, n = 1 / 8 /
+    // 256: avx512 fast 199 / 1463 / 49755 us, float 334 / 2643 / 85169 us;
+    // avx2 fast 257 / 2154 / 67802, float 673 / 5463 / 175252; the portable
+    // lut_g4 fast 3513 / 28189, float 3616 / 30564).
     Rule {
         formats: TERNARY_W,
         contract: Fast,

@@ -215,3 +215,48 @@ fn float_bound_holds_where_huge_activations_meet_zero_bits() {
         }
     }
 }
+
+#[test]
+fn ternary_float_bound_holds_where_huge_activations_meet_zero_weights() {
+    // The bit-serial kernels sum the weights of 1 and of −1 as two planes:
+    // a huge activation whose weights are all 0 must not enter either sum
+    // (codes w + 1 with an offset would add and cancel it).
+    let mut rng = Rng(10);
+    let (m, k) = (40, 256);
+    let codes: Vec<i8> = (0..m * k)
+        .map(|i| {
+            if i % 4 == 0 {
+                0
+            } else {
+                rng.below(3) as i8 - 1
+            }
+        })
+        .collect();
+    let scales: Vec<f32> = (0..m).map(|_| 0.01 + rng.f32().abs()).collect();
+    let w = lutgemm::TernaryMatrix::new(m, k, codes, scales, ScaleGranularity::PerRow).unwrap();
+    let x: Vec<f32> = (0..2 * k)
+        .map(|c| if c % 4 == 0 { 3e6 } else { rng.f32() * 1e-2 })
+        .collect();
+    let want = reference::matmul_f64(&w, &x, 2);
+    let mag = reference::abs_products(&w, &x, 2);
+    let ks = kernels_for(Format::Ternary, Contract::Float);
+    assert!(
+        ks.iter()
+            .any(|k| k.family() == lutgemm::KernelFamily::BitLutG4)
+    );
+    for kernel in ks {
+        let p = pack_for(&w, kernel);
+        let mut y = vec![0f32; 2 * m];
+        Context::with_threads(1)
+            .unwrap()
+            .matmul(&p, &x, 2, &mut y)
+            .unwrap();
+        for (i, ((&got, &exp), &mag)) in y.iter().zip(&want).zip(&mag).enumerate() {
+            assert!(
+                (got as f64 - exp).abs() <= 1e-5 * mag + 1e-30,
+                "{}: y[{i}] = {got}, oracle {exp}, Σ|x·w| {mag}",
+                kernel.name
+            );
+        }
+    }
+}

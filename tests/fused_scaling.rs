@@ -19,7 +19,12 @@ use proptest::prelude::*;
 fn mad_kernels(format: Format) -> Vec<&'static KernelDesc> {
     kernels_for(format, Contract::Exact)
         .into_iter()
-        .filter(|k| matches!(k.family(), KernelFamily::MultiplyAdd | KernelFamily::IntVecLut))
+        .filter(|k| {
+            matches!(
+                k.family(),
+                KernelFamily::MultiplyAdd | KernelFamily::IntVecLut
+            )
+        })
         .collect()
 }
 

@@ -169,7 +169,11 @@ pub fn work_of(kd: &KernelDesc, format: Format) -> Option<Work> {
         KernelFamily::MultiplyAdd | KernelFamily::MultiplyAdd5 => return Some(Work::MultiplyAdd),
         KernelFamily::VecLutG4 => return Some(Work::RowLookup { weights: 4 }),
         KernelFamily::IntVecLut => {
-            let field = if format.bits() == 3 { 4 } else { format.bits() as usize };
+            let field = if format.bits() == 3 {
+                4
+            } else {
+                format.bits() as usize
+            };
             return Some(Work::RowLookup { weights: 4 / field });
         }
         KernelFamily::LutG2 => (2, 1),

@@ -5,7 +5,7 @@
 //! descriptors. Loop orders, bounds and instruction counts are in the C
 //! file.
 
-use super::{INT_ALL, INT_MAD, KernelDesc, TERNARY};
+use super::{INT_ALL, INT_AND_TERNARY, INT_MAD, KernelDesc, TERNARY};
 use crate::layout::Layout;
 
 c_functions! {
@@ -35,9 +35,9 @@ pub(crate) const KERNELS: &[KernelDesc] = &[
             lutgemm_neon_int_mad, None),
     kernel!("bitlut_g4_neon", Neon, INT_ALL, Exact, Layout::IntBitLutG4 { mr: 16 },
             lutgemm_neon_int_bitlut_g4, Some(lutgemm_neon_int_bitlut_g4_tables)),
-    kernel!("bitlut_g4_fast_neon", Neon, INT_ALL, Fast, Layout::IntBitLutG4 { mr: 16 },
+    kernel!("bitlut_g4_fast_neon", Neon, INT_AND_TERNARY, Fast, Layout::IntBitLutG4 { mr: 16 },
             lutgemm_neon_int_bitlut_g4_fast, None),
-    kernel!("bitlut_g4_float_neon", Neon, INT_ALL, Float, Layout::IntBitLutG4 { mr: 16 },
+    kernel!("bitlut_g4_float_neon", Neon, INT_AND_TERNARY, Float, Layout::IntBitLutG4 { mr: 16 },
             lutgemm_neon_int_bitlut_g4_float, None),
     // Tables built per call in its scratch (kernels/veclut_int.h).
     kernel!("veclut_int_neon", Neon, INT_ALL, Exact, Layout::IntVecLut { mr: 64 },

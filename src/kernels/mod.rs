@@ -54,6 +54,15 @@ use abi::{KernelArgs, KernelFn, TableArgs, TableFn};
 pub(crate) const TERNARY: &[Format] = &[Format::Ternary];
 /// Every b-bit integer format.
 pub(crate) const INT_ALL: &[Format] = &[Format::Int1, Format::Int2, Format::Int3, Format::Int4];
+/// Every b-bit integer format and ternary weights (the bit-serial Fast and
+/// Float kernels: ternary as two signed bit planes, `Layout::IntBitLutG4`).
+pub(crate) const INT_AND_TERNARY: &[Format] = &[
+    Format::Int1,
+    Format::Int2,
+    Format::Int3,
+    Format::Int4,
+    Format::Ternary,
+];
 /// The integer formats the multiply-add layout holds.
 pub(crate) const INT_MAD: &[Format] = &[Format::Int2, Format::Int4];
 /// 2-bit integers only (`Layout::MadFieldRows`).

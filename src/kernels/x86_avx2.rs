@@ -8,7 +8,7 @@
 //! packed matrix serves both and the portable kernel checks these on the
 //! very same bytes.
 
-use super::{INT_ALL, INT_MAD, KernelDesc, TERNARY};
+use super::{INT_ALL, INT_AND_TERNARY, INT_MAD, KernelDesc, TERNARY};
 use crate::layout::Layout;
 
 c_functions! {
@@ -33,10 +33,10 @@ pub(crate) const KERNELS: &[KernelDesc] = &[
             lutgemm_avx2_int_mad, None),
     kernel!("bitlut_g4_avx2", Avx2, INT_ALL, Exact, Layout::IntBitLutG4 { mr: 32 },
             lutgemm_avx2_int_bitlut_g4, Some(lutgemm_avx2_int_bitlut_g4_tables)),
-    kernel!("bitlut_g4_fast_avx2", Avx2, INT_ALL, Fast, Layout::IntBitLutG4 { mr: 32 },
+    kernel!("bitlut_g4_fast_avx2", Avx2, INT_AND_TERNARY, Fast, Layout::IntBitLutG4 { mr: 32 },
             lutgemm_avx2_int_bitlut_g4_fast, Some(lutgemm_avx2_int_bitlut_g4_fast_tables)),
     // Float tables: the portable builder is < 1% of a Float GEMV.
-    kernel!("bitlut_g4_float_avx2", Avx2, INT_ALL, Float, Layout::IntBitLutG4 { mr: 32 },
+    kernel!("bitlut_g4_float_avx2", Avx2, INT_AND_TERNARY, Float, Layout::IntBitLutG4 { mr: 32 },
             lutgemm_avx2_int_bitlut_g4_float, None),
     // Tables built per call in its scratch (kernels/veclut_int.h).
     kernel!("veclut_int_avx2", Avx2, INT_ALL, Exact, Layout::IntVecLut { mr: 64 },

@@ -5,7 +5,7 @@
 //! FFI declarations and descriptors. See the C files for each kernel's
 //! design and the measurements behind its layout.
 
-use super::{INT_ALL, INT_MAD, INT2, KernelDesc, TERNARY};
+use super::{INT_ALL, INT_AND_TERNARY, INT_MAD, INT2, KernelDesc, TERNARY};
 use crate::layout::Layout;
 
 c_functions! {
@@ -50,11 +50,11 @@ pub(crate) const KERNELS: &[KernelDesc] = &[
             lutgemm_avx512_int_mad, None),
     kernel!("bitlut_g4_avx512", Avx512, INT_ALL, Exact, Layout::IntBitLutG4 { mr: 64 },
             lutgemm_avx512_int_bitlut_g4, Some(lutgemm_avx512_int_bitlut_g4_tables)),
-    kernel!("bitlut_g4_fast_avx512", Avx512, INT_ALL, Fast, Layout::IntBitLutG4 { mr: 64 },
+    kernel!("bitlut_g4_fast_avx512", Avx512, INT_AND_TERNARY, Fast, Layout::IntBitLutG4 { mr: 64 },
             lutgemm_avx512_int_bitlut_g4_fast, Some(lutgemm_avx512_int_bitlut_g4_fast_tables)),
     // Float tables: the portable builder (entries summed directly, no
     // mirror) is ~2.5 µs per token at k = 4096, < 1% of a Float GEMV.
-    kernel!("bitlut_g4_float_avx512", Avx512, INT_ALL, Float, Layout::IntBitLutG4 { mr: 64 },
+    kernel!("bitlut_g4_float_avx512", Avx512, INT_AND_TERNARY, Float, Layout::IntBitLutG4 { mr: 64 },
             lutgemm_avx512_int_bitlut_g4_float, None),
     // Tables built per call in its scratch (kernels/veclut_int.h).
     kernel!("veclut_int_avx512", Avx512, INT_ALL, Exact, Layout::IntVecLut { mr: 64 },

@@ -123,7 +123,13 @@ pub enum Layout {
     /// 16-entry table, one bit plane at a time; b ∈ 1..=4. Steps of 8
     /// columns; for step `s`, for plane `i < b`, `mr` bytes, one per row:
     /// bit `c` of the low nibble is bit `i` of `q[r][8s + c]`, bit `c` of
-    /// the high nibble bit `i` of `q[r][8s + 4 + c]`.
+    /// the high nibble bit `i` of `q[r][8s + 4 + c]`. Ternary weights (Fast
+    /// and Float kernels) are two *signed* planes, `q = w mod 3`: plane 0
+    /// holds `w = 1`, plane 1 `w = −1`, with plane scales `s` and `−s`
+    /// ([`Layout::ternary_as_signed_planes`]). Not `q = w + 1` with an
+    /// offset: a plane sum would then include activations whose weight is
+    /// 0, and cancelling them afterwards breaks the Float bound
+    /// (`1e-5 · Σ|x·w|`) where a large activation meets zero weights.
     IntBitLutG4 {
         /// Rows per row group.
         mr: usize,
@@ -201,8 +207,15 @@ impl Layout {
             | Layout::TernaryMad5 { .. } => format == Format::Ternary,
             Layout::IntMad { .. } => matches!(format, Format::Int2 | Format::Int4),
             Layout::MadFieldRows { .. } => matches!(format, Format::Int2 | Format::Ternary),
-            Layout::IntBitLutG4 { .. } | Layout::IntVecLut { .. } => format != Format::Ternary,
+            Layout::IntBitLutG4 { .. } => true,
+            Layout::IntVecLut { .. } => format != Format::Ternary,
         }
+    }
+
+    /// Whether `format` weights are packed here as two signed bit planes
+    /// with plane scales `s` and `−s` (ternary on the bit-serial layout).
+    pub(crate) fn ternary_as_signed_planes(self, format: Format) -> bool {
+        matches!(self, Layout::IntBitLutG4 { .. }) && format == Format::Ternary
     }
 
     /// Whether this layout can hold per-bit-plane scales (its kernels can

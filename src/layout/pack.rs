@@ -130,6 +130,8 @@ pub(super) fn mad_field_rows<W: Dequantize + ?Sized>(w: &W, geo: &Geometry, out:
 pub(super) fn int_bitlut_g4<W: Dequantize + ?Sized>(w: &W, geo: &Geometry, out: &mut [u8]) {
     let mr = geo.mr;
     let bits = geo.bits;
+    // Ternary: signed planes, q = w mod 3 (1 → plane 0, −1 → plane 1).
+    let ternary = w.format() == Format::Ternary;
     for (g, group) in out.chunks_exact_mut(geo.row_group_bytes()).enumerate() {
         let row0 = g * mr;
         for (sp, bytes) in group.chunks_exact_mut(mr).enumerate() {
@@ -137,7 +139,10 @@ pub(super) fn int_bitlut_g4<W: Dequantize + ?Sized>(w: &W, geo: &Geometry, out: 
             for (r, byte) in bytes.iter_mut().enumerate() {
                 let mut v = 0u8;
                 for c in 0..8 {
-                    let q = code_at(w, geo, row0 + r, 8 * s + c);
+                    let mut q = code_at(w, geo, row0 + r, 8 * s + c);
+                    if ternary {
+                        q = q.rem_euclid(3);
+                    }
                     v |= (((q >> plane) & 1) as u8) << c;
                 }
                 *byte = v;

@@ -26,7 +26,7 @@ const MAX_MR: usize = 64;
 /// Largest bit-plane count.
 const MAX_PLANES: usize = 4;
 
-use super::{INT_ALL, INT_MAD, INT2, TERNARY};
+use super::{INT_ALL, INT_AND_TERNARY, INT_MAD, INT2, TERNARY};
 
 /// A portable descriptor (the layout's portable table builder).
 macro_rules! portable {
@@ -68,9 +68,9 @@ pub(crate) const KERNELS: &[KernelDesc] = &[
               mad::ternary_field_rows),
     portable!("bitlut_g4_scalar", INT_ALL, Exact, Layout::IntBitLutG4 { mr: 32 },
               bitlut_g4::<Exact>),
-    portable!("bitlut_g4_fast_scalar", INT_ALL, Fast, Layout::IntBitLutG4 { mr: 32 },
+    portable!("bitlut_g4_fast_scalar", INT_AND_TERNARY, Fast, Layout::IntBitLutG4 { mr: 32 },
               bitlut_g4::<Fast>),
-    portable!("bitlut_g4_float_scalar", INT_ALL, Float, Layout::IntBitLutG4 { mr: 32 },
+    portable!("bitlut_g4_float_scalar", INT_AND_TERNARY, Float, Layout::IntBitLutG4 { mr: 32 },
               bitlut_g4::<Float>),
 ];
 
