@@ -42,6 +42,10 @@
  * With plane_out == 1 a bit-plane kernel writes Σ_i 2^i · P_i, where P_i is
  * plane i's sum; with plane_out == bits it writes each P_i.
  *
+ * f32 activations (Float kernels that build their tables inside the call:
+ * the vector-LUT): token t's kp padded floats at xpad + t · xpad_stride
+ * (floats); NULL for the others.
+ *
  * Scratch: `scratch_bytes` bytes at `scratch` (64-byte aligned, this call's
  * alone, contents undefined on entry) for kernels that build their tables
  * per token tile inside the call (vector-LUT); NULL and 0 for the others.
@@ -114,6 +118,8 @@ typedef struct lutgemm_kernel_args {
     size_t gscale_stride;
     uint8_t *scratch;
     size_t scratch_bytes;
+    const float *xpad;
+    size_t xpad_stride;
 } lutgemm_kernel_args;
 
 /* One token's table build: kp padded activations -> the layout's tables.
@@ -188,6 +194,29 @@ typedef struct lutgemm_table_args {
 static inline size_t lutgemm_veclut_scratch_bytes(size_t rows, size_t nb)
 {
     return VECLUT_XT_BYTES + VECLUT_TABLE_BYTES + rows * VECLUT_TOKENS * (2 + 4 * nb);
+}
+
+/* Float vector-LUT (Layout::TernaryVecLutG4 under the Float contract,
+ * kernels/veclut_float.h): the Exact kernel's loop nest with f32 table rows
+ * of VECLUT_TOKENS tokens built from xpad, in scratch:
+ *
+ *   xT     VLF_KBLOCK·4 columns × VECLUT_TOKENS float, [column][token]
+ *   tables VLF_KBLOCK groups × 81 patterns × VECLUT_TOKENS float
+ *   accS   rows × VECLUT_TOKENS float (the span's sum across K-blocks)
+ *   accP   rows × nb × VECLUT_TOKENS float, [row·nb + group][token]: the
+ *          group sums, written to out once per token tile
+ *
+ * The order (src/kernels/portable/veclut.rs is the definition): entry
+ * (a, b, c, d) = (wa·x0 + wb·x1) + (wc·x2 + wd·x3), each product exact
+ * (w in {-1, 0, 1}); per span of `span` columns a sum from +0.0 in group
+ * order; per scale group the span sums in order from +0.0. */
+#define VLF_KBLOCK 4
+#define VLF_XT_BYTES (VLF_KBLOCK * 4 * VECLUT_TOKENS * 4)
+#define VLF_TABLE_BYTES (VLF_KBLOCK * VECLUT_PATTERNS * VECLUT_TOKENS * 4)
+
+static inline size_t lutgemm_veclut_float_scratch_bytes(size_t rows, size_t nb)
+{
+    return VLF_XT_BYTES + VLF_TABLE_BYTES + rows * VECLUT_TOKENS * 4 * (1 + nb);
 }
 
 /* Integer vector-LUT (Layout::IntVecLut, src/layout/mod.rs;

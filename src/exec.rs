@@ -568,6 +568,8 @@ unsafe fn compute_tile(
             n,
             qpad: ws.tokens(r.qpad, i0, n, geo.kp),
             qpad_stride: r.qpad.stride,
+            xpad: ws.tokens(r.xpad, i0, n, geo.kp),
+            xpad_stride: r.xpad.stride / 4,
             qsum: ws.tokens(r.qsum, i0, n, geo.nb),
             qsum_stride: r.qsum.stride / 4,
             tables,

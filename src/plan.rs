@@ -270,7 +270,8 @@ impl Plan {
             (Region::default(), Region::default(), 0)
         };
         let slot_out_bytes = line(tile_groups * out_per_group);
-        let scratch_bytes = line(layout.kernel_scratch_bytes(tile_groups * geo.mr, geo.nb, fused));
+        let scratch_bytes =
+            line(layout.kernel_scratch_bytes(tile_groups * geo.mr, geo.nb, fused, contract));
         let slot_bytes = slot_out + slot_out_bytes + scratch_bytes;
         Plan {
             kernel,

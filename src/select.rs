@@ -293,9 +293,36 @@ const RULES: &[Rule] = &[
         why: "dotprod/exact int: chosen by instruction count, not by time (sdot multiply-add \
               156 instructions per 1,000 4-bit weights at n = 1) (src/select.rs)",
     },
-    // Ternary Fast and Float on a SIMD level: no rule; the bit-serial
-    // kernels, which run ternary weights as two signed bit planes, are the
-    // level's only ones (4096 x 4096, one thread, 2026-11-29, n = 1 / 8 /
+    // Ternary Float, many tokens: the Float vector-LUT (f32 rows of 32
+    // tokens; kernels/veclut_float.h). 4096 x 4096, one thread, 2026-11-29,
+    // n = 16 / 32 / 64 / 256: avx512 veclut 6923 / 14013 / 21758 / 64342 us
+    // against bitlut_g4 5531 / 10956 / 23078 / 88796; avx2 veclut 6606 /
+    // 13268 / 21057 / 64408 against 11313 / 22566 / 45613 / 178267. Its
+    // tables (41 KiB a K-block) and span sums stream through L2: ~7 cycles
+    // a lookup, where the int16 Exact kernel takes ~1.8.
+    Rule {
+        formats: TERNARY_W,
+        contract: Float,
+        isa: Isa::Avx512,
+        tokens: 128..=usize::MAX,
+        weights: Any,
+        order: &[VecLutG4, BitLutG4],
+        why: "avx512/float, n >= 128: the Float vector-LUT, 1.38x the bit-serial tables at \
+              4096x4096, n = 256 (64.3 vs 88.8 ms; a tie at n = 64) (src/select.rs)",
+    },
+    Rule {
+        formats: TERNARY_W,
+        contract: Float,
+        isa: Isa::Avx2,
+        tokens: 16..=usize::MAX,
+        weights: Any,
+        order: &[VecLutG4, BitLutG4],
+        why: "avx2/float, n >= 16: the Float vector-LUT, 1.7x the bit-serial tables at \
+              4096x4096, n = 16 and 2.8x at n = 256 (src/select.rs)",
+    },
+    // Ternary Fast, and Float below those counts, on a SIMD level: no rule;
+    // the level's first kernel for the contract is the bit-serial one,
+    // which runs ternary weights as two signed bit planes (4096 x 4096, one thread, 2026-11-29, n = 1 / 8 /
     // 256: avx512 fast 199 / 1463 / 49755 us, float 334 / 2643 / 85169 us;
     // avx2 fast 257 / 2154 / 67802, float 673 / 5463 / 175252; the portable
     // lut_g4 fast 3513 / 28189, float 3616 / 30564).
@@ -534,6 +561,30 @@ mod tests {
             assert_eq!(pick(format, 256), MultiplyAdd, "{format}");
         }
         assert_eq!(pick(Format::Int3, 256), BitLutG4);
+    }
+
+    #[test]
+    fn ternary_fast_and_float_take_simd_kernels() {
+        for isa in [Isa::Avx512, Isa::Avx2, Isa::Neon] {
+            if !isa.is_available() {
+                continue;
+            }
+            let pick = |contract, n| {
+                select(Format::Ternary, contract, isa, n, false, 4096, (4096, 4096))
+                    .unwrap()
+                    .0
+            };
+            for contract in [Fast, Float] {
+                assert_eq!(pick(contract, 1).family(), BitLutG4, "{isa} {contract}");
+                assert_eq!(pick(contract, 1).isa, isa, "{isa} {contract}");
+            }
+            let float_prefill = pick(Float, 256).family();
+            if isa == Isa::Neon {
+                assert_eq!(float_prefill, BitLutG4);
+            } else {
+                assert_eq!(float_prefill, VecLutG4, "{isa}");
+            }
+        }
     }
 
     #[test]

@@ -11,7 +11,8 @@ mod common;
 
 use common::*;
 use lutgemm::{
-    Context, Isa, KernelDesc, KernelFamily, ScaleGranularity, TernaryMatrix, kernels, reference,
+    Context, Contract, Format, Isa, KernelDesc, KernelFamily, ScaleGranularity, TernaryMatrix,
+    kernels, reference,
 };
 
 /// Every vector-LUT kernel usable here (the portable one at least).
@@ -177,5 +178,90 @@ fn integer_threads_and_row_tiles_do_not_change_results() {
             let p = pack_for(&w, kernel);
             assert_thread_invariant(&p, &x, n);
         }
+    }
+}
+
+/// Every Float vector-LUT kernel usable here; the portable one first.
+fn float_veclut_kernels() -> Vec<&'static KernelDesc> {
+    let mut ks: Vec<_> = kernels_for(Format::Ternary, Contract::Float)
+        .into_iter()
+        .filter(|k| k.family() == KernelFamily::VecLutG4)
+        .collect();
+    ks.sort_by_key(|k| k.isa != Isa::Scalar);
+    assert_eq!(ks[0].isa, Isa::Scalar);
+    ks
+}
+
+/// `y` through every Float vector-LUT kernel on 1 thread: the portable
+/// kernel's bits from each, and within the Float bound of the f64 oracle.
+fn check_float_kernels(w: &TernaryMatrix, x: &[f32], n: usize) {
+    let want = reference::matmul_f64(w, x, n);
+    let mag = reference::abs_products(w, x, n);
+    let mut first: Option<Vec<f32>> = None;
+    for kernel in float_veclut_kernels() {
+        let p = pack_for(w, kernel);
+        let mut y = vec![0f32; n * w.m()];
+        Context::with_threads(1)
+            .unwrap()
+            .matmul(&p, x, n, &mut y)
+            .unwrap();
+        for (i, ((&got, &exp), &mag)) in y.iter().zip(&want).zip(&mag).enumerate() {
+            assert!(
+                (got as f64 - exp).abs() <= 1e-5 * mag + 1e-30,
+                "{}: y[{i}] = {got}, oracle {exp}",
+                kernel.name
+            );
+        }
+        match &first {
+            None => first = Some(y),
+            Some(y0) => {
+                let i = y0
+                    .iter()
+                    .zip(&y)
+                    .position(|(a, b)| a.to_bits() != b.to_bits());
+                assert!(
+                    i.is_none(),
+                    "{} differs from the portable kernel at {i:?}",
+                    kernel.name
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn float_token_tails_spans_and_row_tails() {
+    let mut rng = Rng(0xf1_0a7);
+    // Groups of 30 (padded to 32: one span a group, a K-block cut short);
+    // whole rows of 1028 (padded to 1088: 17 spans of 64, each 4 K-blocks);
+    // groups of 192 (3 spans each). m = 70: a second row group of 6 rows.
+    for (k, g) in [
+        (300, ScaleGranularity::PerBlock(30)),
+        (1028, ScaleGranularity::PerTensor),
+        (576, ScaleGranularity::PerBlock(192)),
+    ] {
+        let w = random_ternary(70, k, g, &mut rng);
+        for n in [1, 2, 17, 31, 32, 33, 35, 64] {
+            // Signed zeros and a few large values besides Gaussians.
+            let x: Vec<f32> = (0..n * k)
+                .map(|i| match i % 13 {
+                    0 => -0.0,
+                    5 => 1e4 * rng.f32(),
+                    _ => rng.gauss(),
+                })
+                .collect();
+            check_float_kernels(&w, &x, n);
+        }
+    }
+}
+
+#[test]
+fn float_threads_and_row_tiles_do_not_change_results() {
+    let mut rng = Rng(41);
+    let (m, k, n) = (1000, 512, 70);
+    let w = random_ternary(m, k, ScaleGranularity::PerBlock(128), &mut rng);
+    let x: Vec<f32> = (0..n * k).map(|_| rng.gauss()).collect();
+    for kernel in float_veclut_kernels() {
+        assert_thread_invariant(&pack_for(&w, kernel), &x, n);
     }
 }

@@ -15,3 +15,9 @@ LUTGEMM_VECLUT_VEC_KERNEL(lutgemm_neon_ternary_veclut_g4, 4)
 #include "../veclut_int.h"
 
 LUTGEMM_VECLUT_INT_KERNEL(lutgemm_neon_int_veclut, 4)
+
+/* The Float vector-LUT (kernels/veclut_float.h): a table row of 32 f32
+ * tokens in eight q registers, register blocks of 2 rows. */
+#include "../veclut_float.h"
+
+LUTGEMM_VECLUT_FLOAT_KERNEL(lutgemm_neon_ternary_veclut_g4_float, 2)

@@ -291,3 +291,11 @@ INLINE void transpose_int(const lutgemm_kernel_args *a, size_t t0, size_t nt, si
 }
 
 LUTGEMM_VECLUT_INT_KERNEL(lutgemm_avx512_int_veclut, 16)
+
+/* The Float vector-LUT (kernels/veclut_float.h): a table row of 32 f32
+ * tokens in two zmm, register blocks of 8 rows (16 accumulators), this
+ * file's output transpose. */
+#define VLF_WRITE_OUT write_out
+#include "../veclut_float.h"
+
+LUTGEMM_VECLUT_FLOAT_KERNEL(lutgemm_avx512_ternary_veclut_g4_float, 8)

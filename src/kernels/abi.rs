@@ -35,6 +35,8 @@ pub(crate) struct KernelArgs {
     pub gscale_stride: usize,
     pub scratch: *mut u8,
     pub scratch_bytes: usize,
+    pub xpad: *const f32,
+    pub xpad_stride: usize,
 }
 
 /// `KernelArgs::fuse` flags (`LUTGEMM_FUSE*` in the header): fused group
@@ -99,6 +101,8 @@ mod tests {
         assert_eq!(offset_of!(KernelArgs, gscale_stride), 23 * w);
         assert_eq!(offset_of!(KernelArgs, scratch), 24 * w);
         assert_eq!(offset_of!(KernelArgs, scratch_bytes), 25 * w);
+        assert_eq!(offset_of!(KernelArgs, xpad_stride), 27 * w);
+        assert_eq!(size_of::<KernelArgs>(), 28 * w);
         assert_eq!(size_of::<KernelArgs>(), 26 * w);
         assert_eq!(offset_of!(TableArgs, span), 3 * w);
         assert_eq!(size_of::<TableArgs>(), 6 * w);

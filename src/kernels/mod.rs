@@ -274,6 +274,10 @@ pub(crate) struct KernelCall<'a> {
     pub n: usize,
     pub qpad: &'a [i8],
     pub qpad_stride: usize,
+    /// f32 padded activations (Float kernels that build their own tables),
+    /// `xpad_stride` floats apart; empty for the others.
+    pub xpad: &'a [f32],
+    pub xpad_stride: usize,
     pub qsum: &'a [i32],
     pub qsum_stride: usize,
     pub tables: &'a [u8],
@@ -284,7 +288,7 @@ pub(crate) struct KernelCall<'a> {
     pub out_stride: usize,
     pub fused: Option<FusedScales<'a>>,
     /// The call's own scratch (64-byte aligned), at least
-    /// `layout.kernel_scratch_bytes(row_groups · mr, nb, fused)` bytes; empty for
+    /// `layout.kernel_scratch_bytes(row_groups · mr, nb, fused, contract)` bytes; empty for
     /// layouts that need none.
     pub scratch: &'a mut [u8],
 }
@@ -312,9 +316,11 @@ pub(crate) fn run_kernel(kernel: &KernelDesc, call: KernelCall) {
     assert!(call.plane_out == 1 || call.plane_out == geo.bits);
     assert!(call.w.len() >= call.row_groups * geo.row_group_bytes());
     let layout = kernel.layout;
-    let reads_qpad = layout.kernel_reads_qpad();
-    if reads_qpad {
+    if layout.kernel_reads_qpad(kernel.contract) {
         assert!(call.qpad.len() >= span_len(call.n, call.qpad_stride, geo.kp));
+    }
+    if layout.kernel_reads_xpad(kernel.contract) {
+        assert!(call.xpad.len() >= span_len(call.n, call.xpad_stride, geo.kp));
     }
     let (mut fuse, mut gscale, mut gscale_stride) = (0, std::ptr::null(), 0);
     if let Some(f) = &call.fused {
@@ -353,7 +359,8 @@ pub(crate) fn run_kernel(kernel: &KernelDesc, call: KernelCall) {
     if kernel.contract == Contract::Fast && table_len > 0 {
         assert!(call.tscale.len() >= span_len(call.n, call.tscale_stride, geo.kp / geo.span));
     }
-    let scratch_len = layout.kernel_scratch_bytes(call.row_groups * geo.mr, geo.nb, fuse != 0);
+    let scratch_len =
+        layout.kernel_scratch_bytes(call.row_groups * geo.mr, geo.nb, fuse != 0, kernel.contract);
     if scratch_len > 0 {
         assert!(call.scratch.len() >= scratch_len);
         assert!(call.scratch.as_ptr() as usize % 64 == 0);
@@ -404,6 +411,8 @@ pub(crate) fn run_kernel(kernel: &KernelDesc, call: KernelCall) {
         gscale_stride,
         scratch: call.scratch.as_mut_ptr(),
         scratch_bytes: call.scratch.len(),
+        xpad: call.xpad.as_ptr(),
+        xpad_stride: call.xpad_stride,
     };
     debug_assert!(kernel.isa.is_available());
     // SAFETY: every extent the kernel reads or writes was checked above

@@ -14,7 +14,7 @@ use crate::layout::Layout;
 c_functions! {
     kernels: lutgemm_avx2_int_mad, lutgemm_avx2_int_bitlut_g4, lutgemm_avx2_int_bitlut_g4_fast,
         lutgemm_avx2_int_bitlut_g4_float, lutgemm_avx2_ternary_mad, lutgemm_avx2_ternary_lut_g2,
-        lutgemm_avx2_ternary_veclut_g4, lutgemm_avx2_ternary_mad5, lutgemm_avx2_int_veclut;
+        lutgemm_avx2_ternary_veclut_g4, lutgemm_avx2_ternary_mad5, lutgemm_avx2_int_veclut, lutgemm_avx2_ternary_veclut_g4_float;
     tables: lutgemm_avx2_int_bitlut_g4_tables, lutgemm_avx2_int_bitlut_g4_fast_tables, lutgemm_avx2_ternary_lut_g2_tables
 }
 
@@ -41,4 +41,7 @@ pub(crate) const KERNELS: &[KernelDesc] = &[
     // Tables built per call in its scratch (kernels/veclut_int.h).
     kernel!("veclut_int_avx2", Avx2, INT_ALL, Exact, Layout::IntVecLut { mr: 64 },
             lutgemm_avx2_int_veclut, None),
+    // f32 table rows built per call from xpad (kernels/veclut_float.h).
+    kernel!("veclut_g4_float_avx2", Avx2, TERNARY, Float, Layout::TernaryVecLutG4 { mr: 64 },
+            lutgemm_avx2_ternary_veclut_g4_float, None),
 ];

@@ -225,16 +225,17 @@ impl Layout {
     }
 
     /// Whether a contract has kernels on this layout: multiply-add is
-    /// integer only (Exact), and so (for now) is the vector-LUT; the other
-    /// table layouts serve all three.
+    /// integer only (Exact), and so (for now) is the integer vector-LUT;
+    /// the ternary vector-LUT serves Exact and Float, the other table
+    /// layouts all three.
     pub fn supports_contract(self, contract: Contract) -> bool {
         match self {
             Layout::TernaryMad { .. }
             | Layout::TernaryMad5 { .. }
             | Layout::IntMad { .. }
             | Layout::MadFieldRows { .. }
-            | Layout::TernaryVecLutG4 { .. }
             | Layout::IntVecLut { .. } => contract == Contract::Exact,
+            Layout::TernaryVecLutG4 { .. } => contract != Contract::Fast,
             _ => true,
         }
     }
@@ -284,24 +285,40 @@ impl Layout {
         )
     }
 
-    /// Whether the kernels read the padded int8 activations directly.
-    pub(crate) fn kernel_reads_qpad(self) -> bool {
-        matches!(
-            self,
+    /// Whether the `contract` kernels read the padded int8 activations
+    /// directly.
+    pub(crate) fn kernel_reads_qpad(self, contract: Contract) -> bool {
+        match self {
             Layout::TernaryMad { .. }
-                | Layout::TernaryMad5 { .. }
-                | Layout::IntMad { .. }
-                | Layout::MadFieldRows { .. }
-                | Layout::TernaryVecLutG4 { .. }
-                | Layout::IntVecLut { .. }
-        )
+            | Layout::TernaryMad5 { .. }
+            | Layout::IntMad { .. }
+            | Layout::MadFieldRows { .. }
+            | Layout::IntVecLut { .. } => true,
+            Layout::TernaryVecLutG4 { .. } => contract == Contract::Exact,
+            _ => false,
+        }
     }
 
-    /// Scratch bytes one kernel call over `rows` rows of `nb` scale groups
-    /// needs (0: none): the vector-LUTs build their tables inside the call.
-    /// `fused`: the call applies the group scaling itself.
-    pub(crate) fn kernel_scratch_bytes(self, rows: usize, nb: usize, fused: bool) -> usize {
+    /// Whether the `contract` kernels read the padded f32 activations
+    /// directly (the Float vector-LUT builds its tables from them).
+    pub(crate) fn kernel_reads_xpad(self, contract: Contract) -> bool {
+        matches!(self, Layout::TernaryVecLutG4 { .. }) && contract == Contract::Float
+    }
+
+    /// Scratch bytes one `contract` kernel call over `rows` rows of `nb`
+    /// scale groups needs (0: none): the vector-LUTs build their tables
+    /// inside the call. `fused`: the call applies the group scaling itself.
+    pub(crate) fn kernel_scratch_bytes(
+        self,
+        rows: usize,
+        nb: usize,
+        fused: bool,
+        contract: Contract,
+    ) -> usize {
         match self {
+            Layout::TernaryVecLutG4 { .. } if contract == Contract::Float => {
+                veclut_float_scratch_bytes(rows, nb)
+            }
             Layout::TernaryVecLutG4 { .. } => veclut_scratch_bytes(rows, nb),
             Layout::IntVecLut { .. } => int_veclut_scratch_bytes(rows, nb, fused),
             _ => 0,
@@ -400,6 +417,22 @@ pub(crate) fn veclut_scratch_bytes(rows: usize, nb: usize) -> usize {
     let xt = VECLUT_KBLOCK * 4 * VECLUT_TOKENS * 2;
     let tables = VECLUT_KBLOCK * VECLUT_PATTERNS * VECLUT_TOKENS * 2;
     xt + tables + rows * VECLUT_TOKENS * (2 + 4 * nb)
+}
+
+/// Groups of 4 columns per Float vector-LUT K-block (`VLF_KBLOCK`): 4 ×
+/// 81 rows of 32 f32 tokens, 41 KiB of tables (the Exact kernel's 8 groups
+/// of int16 rows).
+pub(crate) const VECLUT_FLOAT_KBLOCK: usize = 4;
+
+/// Scratch bytes of one Float vector-LUT call (the C header's
+/// `lutgemm_veclut_float_scratch_bytes`): the K-block's activations
+/// transposed to `[column][token]` f32, its tables (81 rows of
+/// `VECLUT_TOKENS` f32 a group), then per row `VECLUT_TOKENS` f32 span sums
+/// and per row and scale group `VECLUT_TOKENS` f32 group sums.
+pub(crate) fn veclut_float_scratch_bytes(rows: usize, nb: usize) -> usize {
+    let xt = VECLUT_FLOAT_KBLOCK * 4 * VECLUT_TOKENS * 4;
+    let tables = VECLUT_FLOAT_KBLOCK * VECLUT_PATTERNS * VECLUT_TOKENS * 4;
+    xt + tables + rows * VECLUT_TOKENS * 4 * (1 + nb)
 }
 
 /// Bits per code field of an [`Layout::IntVecLut`] index byte: b, but 4

@@ -58,6 +58,8 @@ pub(crate) const KERNELS: &[KernelDesc] = &[
               lut_g4::<Float>),
     portable!("veclut_g4_scalar", TERNARY, Exact, Layout::TernaryVecLutG4 { mr: 64 },
               veclut::ternary),
+    portable!("veclut_g4_float_scalar", TERNARY, Float, Layout::TernaryVecLutG4 { mr: 64 },
+              veclut::ternary_float),
     portable!("mad_int_scalar", INT_MAD, Exact, Layout::IntMad { mr: 16 },
               mad::int),
     portable!("veclut_int_scalar", INT_ALL, Exact, Layout::IntVecLut { mr: 64 },

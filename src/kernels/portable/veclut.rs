@@ -99,3 +99,54 @@ pub(super) unsafe extern "C" fn ternary(a: *const KernelArgs) {
         }
     }
 }
+
+/// Float contract on the same bytes: per token, row and scale group, the
+/// group's sum from +0.0 of its spans' sums, each from +0.0 over the span's
+/// groups in order, of the entry `(wa·x₀ + wb·x₁) + (wc·x₂ + wd·x₃)` its
+/// index byte selects (each product `−x`, `+0.0` or `x`). This defines
+/// the bits of every SIMD Float vector-LUT (`kernels/veclut_float.h`),
+/// which builds the same entries once per tile of tokens.
+///
+/// # Safety
+/// `a` was built by `run_kernel` for a `TernaryVecLutG4` layout under the
+/// Float contract (f32 activations in `xpad`).
+pub(super) unsafe extern "C" fn ternary_float(a: *const KernelArgs) {
+    // SAFETY: forwarded.
+    let a = unsafe { &*a };
+    assert!(a.kc == 4 && a.bp % 4 == 0 && a.plane_out == 1);
+    assert!(a.span > 0 && a.span % 4 == 0 && a.bp % a.span == 0);
+    let kp = a.nb * a.bp;
+    // SAFETY: run_kernel checked row_groups · w_stride weight bytes, n
+    // strided tokens of kp f32 activations, and the output extent.
+    let w = unsafe { std::slice::from_raw_parts(a.w, a.row_groups * a.w_stride) };
+    let out = a.out.cast::<f32>();
+    let term = |d: u8, x: f32| match d {
+        0 => -x,
+        1 => 0.0,
+        _ => x,
+    };
+    for t in 0..a.n {
+        // SAFETY: as above.
+        let x = unsafe { std::slice::from_raw_parts(a.xpad.add(t * a.xpad_stride), kp) };
+        for r in 0..a.row_groups * a.mr {
+            let wg = &w[r / a.mr * a.w_stride..];
+            for b in 0..a.nb {
+                let mut group = 0f32;
+                for s0 in (b * a.bp..(b + 1) * a.bp).step_by(a.span) {
+                    let mut span = 0f32;
+                    for j in s0 / 4..(s0 + a.span) / 4 {
+                        let p = wg[j * a.mr + r % a.mr];
+                        let xs = &x[4 * j..4 * j + 4];
+                        let lo = term(p / 27, xs[0]) + term(p / 9 % 3, xs[1]);
+                        let hi = term(p / 3 % 3, xs[2]) + term(p % 3, xs[3]);
+                        span += lo + hi;
+                    }
+                    group += span;
+                }
+                // SAFETY: (token t < n, row r, group b) is within the
+                // output extent run_kernel checked.
+                unsafe { *out.add(t * a.out_stride + r * a.nb + b) = group };
+            }
+        }
+    }
+}

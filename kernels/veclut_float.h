@@ -1,0 +1,172 @@
+/* The Float vector-LUT kernel for ternary weights (Layout::TernaryVecLutG4
+ * under the Float contract) written once with GCC vector extensions for
+ * every ISA object: a table row is 32 f32 tokens, VLF_PARTS native vectors
+ * of VLV_BYTES (the including file defines VLV_BYTES: 64 for AVX-512, 32
+ * for AVX2, 16 for NEON). Everything here is static, so each object gets
+ * its own copy built with its own flags. An including file may define
+ * VLF_WRITE_OUT(a, acc, sums, t0, nt) with a faster vlf_write_out.
+ *
+ * The Exact kernel's loop nest (kernels/veclut_vec.h) with f32 rows built
+ * from xpad: per tile of 32 tokens, per scale group, per span of `span`
+ * columns, per K-block of VLF_KBLOCK groups of 4 columns: transpose the
+ * activations to [column][token], build the 81 rows of each group, and per
+ * block of RB rows add the row each index byte selects (4 columns × 32
+ * tokens, two zmm adds). A span's sum starts from +0.0 and goes to accS
+ * between K-blocks; at the span's end it is added to the group's sum in
+ * accP. Order and scratch: lutgemm_kernels.h; the oracle is
+ * src/kernels/portable/veclut.rs (ternary_float), which gives the same
+ * bits token by token.
+ */
+#ifndef LUTGEMM_VECLUT_FLOAT_H
+#define LUTGEMM_VECLUT_FLOAT_H
+
+#include <string.h>
+
+#include "lutgemm_kernels.h"
+
+#define VLF_MR 64 /* rows per row group (layout) */
+#define VLF_NT VECLUT_TOKENS
+#define VLF_ELEMS (VLV_BYTES / 4) /* floats a vector */
+#define VLF_PARTS (VLF_NT / VLF_ELEMS)
+#define VLF_ROW_BYTES (VLF_NT * 4)
+
+typedef float vlf_vec __attribute__((vector_size(VLV_BYTES), aligned(VLV_BYTES)));
+
+/* xT[c][t] = x[t0 + t][col + c] for c < 4·groups (0 for t >= nt). */
+static inline void vlf_transpose(const lutgemm_kernel_args *a, size_t t0, size_t nt, size_t col,
+                                 size_t groups, float *xT)
+{
+    const size_t cols = 4 * groups;
+    memset(xT, 0, cols * VLF_NT * sizeof(float));
+    for (size_t t = 0; t < nt; t++) {
+        const float *x = a->xpad + (t0 + t) * a->xpad_stride + col;
+        for (size_t c = 0; c < cols; c++)
+            xT[c * VLF_NT + t] = x[c];
+    }
+}
+
+/* out[(t0 + t)·out_stride + r] = acc[r][t] (32-bit elements). */
+static inline void vlf_write_out(const lutgemm_kernel_args *a, const int32_t *acc, size_t sums,
+                                 size_t t0, size_t nt)
+{
+    int32_t *out = (int32_t *)a->out;
+    for (size_t t = 0; t < nt; t++) {
+        int32_t *o = out + (t0 + t) * a->out_stride;
+        for (size_t r = 0; r < sums; r++)
+            o[r] = acc[r * VLF_NT + t];
+    }
+}
+
+#ifndef VLF_WRITE_OUT
+#define VLF_WRITE_OUT vlf_write_out
+#endif
+
+/* Row 27a + 9b + 3c + d of group j: (wa·x0 + wb·x1) + (wc·x2 + wd·x3),
+ * w = digit − 1, each product −x, +0.0 or x. */
+static inline void vlf_build(const float *xT, size_t groups, float *tables)
+{
+    for (size_t j = 0; j < groups; j++) {
+        for (int h = 0; h < VLF_PARTS; h++) {
+            /* Column c's part h: x[c · VLF_PARTS + h]. */
+            const vlf_vec *x = (const vlf_vec *)(xT + 4 * j * VLF_NT) + h;
+            const vlf_vec z = {0};
+            const vlf_vec x0 = x[0], x1 = x[VLF_PARTS], x2 = x[2 * VLF_PARTS], x3 = x[3 * VLF_PARTS];
+            const vlf_vec a[3] = {-x0, z, x0}, b[3] = {-x1, z, x1};
+            const vlf_vec c[3] = {-x2, z, x2}, d[3] = {-x3, z, x3};
+            vlf_vec P[9], Q[9];
+            for (int u = 0; u < 3; u++)
+                for (int v = 0; v < 3; v++) {
+                    P[3 * u + v] = a[u] + b[v];
+                    Q[3 * u + v] = c[u] + d[v];
+                }
+            vlf_vec *t = (vlf_vec *)(tables + j * VECLUT_PATTERNS * VLF_NT) + h;
+            for (int p = 0; p < 9; p++)
+                for (int r = 0; r < 9; r++)
+                    t[(9 * p + r) * VLF_PARTS] = P[p] + Q[r];
+        }
+    }
+}
+
+/* RB rows over one K-block of `groups` groups. ix: the block's first index
+ * byte of the K-block's first group (the next group's are VLF_MR bytes
+ * on). first: the span starts here (from +0.0), else from accS. last: the
+ * span ends here: its sum goes into accP (rows stride floats apart; from
+ * +0.0 when first_span), else back to accS. */
+#define VLF_LOOKUPS(RB)                                                        \
+    static inline void vlf_lookups(const uint8_t *ix, size_t groups, const float *tables, \
+                                   float *accS, float *accP, size_t stride, int first,    \
+                                   int last, int first_span)                              \
+    {                                                                          \
+        vlf_vec acc[RB][VLF_PARTS];                                            \
+        vlf_vec *s = (vlf_vec *)accS;                                          \
+        const vlf_vec z = {0};                                                 \
+        for (int r = 0; r < RB; r++)                                           \
+            for (int h = 0; h < VLF_PARTS; h++)                                \
+                acc[r][h] = first ? z : s[r * VLF_PARTS + h];                  \
+        const char *t = (const char *)tables;                                  \
+        for (size_t j = 0; j < groups; j++, ix += VLF_MR,                      \
+                    t += VECLUT_PATTERNS * VLF_ROW_BYTES) {                    \
+            for (int r = 0; r < RB; r++) {                                     \
+                const vlf_vec *row = (const vlf_vec *)(t + (size_t)ix[r] * VLF_ROW_BYTES); \
+                for (int h = 0; h < VLF_PARTS; h++)                            \
+                    acc[r][h] += row[h];                                       \
+            }                                                                  \
+        }                                                                      \
+        if (!last) {                                                           \
+            for (int r = 0; r < RB; r++)                                       \
+                for (int h = 0; h < VLF_PARTS; h++)                            \
+                    s[r * VLF_PARTS + h] = acc[r][h];                          \
+            return;                                                            \
+        }                                                                      \
+        for (int r = 0; r < RB; r++) {                                         \
+            vlf_vec *p = (vlf_vec *)(accP + r * stride);                       \
+            for (int h = 0; h < VLF_PARTS; h++)                                \
+                p[h] = (first_span ? z : p[h]) + acc[r][h];                    \
+        }                                                                      \
+    }
+
+/* The ABI entry point `name`, with register blocks of RB rows (RB divides
+ * 64). */
+#define LUTGEMM_VECLUT_FLOAT_KERNEL(name, RB)                                  \
+    VLF_LOOKUPS(RB)                                                            \
+    LUTGEMM_KERNEL(name)                                                       \
+    {                                                                          \
+        const size_t rows = a->row_groups * VLF_MR;                            \
+        LUTGEMM_REQUIRE(a->mr == VLF_MR && a->kc == 4 && a->plane_out == 1 &&  \
+                        a->bp % 4 == 0 && a->span % 4 == 0 && a->span > 0 &&   \
+                        a->bp % a->span == 0 &&                                \
+                        a->w_stride == VLF_MR * a->nb * a->bp / 4 &&           \
+                        a->scratch_bytes >= lutgemm_veclut_float_scratch_bytes(rows, a->nb)); \
+        float *xT = (float *)a->scratch;                                       \
+        float *tables = (float *)(a->scratch + VLF_XT_BYTES);                  \
+        float *accS = (float *)(a->scratch + VLF_XT_BYTES + VLF_TABLE_BYTES);  \
+        float *accP = accS + rows * VLF_NT;                                    \
+        const size_t gpb = a->bp / 4, gps = a->span / 4;                       \
+        for (size_t t0 = 0; t0 < a->n; t0 += VLF_NT) {                         \
+            const size_t nt = a->n - t0 < VLF_NT ? a->n - t0 : VLF_NT;         \
+            for (size_t b = 0; b < a->nb; b++) {                               \
+                const size_t j0 = b * gpb, j1 = j0 + gpb;                      \
+                for (size_t s0 = j0; s0 < j1; s0 += gps) {                     \
+                    const size_t s1 = s0 + gps;                                \
+                    for (size_t k0 = s0; k0 < s1; k0 += VLF_KBLOCK) {          \
+                        const size_t kn = s1 - k0 < VLF_KBLOCK ? s1 - k0 : VLF_KBLOCK; \
+                        vlf_transpose(a, t0, nt, 4 * k0, kn, xT);              \
+                        vlf_build(xT, kn, tables);                             \
+                        for (size_t g = 0; g < a->row_groups; g++) {           \
+                            const uint8_t *wg = a->w + g * a->w_stride + k0 * VLF_MR; \
+                            for (size_t s = 0; s < VLF_MR; s += (RB)) {        \
+                                const size_t r = g * VLF_MR + s;               \
+                                vlf_lookups(wg + s, kn, tables, accS + r * VLF_NT, \
+                                            accP + (r * a->nb + b) * VLF_NT,   \
+                                            a->nb * VLF_NT, k0 == s0, k0 + kn == s1, \
+                                            s0 == j0);                         \
+                            }                                                  \
+                        }                                                      \
+                    }                                                          \
+                }                                                              \
+            }                                                                  \
+            VLF_WRITE_OUT(a, (const int32_t *)accP, rows * a->nb, t0, nt);     \
+        }                                                                      \
+    }
+
+#endif
