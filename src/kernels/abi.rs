@@ -103,7 +103,6 @@ mod tests {
         assert_eq!(offset_of!(KernelArgs, scratch_bytes), 25 * w);
         assert_eq!(offset_of!(KernelArgs, xpad_stride), 27 * w);
         assert_eq!(size_of::<KernelArgs>(), 28 * w);
-        assert_eq!(size_of::<KernelArgs>(), 26 * w);
         assert_eq!(offset_of!(TableArgs, span), 3 * w);
         assert_eq!(size_of::<TableArgs>(), 6 * w);
     }
