@@ -210,7 +210,7 @@ static inline size_t lutgemm_veclut_scratch_bytes(size_t rows, size_t nb)
  * (a, b, c, d) = (wa·x0 + wb·x1) + (wc·x2 + wd·x3), each product exact
  * (w in {-1, 0, 1}); per span of `span` columns a sum from +0.0 in group
  * order; per scale group the span sums in order from +0.0. */
-#define VLF_KBLOCK 4
+#define VLF_KBLOCK 16
 #define VLF_XT_BYTES (VLF_KBLOCK * 4 * VECLUT_TOKENS * 4)
 #define VLF_TABLE_BYTES (VLF_KBLOCK * VECLUT_PATTERNS * VECLUT_TOKENS * 4)
 

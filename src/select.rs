@@ -294,31 +294,35 @@ const RULES: &[Rule] = &[
               156 instructions per 1,000 4-bit weights at n = 1) (src/select.rs)",
     },
     // Ternary Float, many tokens: the Float vector-LUT (f32 rows of 32
-    // tokens; kernels/veclut_float.h). 4096 x 4096, one thread, 2026-11-29,
-    // n = 16 / 32 / 64 / 256: avx512 veclut 6923 / 14013 / 21758 / 64342 us
-    // against bitlut_g4 5531 / 10956 / 23078 / 88796; avx2 veclut 6606 /
-    // 13268 / 21057 / 64408 against 11313 / 22566 / 45613 / 178267. Its
-    // tables (41 KiB a K-block) and span sums stream through L2: ~7 cycles
-    // a lookup, where the int16 Exact kernel takes ~1.8.
+    // tokens; kernels/veclut_float.h), which costs the same for 1 to 32
+    // tokens of a tile. 4096 x 4096, one thread, 2026-11-29, n = 16 / 32 /
+    // 64 / 256: avx512 veclut 5362 / 5555 / 11476 / 47070 us against
+    // bitlut_g4 5279 / 10527 / 21375 / 86992; avx2 veclut 5339 / 5508 /
+    // 10913 / 44357 against 10948 / 21824 / 45758 / 177644. A tile costs
+    // as much as ~17 tokens of bitlut_g4 on avx512 and ~8 on avx2, so
+    // from 20 and 12 tokens on, whole or partial tiles, it is faster. Its
+    // tables (166 KiB a span of 64 columns) stream from L2: ~5 cycles a
+    // lookup, where the int16 Exact kernel takes ~1.8.
     Rule {
         formats: TERNARY_W,
         contract: Float,
         isa: Isa::Avx512,
-        tokens: 128..=usize::MAX,
+        tokens: 20..=usize::MAX,
         weights: Any,
         order: &[VecLutG4, BitLutG4],
-        why: "avx512/float, n >= 128: the Float vector-LUT, 1.38x the bit-serial tables at \
-              4096x4096, n = 256 (64.3 vs 88.8 ms; a tie at n = 64) (src/select.rs)",
+        why: "avx512/float, n >= 20: the Float vector-LUT, 1.85x the bit-serial tables at \
+              4096x4096, n = 256 (47.1 vs 87.0 ms; one 32-token tile costs ~17 tokens of \
+              bit-serial tables) (src/select.rs)",
     },
     Rule {
         formats: TERNARY_W,
         contract: Float,
         isa: Isa::Avx2,
-        tokens: 16..=usize::MAX,
+        tokens: 12..=usize::MAX,
         weights: Any,
         order: &[VecLutG4, BitLutG4],
-        why: "avx2/float, n >= 16: the Float vector-LUT, 1.7x the bit-serial tables at \
-              4096x4096, n = 16 and 2.8x at n = 256 (src/select.rs)",
+        why: "avx2/float, n >= 12: the Float vector-LUT, 2.1x the bit-serial tables at \
+              4096x4096, n = 16 and 4.0x at n = 256 (src/select.rs)",
     },
     // Ternary Fast, and Float below those counts, on a SIMD level: no rule;
     // the level's first kernel for the contract is the bit-serial one,

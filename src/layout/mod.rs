@@ -419,10 +419,13 @@ pub(crate) fn veclut_scratch_bytes(rows: usize, nb: usize) -> usize {
     xt + tables + rows * VECLUT_TOKENS * (2 + 4 * nb)
 }
 
-/// Groups of 4 columns per Float vector-LUT K-block (`VLF_KBLOCK`): 4 ×
-/// 81 rows of 32 f32 tokens, 41 KiB of tables (the Exact kernel's 8 groups
-/// of int16 rows).
-pub(crate) const VECLUT_FLOAT_KBLOCK: usize = 4;
+/// Groups of 4 columns per Float vector-LUT K-block (`VLF_KBLOCK`): a
+/// whole span of 64 columns, so the span's sums stay in registers (16 ×
+/// 81 rows of 32 f32 tokens, 166 KiB of tables, read from L2). 4096 ×
+/// 4096, n = 256, AVX-512: K-blocks of 1 / 2 / 4 / 8 / 16 groups 145 / 115
+/// / 64 / 52 / 52 ms (before whole-tile batches): the span sums streaming
+/// through L1 between K-blocks cost more than the tables' L2 reads.
+pub(crate) const VECLUT_FLOAT_KBLOCK: usize = 16;
 
 /// Scratch bytes of one Float vector-LUT call (the C header's
 /// `lutgemm_veclut_float_scratch_bytes`): the K-block's activations
