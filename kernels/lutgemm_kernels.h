@@ -219,6 +219,18 @@ static inline size_t lutgemm_veclut_float_scratch_bytes(size_t rows, size_t nb)
     return VLF_XT_BYTES + VLF_TABLE_BYTES + rows * VECLUT_TOKENS * 4 * (1 + nb);
 }
 
+/* The Fast vector-LUT (kernels/veclut_float.h, Fast section): xT and the
+ * f32 tables of one span as above, then the span's int8 rows (VLF_KBLOCK
+ * groups × 81 × VECLUT_TOKENS bytes), the tokens' span scales
+ * (VECLUT_TOKENS float) and accP (rows × nb × VECLUT_TOKENS float). */
+#define VLQ_TABLE8_BYTES (VLF_KBLOCK * VECLUT_PATTERNS * VECLUT_TOKENS)
+
+static inline size_t lutgemm_veclut_fast_scratch_bytes(size_t rows, size_t nb)
+{
+    return VLF_XT_BYTES + VLF_TABLE_BYTES + VLQ_TABLE8_BYTES + VECLUT_TOKENS * 4 +
+           rows * VECLUT_TOKENS * 4 * nb;
+}
+
 /* Integer vector-LUT (Layout::IntVecLut, src/layout/mod.rs;
  * kernels/veclut_int.h): an index byte holds the codes of 8/f columns in
  * fields of f bits (f = bits, 4 for 3-bit codes) and selects one of 256

@@ -1,5 +1,6 @@
-/* The Float vector-LUT kernel for ternary weights (Layout::TernaryVecLutG4
- * under the Float contract) written once with GCC vector extensions for
+/* The Float and Fast vector-LUT kernels for ternary weights
+ * (Layout::TernaryVecLutG4 under the Float and Fast contracts; Fast at the
+ * end of this file) written once with GCC vector extensions for
  * every ISA object: a table row is 32 f32 tokens, VLF_PARTS native vectors
  * of VLV_BYTES (the including file defines VLV_BYTES: 64 for AVX-512, 32
  * for AVX2, 16 for NEON). Everything here is static, so each object gets
@@ -161,6 +162,134 @@ static inline void vlf_build(const float *xT, size_t groups, float *tables)
                                             a->nb * VLF_NT, k0 == s0, k0 + kn == s1, \
                                             s0 == j0);                         \
                             }                                                  \
+                        }                                                      \
+                    }                                                          \
+                }                                                              \
+            }                                                                  \
+            VLF_WRITE_OUT(a, (const int32_t *)accP, rows * a->nb, t0, nt);     \
+        }                                                                      \
+    }
+
+/* ---- Fast: the span's f32 rows re-quantized to int8 per token ----
+ *
+ * Per span (one K-block: VLF_KBLOCK groups hold a span of 64 columns), the
+ * f32 rows of vlf_build are re-quantized like every Fast table
+ * (src/lut/mod.rs requantize_spans), per token: amax over the span's
+ * rows, q = round(e · (127 / amax)) ties away from zero, scale amax / 127
+ * (zeros and scale 0 when 127 / amax overflows). The lookups add int8 rows
+ * (32 tokens, sign-extended) into int16 accumulators from zero: at most 16
+ * groups · 127 = 2032. At the span's end the group's f32 sum gains
+ * f32(sum) · scale (product, then sum: two roundings), from +0.0. */
+
+typedef int8_t vlq_i8 __attribute__((vector_size(VLV_BYTES / 2), aligned(VLV_BYTES / 2)));
+typedef int16_t vlq_i16 __attribute__((vector_size(VLV_BYTES), aligned(VLV_BYTES)));
+#define VLQ_ELEMS (VLV_BYTES / 2) /* int16 tokens a vector */
+#define VLQ_PARTS (VLF_NT / VLQ_ELEMS)
+
+/* VLQ_ELEMS int8 at p (aligned), sign-extended to int16. An including file
+ * may define its own: GCC 12 turns the generic conversion of 32 bytes into
+ * two half conversions and an insert instead of one vpmovsxbw zmm, mem. */
+#ifndef VLQ_WIDEN
+#define VLQ_WIDEN(p) __builtin_convertvector(*(const vlq_i8 *)(p), vlq_i16)
+#endif
+
+/* rows f32 rows of 32 tokens -> int8 rows t8, and the tokens' scales. */
+static inline void vlq_requantize(const float *restrict e, size_t rows, int8_t *restrict t8,
+                                  float *restrict scale)
+{
+    float am[VLF_NT], inv[VLF_NT];
+    for (int t = 0; t < VLF_NT; t++)
+        am[t] = 0.0f;
+    for (size_t i = 0; i < rows; i++)
+        for (int t = 0; t < VLF_NT; t++) {
+            const float v = __builtin_fabsf(e[i * VLF_NT + t]);
+            am[t] = v > am[t] ? v : am[t];
+        }
+    for (int t = 0; t < VLF_NT; t++) {
+        inv[t] = 127.0f / am[t];
+        if (inv[t] <= 3.402823466e38f) {
+            scale[t] = am[t] / 127.0f;
+        } else {
+            inv[t] = 0.0f;
+            scale[t] = 0.0f;
+        }
+    }
+    for (size_t i = 0; i < rows; i++)
+        for (int t = 0; t < VLF_NT; t++) {
+            const float v = e[i * VLF_NT + t] * inv[t];
+            const int32_t q = (int32_t)v;
+            const float fr = v - (float)q;
+            int32_t r = q + (fr >= 0.5f) - (fr <= -0.5f);
+            r = r > 127 ? 127 : r < -127 ? -127 : r;
+            t8[i * VLF_NT + t] = (int8_t)r;
+        }
+}
+
+/* RB rows over one span of `groups` groups: int8 rows t8 (81 a group, 32
+ * bytes each), the span's sum times `scale` into accP (rows stride floats
+ * apart; from +0.0 when first_span). */
+#define VLQ_LOOKUPS(RB)                                                        \
+    static inline void vlq_lookups(const uint8_t *ix, size_t groups, const int8_t *t8,    \
+                                   const float *restrict scale, float *restrict accP,     \
+                                   size_t stride, int first_span)                         \
+    {                                                                          \
+        vlq_i16 acc[RB][VLQ_PARTS];                                            \
+        for (int r = 0; r < RB; r++)                                           \
+            for (int h = 0; h < VLQ_PARTS; h++)                                \
+                acc[r][h] = (vlq_i16){0};                                      \
+        for (size_t j = 0; j < groups; j++, ix += VLF_MR, t8 += VECLUT_PATTERNS * VLF_NT) { \
+            for (int r = 0; r < RB; r++) {                                     \
+                const int8_t *row = t8 + (size_t)ix[r] * VLF_NT;               \
+                for (int h = 0; h < VLQ_PARTS; h++)                            \
+                    acc[r][h] += VLQ_WIDEN(row + h * VLQ_ELEMS);               \
+            }                                                                  \
+        }                                                                      \
+        for (int r = 0; r < RB; r++) {                                         \
+            int16_t a16[VLF_NT] __attribute__((aligned(64)));                  \
+            memcpy(a16, acc[r], sizeof a16);                                   \
+            float *restrict p = accP + r * stride;                             \
+            if (first_span)                                                    \
+                for (int e = 0; e < VLF_NT; e++)                               \
+                    p[e] = 0.0f + (float)a16[e] * scale[e];                    \
+            else                                                               \
+                for (int e = 0; e < VLF_NT; e++)                               \
+                    p[e] = p[e] + (float)a16[e] * scale[e];                    \
+        }                                                                      \
+    }
+
+/* The ABI entry point `name` of the Fast kernel, register blocks of RB
+ * rows (RB divides 64). Scratch: lutgemm_veclut_fast_scratch_bytes. */
+#define LUTGEMM_VECLUT_FAST_KERNEL(name, RB)                                   \
+    VLQ_LOOKUPS(RB)                                                            \
+    LUTGEMM_KERNEL(name)                                                       \
+    {                                                                          \
+        const size_t rows = a->row_groups * VLF_MR;                            \
+        LUTGEMM_REQUIRE(a->mr == VLF_MR && a->kc == 4 && a->plane_out == 1 &&  \
+                        a->bp % 4 == 0 && a->span % 4 == 0 && a->span > 0 &&   \
+                        a->span / 4 <= VLF_KBLOCK && a->bp % a->span == 0 &&   \
+                        a->w_stride == VLF_MR * a->nb * a->bp / 4 &&           \
+                        a->scratch_bytes >= lutgemm_veclut_fast_scratch_bytes(rows, a->nb)); \
+        float *xT = (float *)a->scratch;                                       \
+        float *tables = (float *)(a->scratch + VLF_XT_BYTES);                  \
+        int8_t *t8 = (int8_t *)(a->scratch + VLF_XT_BYTES + VLF_TABLE_BYTES);  \
+        float *scale = (float *)(t8 + VLQ_TABLE8_BYTES);                       \
+        float *accP = scale + VLF_NT;                                          \
+        const size_t gpb = a->bp / 4, gps = a->span / 4;                       \
+        for (size_t t0 = 0; t0 < a->n; t0 += VLF_NT) {                         \
+            const size_t nt = a->n - t0 < VLF_NT ? a->n - t0 : VLF_NT;         \
+            for (size_t b = 0; b < a->nb; b++) {                               \
+                const size_t j0 = b * gpb, j1 = j0 + gpb;                      \
+                for (size_t s0 = j0; s0 < j1; s0 += gps) {                     \
+                    vlf_transpose(a, t0, nt, 4 * s0, gps, xT);                 \
+                    vlf_build(xT, gps, tables);                                \
+                    vlq_requantize(tables, gps * VECLUT_PATTERNS, t8, scale);  \
+                    for (size_t g = 0; g < a->row_groups; g++) {               \
+                        const uint8_t *wg = a->w + g * a->w_stride + s0 * VLF_MR; \
+                        for (size_t s = 0; s < VLF_MR; s += (RB)) {            \
+                            const size_t r = g * VLF_MR + s;                   \
+                            vlq_lookups(wg + s, gps, t8, scale,                \
+                                        accP + (r * a->nb + b) * VLF_NT, a->nb * VLF_NT, \
+                                        s0 == j0);                             \
                         }                                                      \
                     }                                                          \
                 }                                                              \

@@ -110,6 +110,20 @@ const fn veclut_rule(isa: Isa, tokens: RangeInclusive<usize>, why: &'static str)
     }
 }
 
+/// A ternary Fast row for AVX2 that prefers the vector-LUT.
+const fn fast_veclut_avx2(tokens: RangeInclusive<usize>) -> Rule {
+    Rule {
+        formats: TERNARY_W,
+        contract: Fast,
+        isa: Isa::Avx2,
+        tokens,
+        weights: Any,
+        order: &[VecLutG4, BitLutG4],
+        why: "avx2/fast, many tokens: the Fast vector-LUT runs a 32-token tile in the time of \
+              ~23 tokens of bit-serial tables (4096x4096: 1.34x at n = 256) (src/select.rs)",
+    }
+}
+
 const RULES: &[Rule] = &[
     // ---- vector-LUT rows (veclut_g4) ----
     // A vector-LUT call costs the same for 1..=32 tokens (one tile), so it
@@ -324,6 +338,28 @@ const RULES: &[Rule] = &[
         why: "avx2/float, n >= 12: the Float vector-LUT, 2.1x the bit-serial tables at \
               4096x4096, n = 16 and 4.0x at n = 256 (src/select.rs)",
     },
+    // Ternary Fast, many tokens: the Fast vector-LUT (the Float rows
+    // re-quantized to int8 per span and token). 4096 x 4096, one thread,
+    // 2026-11-29, n = 16 / 24 / 32 / 48 / 256: avx512 veclut 3096 / 3335 /
+    // 3385 / 6711 / 27157 us against bitlut_g4 2947 / 4444 / 6040 / 8981 /
+    // 47471; avx2 veclut 6050 / 6230 / 6265 / 12231 / 51263 against 4316 /
+    // 6428 / 8624 / 12700 / 68953. A tile costs ~16 tokens of bitlut_g4 on
+    // avx512, ~23 on avx2: avx2 takes it only where the last tile is full
+    // enough (23-32, 45-64, and from 68 every count).
+    Rule {
+        formats: TERNARY_W,
+        contract: Fast,
+        isa: Isa::Avx512,
+        tokens: 17..=usize::MAX,
+        weights: Any,
+        order: &[VecLutG4, BitLutG4],
+        why: "avx512/fast, n >= 17: the Fast vector-LUT (int8 rows of 32 tokens), 1.75x the \
+              bit-serial tables at 4096x4096, n = 256 (27.2 vs 47.5 ms; one tile costs ~16 \
+              tokens of bit-serial tables) (src/select.rs)",
+    },
+    fast_veclut_avx2(23..=32),
+    fast_veclut_avx2(45..=64),
+    fast_veclut_avx2(68..=usize::MAX),
     // Ternary Fast, and Float below those counts, on a SIMD level: no rule;
     // the level's first kernel for the contract is the bit-serial one,
     // which runs ternary weights as two signed bit planes (4096 x 4096, one thread, 2026-11-29, n = 1 / 8 /
@@ -582,11 +618,13 @@ mod tests {
                 assert_eq!(pick(contract, 1).family(), BitLutG4, "{isa} {contract}");
                 assert_eq!(pick(contract, 1).isa, isa, "{isa} {contract}");
             }
-            let float_prefill = pick(Float, 256).family();
-            if isa == Isa::Neon {
-                assert_eq!(float_prefill, BitLutG4);
-            } else {
-                assert_eq!(float_prefill, VecLutG4, "{isa}");
+            for contract in [Fast, Float] {
+                let prefill = pick(contract, 256).family();
+                if isa == Isa::Neon {
+                    assert_eq!(prefill, BitLutG4);
+                } else {
+                    assert_eq!(prefill, VecLutG4, "{isa} {contract}");
+                }
             }
         }
     }

@@ -181,9 +181,9 @@ fn integer_threads_and_row_tiles_do_not_change_results() {
     }
 }
 
-/// Every Float vector-LUT kernel usable here; the portable one first.
-fn float_veclut_kernels() -> Vec<&'static KernelDesc> {
-    let mut ks: Vec<_> = kernels_for(Format::Ternary, Contract::Float)
+/// Every `contract` vector-LUT kernel usable here; the portable one first.
+fn f32_veclut_kernels(contract: Contract) -> Vec<&'static KernelDesc> {
+    let mut ks: Vec<_> = kernels_for(Format::Ternary, contract)
         .into_iter()
         .filter(|k| k.family() == KernelFamily::VecLutG4)
         .collect();
@@ -192,49 +192,62 @@ fn float_veclut_kernels() -> Vec<&'static KernelDesc> {
     ks
 }
 
-/// `y` through every Float vector-LUT kernel on 1 thread: the portable
-/// kernel's bits from each, and within the Float bound of the f64 oracle.
-fn check_float_kernels(w: &TernaryMatrix, x: &[f32], n: usize) {
+/// `y` through every Float and Fast vector-LUT kernel on 1 thread: the
+/// portable kernel's bits from each; Float within its bound of the f64
+/// oracle, Fast within the Gaussian NMSE bound of tests/contracts.rs.
+fn check_f32_kernels(w: &TernaryMatrix, x: &[f32], n: usize) {
     let want = reference::matmul_f64(w, x, n);
     let mag = reference::abs_products(w, x, n);
-    let mut first: Option<Vec<f32>> = None;
-    for kernel in float_veclut_kernels() {
-        let p = pack_for(w, kernel);
-        let mut y = vec![0f32; n * w.m()];
-        Context::with_threads(1)
-            .unwrap()
-            .matmul(&p, x, n, &mut y)
-            .unwrap();
-        for (i, ((&got, &exp), &mag)) in y.iter().zip(&want).zip(&mag).enumerate() {
-            assert!(
-                (got as f64 - exp).abs() <= 1e-5 * mag + 1e-30,
-                "{}: y[{i}] = {got}, oracle {exp}",
-                kernel.name
-            );
-        }
-        match &first {
-            None => first = Some(y),
-            Some(y0) => {
-                let i = y0
+    for contract in [Contract::Float, Contract::Fast] {
+        let mut first: Option<Vec<f32>> = None;
+        for kernel in f32_veclut_kernels(contract) {
+            let p = pack_for(w, kernel);
+            let mut y = vec![0f32; n * w.m()];
+            Context::with_threads(1)
+                .unwrap()
+                .matmul(&p, x, n, &mut y)
+                .unwrap();
+            if contract == Contract::Float {
+                for (i, ((&got, &exp), &mag)) in y.iter().zip(&want).zip(&mag).enumerate() {
+                    assert!(
+                        (got as f64 - exp).abs() <= 1e-5 * mag + 1e-30,
+                        "{}: y[{i}] = {got}, oracle {exp}",
+                        kernel.name
+                    );
+                }
+            } else {
+                let num: f64 = y
                     .iter()
-                    .zip(&y)
-                    .position(|(a, b)| a.to_bits() != b.to_bits());
-                assert!(
-                    i.is_none(),
-                    "{} differs from the portable kernel at {i:?}",
-                    kernel.name
-                );
+                    .zip(&want)
+                    .map(|(&a, &b)| (a as f64 - b).powi(2))
+                    .sum();
+                let den: f64 = want.iter().map(|b| b * b).sum();
+                assert!(num <= 3e-4 * den, "{}: NMSE {}", kernel.name, num / den);
+            }
+            match &first {
+                None => first = Some(y),
+                Some(y0) => {
+                    let i = y0
+                        .iter()
+                        .zip(&y)
+                        .position(|(a, b)| a.to_bits() != b.to_bits());
+                    assert!(
+                        i.is_none(),
+                        "{} differs from the portable kernel at {i:?}",
+                        kernel.name
+                    );
+                }
             }
         }
     }
 }
 
 #[test]
-fn float_token_tails_spans_and_row_tails() {
+fn float_and_fast_token_tails_spans_and_row_tails() {
     let mut rng = Rng(0xf1_0a7);
     // Groups of 30 (padded to 32: one span a group, a K-block cut short);
-    // whole rows of 1028 (padded to 1088: 17 spans of 64, each 4 K-blocks);
-    // groups of 192 (3 spans each). m = 70: a second row group of 6 rows.
+    // whole rows of 1028 (padded to 1088: 17 spans of 64); groups of 192
+    // (3 spans each). m = 70: a second row group of 6 rows.
     for (k, g) in [
         (300, ScaleGranularity::PerBlock(30)),
         (1028, ScaleGranularity::PerTensor),
@@ -242,26 +255,30 @@ fn float_token_tails_spans_and_row_tails() {
     ] {
         let w = random_ternary(70, k, g, &mut rng);
         for n in [1, 2, 17, 31, 32, 33, 35, 64] {
-            // Signed zeros and a few large values besides Gaussians.
+            // Signed zeros, a few large values and one all-zero span (a
+            // Fast scale of 0) besides Gaussians.
             let x: Vec<f32> = (0..n * k)
-                .map(|i| match i % 13 {
-                    0 => -0.0,
-                    5 => 1e4 * rng.f32(),
+                .map(|i| match (i % k, i % 13) {
+                    (0..64, _) if i / k == 1 => 0.0,
+                    (_, 0) => -0.0,
+                    (_, 5) => 1e4 * rng.f32(),
                     _ => rng.gauss(),
                 })
                 .collect();
-            check_float_kernels(&w, &x, n);
+            check_f32_kernels(&w, &x, n);
         }
     }
 }
 
 #[test]
-fn float_threads_and_row_tiles_do_not_change_results() {
+fn float_and_fast_threads_and_row_tiles_do_not_change_results() {
     let mut rng = Rng(41);
     let (m, k, n) = (1000, 512, 70);
     let w = random_ternary(m, k, ScaleGranularity::PerBlock(128), &mut rng);
     let x: Vec<f32> = (0..n * k).map(|_| rng.gauss()).collect();
-    for kernel in float_veclut_kernels() {
-        assert_thread_invariant(&pack_for(&w, kernel), &x, n);
+    for contract in [Contract::Float, Contract::Fast] {
+        for kernel in f32_veclut_kernels(contract) {
+            assert_thread_invariant(&pack_for(&w, kernel), &x, n);
+        }
     }
 }

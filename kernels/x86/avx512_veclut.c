@@ -296,6 +296,11 @@ LUTGEMM_VECLUT_INT_KERNEL(lutgemm_avx512_int_veclut, 16)
  * tokens in two zmm, register blocks of 8 rows (16 accumulators), this
  * file's output transpose. */
 #define VLF_WRITE_OUT write_out
+#define VLQ_WIDEN(p) ((vlq_i16)_mm512_cvtepi8_epi16(_mm256_load_si256((const __m256i *)(const void *)(p))))
 #include "../veclut_float.h"
 
 LUTGEMM_VECLUT_FLOAT_KERNEL(lutgemm_avx512_ternary_veclut_g4_float, 8)
+
+/* The Fast vector-LUT (kernels/veclut_float.h, Fast section): a row of 32 int8 tokens
+ * sign-extended into one zmm, register blocks of 16 rows. */
+LUTGEMM_VECLUT_FAST_KERNEL(lutgemm_avx512_ternary_veclut_g4_fast, 16)

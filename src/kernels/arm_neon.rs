@@ -12,7 +12,7 @@ c_functions! {
     kernels: lutgemm_neon_ternary_mad, lutgemm_neon_ternary_lut_g2, lutgemm_neon_ternary_lut_g4,
         lutgemm_neon_int_mad, lutgemm_neon_int_bitlut_g4, lutgemm_neon_int_bitlut_g4_fast,
         lutgemm_neon_int_bitlut_g4_float, lutgemm_neon_ternary_veclut_g4,
-        lutgemm_neon_ternary_mad5, lutgemm_neon_int_veclut, lutgemm_neon_ternary_veclut_g4_float;
+        lutgemm_neon_ternary_mad5, lutgemm_neon_int_veclut, lutgemm_neon_ternary_veclut_g4_float, lutgemm_neon_ternary_veclut_g4_fast;
     tables: lutgemm_neon_ternary_lut_g2_tables, lutgemm_neon_ternary_lut_g4_tables,
         lutgemm_neon_int_bitlut_g4_tables
 }
@@ -45,4 +45,7 @@ pub(crate) const KERNELS: &[KernelDesc] = &[
     // f32 table rows built per call from xpad (kernels/veclut_float.h).
     kernel!("veclut_g4_float_neon", Neon, TERNARY, Float, Layout::TernaryVecLutG4 { mr: 64 },
             lutgemm_neon_ternary_veclut_g4_float, None),
+    // int8 rows re-quantized per span and token (kernels/veclut_float.h).
+    kernel!("veclut_g4_fast_neon", Neon, TERNARY, Fast, Layout::TernaryVecLutG4 { mr: 64 },
+            lutgemm_neon_ternary_veclut_g4_fast, None),
 ];

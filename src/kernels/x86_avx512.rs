@@ -12,7 +12,7 @@ c_functions! {
     kernels: lutgemm_avx512_int_mad, lutgemm_avx512_int_mad_fr, lutgemm_avx512_ternary_mad_fr, lutgemm_avx512_int_bitlut_g4,
         lutgemm_avx512_int_bitlut_g4_fast, lutgemm_avx512_int_bitlut_g4_float, lutgemm_avx512_ternary_mad, lutgemm_avx512_ternary_lut_g2,
         lutgemm_avx512_ternary_lut_g4, lutgemm_avx512_ternary_veclut_g4,
-        lutgemm_avx512_ternary_mad5, lutgemm_avx512_int_veclut, lutgemm_avx512_ternary_veclut_g4_float;
+        lutgemm_avx512_ternary_mad5, lutgemm_avx512_int_veclut, lutgemm_avx512_ternary_veclut_g4_float, lutgemm_avx512_ternary_veclut_g4_fast;
     tables: lutgemm_avx512_int_bitlut_g4_tables, lutgemm_avx512_int_bitlut_g4_fast_tables, lutgemm_avx512_ternary_lut_g2_tables, lutgemm_avx512_ternary_lut_g4_tables
 }
 
@@ -62,4 +62,7 @@ pub(crate) const KERNELS: &[KernelDesc] = &[
     // f32 table rows built per call from xpad (kernels/veclut_float.h).
     kernel!("veclut_g4_float_avx512", Avx512, TERNARY, Float, Layout::TernaryVecLutG4 { mr: 64 },
             lutgemm_avx512_ternary_veclut_g4_float, None),
+    // int8 rows re-quantized per span and token (kernels/veclut_float.h).
+    kernel!("veclut_g4_fast_avx512", Avx512, TERNARY, Fast, Layout::TernaryVecLutG4 { mr: 64 },
+            lutgemm_avx512_ternary_veclut_g4_fast, None),
 ];

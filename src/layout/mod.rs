@@ -226,8 +226,7 @@ impl Layout {
 
     /// Whether a contract has kernels on this layout: multiply-add is
     /// integer only (Exact), and so (for now) is the integer vector-LUT;
-    /// the ternary vector-LUT serves Exact and Float, the other table
-    /// layouts all three.
+    /// the table layouts serve all three.
     pub fn supports_contract(self, contract: Contract) -> bool {
         match self {
             Layout::TernaryMad { .. }
@@ -235,7 +234,6 @@ impl Layout {
             | Layout::IntMad { .. }
             | Layout::MadFieldRows { .. }
             | Layout::IntVecLut { .. } => contract == Contract::Exact,
-            Layout::TernaryVecLutG4 { .. } => contract != Contract::Fast,
             _ => true,
         }
     }
@@ -300,9 +298,10 @@ impl Layout {
     }
 
     /// Whether the `contract` kernels read the padded f32 activations
-    /// directly (the Float vector-LUT builds its tables from them).
+    /// directly (the Fast and Float vector-LUT builds its tables from
+    /// them).
     pub(crate) fn kernel_reads_xpad(self, contract: Contract) -> bool {
-        matches!(self, Layout::TernaryVecLutG4 { .. }) && contract == Contract::Float
+        matches!(self, Layout::TernaryVecLutG4 { .. }) && contract != Contract::Exact
     }
 
     /// Scratch bytes one `contract` kernel call over `rows` rows of `nb`
@@ -318,6 +317,9 @@ impl Layout {
         match self {
             Layout::TernaryVecLutG4 { .. } if contract == Contract::Float => {
                 veclut_float_scratch_bytes(rows, nb)
+            }
+            Layout::TernaryVecLutG4 { .. } if contract == Contract::Fast => {
+                veclut_fast_scratch_bytes(rows, nb)
             }
             Layout::TernaryVecLutG4 { .. } => veclut_scratch_bytes(rows, nb),
             Layout::IntVecLut { .. } => int_veclut_scratch_bytes(rows, nb, fused),
@@ -436,6 +438,18 @@ pub(crate) fn veclut_float_scratch_bytes(rows: usize, nb: usize) -> usize {
     let xt = VECLUT_FLOAT_KBLOCK * 4 * VECLUT_TOKENS * 4;
     let tables = VECLUT_FLOAT_KBLOCK * VECLUT_PATTERNS * VECLUT_TOKENS * 4;
     xt + tables + rows * VECLUT_TOKENS * 4 * (1 + nb)
+}
+
+/// Scratch bytes of one Fast vector-LUT call (the C header's
+/// `lutgemm_veclut_fast_scratch_bytes`): the Float kernel's transposed
+/// activations and f32 tables of one span, the span's int8 rows, the
+/// tokens' span scales, then per row and scale group `VECLUT_TOKENS` f32
+/// group sums.
+pub(crate) fn veclut_fast_scratch_bytes(rows: usize, nb: usize) -> usize {
+    let xt = VECLUT_FLOAT_KBLOCK * 4 * VECLUT_TOKENS * 4;
+    let tables = VECLUT_FLOAT_KBLOCK * VECLUT_PATTERNS * VECLUT_TOKENS * 4;
+    let t8 = VECLUT_FLOAT_KBLOCK * VECLUT_PATTERNS * VECLUT_TOKENS;
+    xt + tables + t8 + VECLUT_TOKENS * 4 + rows * VECLUT_TOKENS * 4 * nb
 }
 
 /// Bits per code field of an [`Layout::IntVecLut`] index byte: b, but 4

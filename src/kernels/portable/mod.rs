@@ -60,6 +60,8 @@ pub(crate) const KERNELS: &[KernelDesc] = &[
               veclut::ternary),
     portable!("veclut_g4_float_scalar", TERNARY, Float, Layout::TernaryVecLutG4 { mr: 64 },
               veclut::ternary_float),
+    portable!("veclut_g4_fast_scalar", TERNARY, Fast, Layout::TernaryVecLutG4 { mr: 64 },
+              veclut::ternary_fast),
     portable!("mad_int_scalar", INT_MAD, Exact, Layout::IntMad { mr: 16 },
               mad::int),
     portable!("veclut_int_scalar", INT_ALL, Exact, Layout::IntVecLut { mr: 64 },

@@ -11,7 +11,10 @@
 //! [`Layout::TernaryVecLutG4`]: crate::layout::Layout::TernaryVecLutG4
 
 use crate::kernels::abi::KernelArgs;
-use crate::layout::{VECLUT_KBLOCK as KB, VECLUT_TOKENS as NT, veclut_scratch_bytes};
+use crate::layout::{
+    VECLUT_KBLOCK as KB, VECLUT_TOKENS as NT, veclut_fast_scratch_bytes, veclut_scratch_bytes,
+};
+use crate::lut::requantize_spans;
 
 /// Ternary patterns of 4 weights.
 const PATTERNS: usize = 81;
@@ -120,11 +123,6 @@ pub(super) unsafe extern "C" fn ternary_float(a: *const KernelArgs) {
     // strided tokens of kp f32 activations, and the output extent.
     let w = unsafe { std::slice::from_raw_parts(a.w, a.row_groups * a.w_stride) };
     let out = a.out.cast::<f32>();
-    let term = |d: u8, x: f32| match d {
-        0 => -x,
-        1 => 0.0,
-        _ => x,
-    };
     for t in 0..a.n {
         // SAFETY: as above.
         let x = unsafe { std::slice::from_raw_parts(a.xpad.add(t * a.xpad_stride), kp) };
@@ -135,17 +133,90 @@ pub(super) unsafe extern "C" fn ternary_float(a: *const KernelArgs) {
                 for s0 in (b * a.bp..(b + 1) * a.bp).step_by(a.span) {
                     let mut span = 0f32;
                     for j in s0 / 4..(s0 + a.span) / 4 {
-                        let p = wg[j * a.mr + r % a.mr];
-                        let xs = &x[4 * j..4 * j + 4];
-                        let lo = term(p / 27, xs[0]) + term(p / 9 % 3, xs[1]);
-                        let hi = term(p / 3 % 3, xs[2]) + term(p % 3, xs[3]);
-                        span += lo + hi;
+                        span += float_entry(wg[j * a.mr + r % a.mr], &x[4 * j..4 * j + 4]);
                     }
                     group += span;
                 }
                 // SAFETY: (token t < n, row r, group b) is within the
                 // output extent run_kernel checked.
                 unsafe { *out.add(t * a.out_stride + r * a.nb + b) = group };
+            }
+        }
+    }
+}
+
+/// Entry `p` of a group whose 4 activations are `xs`:
+/// `(wa·x₀ + wb·x₁) + (wc·x₂ + wd·x₃)`, each product `−x`, `+0.0` or `x`.
+fn float_entry(p: u8, xs: &[f32]) -> f32 {
+    let term = |d: u8, x: f32| match d {
+        0 => -x,
+        1 => 0.0,
+        _ => x,
+    };
+    let lo = term(p / 27, xs[0]) + term(p / 9 % 3, xs[1]);
+    let hi = term(p / 3 % 3, xs[2]) + term(p % 3, xs[3]);
+    lo + hi
+}
+
+/// Fast contract on the same bytes: per token and span, the span's
+/// entries ([`float_entry`], 81 a group) re-quantized to int8 with one
+/// scale ([`requantize_spans`], as every Fast table); per row the int8
+/// entries its index bytes select summed exactly, and the scale group's sum
+/// from +0.0 of `f32(sum) · scale` per span in order. This defines the
+/// bits of every SIMD Fast vector-LUT (`kernels/veclut_float.h`).
+///
+/// # Safety
+/// `a` was built by `run_kernel` for a `TernaryVecLutG4` layout under the
+/// Fast contract (f32 activations in `xpad`).
+pub(super) unsafe extern "C" fn ternary_fast(a: *const KernelArgs) {
+    // SAFETY: forwarded.
+    let a = unsafe { &*a };
+    assert!(a.kc == 4 && a.bp % 4 == 0 && a.plane_out == 1);
+    assert!(a.span > 0 && a.span % 4 == 0 && a.bp % a.span == 0 && a.span <= 64);
+    let kp = a.nb * a.bp;
+    let rows = a.row_groups * a.mr;
+    assert!(a.scratch_bytes >= veclut_fast_scratch_bytes(rows, a.nb));
+    let per_span = a.span / 4 * PATTERNS;
+    // SAFETY: run_kernel checked the scratch (64-byte aligned, at least
+    // veclut_fast_scratch_bytes(rows, nb) bytes, which holds a span's f32
+    // entries and its int8 entries: 16 · 81 of each at most).
+    let (entries, t8) = unsafe {
+        let s = a.scratch;
+        (
+            std::slice::from_raw_parts_mut(s.cast::<f32>(), per_span),
+            std::slice::from_raw_parts_mut(s.add(4 * per_span).cast::<i8>(), per_span),
+        )
+    };
+    // SAFETY: run_kernel checked row_groups · w_stride weight bytes, n
+    // strided tokens of kp f32 activations, and the output extent.
+    let w = unsafe { std::slice::from_raw_parts(a.w, a.row_groups * a.w_stride) };
+    let out = a.out.cast::<f32>();
+    let mut scale = [0f32];
+    for t in 0..a.n {
+        // SAFETY: as above.
+        let x = unsafe { std::slice::from_raw_parts(a.xpad.add(t * a.xpad_stride), kp) };
+        for s0 in (0..kp).step_by(a.span) {
+            let j0 = s0 / 4;
+            for (j, e) in entries.chunks_exact_mut(PATTERNS).enumerate() {
+                for (p, e) in e.iter_mut().enumerate() {
+                    *e = float_entry(p as u8, &x[4 * (j0 + j)..][..4]);
+                }
+            }
+            requantize_spans(entries, per_span, t8, &mut scale);
+            let (b, first) = (s0 / a.bp, s0 % a.bp == 0);
+            for r in 0..rows {
+                let wg = &w[r / a.mr * a.w_stride..];
+                let mut sum = 0i32;
+                for (j, e) in t8.chunks_exact(PATTERNS).enumerate() {
+                    sum += e[wg[(j0 + j) * a.mr + r % a.mr] as usize] as i32;
+                }
+                // SAFETY: (token t < n, row r, group b) is within the
+                // output extent run_kernel checked; a group's spans come
+                // in order, its first one writing.
+                unsafe {
+                    let o = out.add(t * a.out_stride + r * a.nb + b);
+                    *o = if first { 0.0 } else { *o } + sum as f32 * scale[0];
+                }
             }
         }
     }
