@@ -196,6 +196,51 @@ static inline size_t lutgemm_veclut_scratch_bytes(size_t rows, size_t nb)
     return VECLUT_XT_BYTES + VECLUT_TABLE_BYTES + rows * VECLUT_TOKENS * (2 + 4 * nb);
 }
 
+/* Writes a vector-LUT call's sums acc ([r][VECLUT_TOKENS], 32-bit
+ * elements, r < sums) to out for tokens t0..t0+nt:
+ * out[(t0 + t)·out_stride + r]. (The AVX-512 file has an in-register
+ * transpose.) */
+static inline void lutgemm_veclut_write_out(const lutgemm_kernel_args *a, const int32_t *acc,
+                                            size_t sums, size_t t0, size_t nt)
+{
+    int32_t *out = (int32_t *)a->out;
+    for (size_t t = 0; t < nt; t++) {
+        int32_t *o = out + (t0 + t) * a->out_stride;
+        for (size_t r = 0; r < sums; r++)
+            o[r] = acc[r * VECLUT_TOKENS + t];
+    }
+}
+
+/* Defines `static void name(const ELEM *xT, size_t groups, ELEM *tables)`
+ * for a vector type V of ELEM (PARTS vectors a row of VECLUT_TOKENS):
+ * per group j of 4 columns (xT is [column][token]), the 81 rows
+ * 27a + 9b + 3c + d = (wa·x0 + wb·x1) + (wc·x2 + wd·x3), w = digit − 1,
+ * each product −x, +0 or x (exact), so float rows have one order. */
+#define LUTGEMM_VECLUT_BUILD81(name, V, ELEM, PARTS)                           \
+    static inline void name(const ELEM *xT, size_t groups, ELEM *tables)       \
+    {                                                                          \
+        for (size_t j = 0; j < groups; j++) {                                  \
+            for (int h = 0; h < (PARTS); h++) {                                \
+                /* Column c's part h: x[c · PARTS + h]. */                     \
+                const V *x = (const V *)(xT + 4 * j * VECLUT_TOKENS) + h;      \
+                const V z = {0};                                               \
+                const V x0 = x[0], x1 = x[(PARTS)], x2 = x[2 * (PARTS)], x3 = x[3 * (PARTS)]; \
+                const V a[3] = {-x0, z, x0}, b[3] = {-x1, z, x1};              \
+                const V c[3] = {-x2, z, x2}, d[3] = {-x3, z, x3};              \
+                V P[9], Q[9];                                                  \
+                for (int u = 0; u < 3; u++)                                    \
+                    for (int v = 0; v < 3; v++) {                              \
+                        P[3 * u + v] = a[u] + b[v];                            \
+                        Q[3 * u + v] = c[u] + d[v];                            \
+                    }                                                          \
+                V *t = (V *)(tables + j * VECLUT_PATTERNS * VECLUT_TOKENS) + h; \
+                for (int p = 0; p < 9; p++)                                    \
+                    for (int r = 0; r < 9; r++)                                \
+                        t[(9 * p + r) * (PARTS)] = P[p] + Q[r];                \
+            }                                                                  \
+        }                                                                      \
+    }
+
 /* Float vector-LUT (Layout::TernaryVecLutG4 under the Float contract,
  * kernels/veclut_float.h): the Exact kernel's loop nest with f32 table rows
  * of VECLUT_TOKENS tokens built from xpad, in scratch:

@@ -5,7 +5,7 @@
  * of VLV_BYTES (the including file defines VLV_BYTES: 64 for AVX-512, 32
  * for AVX2, 16 for NEON). Everything here is static, so each object gets
  * its own copy built with its own flags. An including file may define
- * VLF_WRITE_OUT(a, acc, sums, t0, nt) with a faster vlf_write_out.
+ * VLF_WRITE_OUT(a, acc, sums, t0, nt) with a faster lutgemm_veclut_write_out.
  *
  * The Exact kernel's loop nest (kernels/veclut_vec.h) with f32 rows built
  * from xpad: per tile of 32 tokens, per scale group, per span of `span`
@@ -46,47 +46,12 @@ static inline void vlf_transpose(const lutgemm_kernel_args *a, size_t t0, size_t
     }
 }
 
-/* out[(t0 + t)·out_stride + r] = acc[r][t] (32-bit elements). */
-static inline void vlf_write_out(const lutgemm_kernel_args *a, const int32_t *acc, size_t sums,
-                                 size_t t0, size_t nt)
-{
-    int32_t *out = (int32_t *)a->out;
-    for (size_t t = 0; t < nt; t++) {
-        int32_t *o = out + (t0 + t) * a->out_stride;
-        for (size_t r = 0; r < sums; r++)
-            o[r] = acc[r * VLF_NT + t];
-    }
-}
-
 #ifndef VLF_WRITE_OUT
-#define VLF_WRITE_OUT vlf_write_out
+#define VLF_WRITE_OUT lutgemm_veclut_write_out
 #endif
 
-/* Row 27a + 9b + 3c + d of group j: (wa·x0 + wb·x1) + (wc·x2 + wd·x3),
- * w = digit − 1, each product −x, +0.0 or x. */
-static inline void vlf_build(const float *xT, size_t groups, float *tables)
-{
-    for (size_t j = 0; j < groups; j++) {
-        for (int h = 0; h < VLF_PARTS; h++) {
-            /* Column c's part h: x[c · VLF_PARTS + h]. */
-            const vlf_vec *x = (const vlf_vec *)(xT + 4 * j * VLF_NT) + h;
-            const vlf_vec z = {0};
-            const vlf_vec x0 = x[0], x1 = x[VLF_PARTS], x2 = x[2 * VLF_PARTS], x3 = x[3 * VLF_PARTS];
-            const vlf_vec a[3] = {-x0, z, x0}, b[3] = {-x1, z, x1};
-            const vlf_vec c[3] = {-x2, z, x2}, d[3] = {-x3, z, x3};
-            vlf_vec P[9], Q[9];
-            for (int u = 0; u < 3; u++)
-                for (int v = 0; v < 3; v++) {
-                    P[3 * u + v] = a[u] + b[v];
-                    Q[3 * u + v] = c[u] + d[v];
-                }
-            vlf_vec *t = (vlf_vec *)(tables + j * VECLUT_PATTERNS * VLF_NT) + h;
-            for (int p = 0; p < 9; p++)
-                for (int r = 0; r < 9; r++)
-                    t[(9 * p + r) * VLF_PARTS] = P[p] + Q[r];
-        }
-    }
-}
+/* Row 27a + 9b + 3c + d of group j: (wa·x0 + wb·x1) + (wc·x2 + wd·x3). */
+LUTGEMM_VECLUT_BUILD81(vlf_build, vlf_vec, float, VLF_PARTS)
 
 /* RB rows over one K-block of `groups` groups. ix: the block's first index
  * byte of the K-block's first group (the next group's are VLF_MR bytes

@@ -5,7 +5,8 @@
  * AVX-512, 32 for AVX2, 16 for NEON). Everything here is static, so each
  * object gets its own copy built with its own flags. An including file may
  * define IVL_TRANSPOSE(a, t0, nt, col, cols, xT) and IVL_WRITE_OUT(a, acc,
- * sums, t0, nt) with faster versions of ivl_transpose and ivl_write_out.
+ * sums, t0, nt) with faster versions of ivl_transpose and
+ * lutgemm_veclut_write_out.
  *
  * Per tile of 32 tokens, per scale group, per flush run of IVL_FLUSH(b)
  * index groups, per K-block of IVL_KBLOCK index groups (one byte a row,
@@ -50,24 +51,11 @@ static inline void ivl_transpose(const lutgemm_kernel_args *a, size_t t0, size_t
     }
 }
 
-/* Writes acc ([r][32 tokens] for r < sums, 32-bit elements) to out for
- * tokens t0..t0+nt: out[(t0 + t)·out_stride + r]. */
-static inline void ivl_write_out(const lutgemm_kernel_args *a, const int32_t *acc, size_t sums,
-                                 size_t t0, size_t nt)
-{
-    int32_t *out = (int32_t *)a->out;
-    for (size_t t = 0; t < nt; t++) {
-        int32_t *o = out + (t0 + t) * a->out_stride;
-        for (size_t r = 0; r < sums; r++)
-            o[r] = acc[r * IVL_NT + t];
-    }
-}
-
 #ifndef IVL_TRANSPOSE
 #define IVL_TRANSPOSE ivl_transpose
 #endif
 #ifndef IVL_WRITE_OUT
-#define IVL_WRITE_OUT ivl_write_out
+#define IVL_WRITE_OUT lutgemm_veclut_write_out
 #endif
 
 /* Half table h[16] over the columns x[c·IVL_PARTS] (a column of xT is

@@ -39,29 +39,7 @@ static inline void vlv_transpose(const lutgemm_kernel_args *a, size_t t0, size_t
 
 /* Table row 27a + 9b + 3c + d of group j: (a-1)·x0 + (b-1)·x1 + (c-1)·x2
  * + (d-1)·x3 for the 32 tokens. */
-static inline void vlv_build(const int16_t *xT, size_t groups, int16_t *tables)
-{
-    for (size_t j = 0; j < groups; j++) {
-        for (int h = 0; h < VLV_PARTS; h++) {
-            /* Column c's part h: x[c · VLV_PARTS + h]. */
-            const vl_vec *x = (const vl_vec *)(xT + 4 * j * VLV_NT) + h;
-            const vl_vec z = {0};
-            const vl_vec x0 = x[0], x1 = x[VLV_PARTS], x2 = x[2 * VLV_PARTS], x3 = x[3 * VLV_PARTS];
-            const vl_vec a[3] = {z - x0, z, x0}, b[3] = {z - x1, z, x1};
-            const vl_vec c[3] = {z - x2, z, x2}, d[3] = {z - x3, z, x3};
-            vl_vec P[9], Q[9];
-            for (int u = 0; u < 3; u++)
-                for (int v = 0; v < 3; v++) {
-                    P[3 * u + v] = a[u] + b[v];
-                    Q[3 * u + v] = c[u] + d[v];
-                }
-            vl_vec *t = (vl_vec *)(tables + j * VECLUT_PATTERNS * VLV_NT) + h;
-            for (int p = 0; p < 9; p++)
-                for (int r = 0; r < 9; r++)
-                    t[(9 * p + r) * VLV_PARTS] = P[p] + Q[r];
-        }
-    }
-}
+LUTGEMM_VECLUT_BUILD81(vlv_build, vl_vec, int16_t, VLV_PARTS)
 
 /* RB rows over one K-block (see lookups() in avx512_veclut.c). */
 #define VLV_LOOKUPS(RB)                                                        \
@@ -110,7 +88,6 @@ static inline void vlv_build(const int16_t *xT, size_t groups, int16_t *tables)
         int16_t *tables = (int16_t *)(a->scratch + VECLUT_XT_BYTES);           \
         int16_t *acc16 = (int16_t *)(a->scratch + VECLUT_XT_BYTES + VECLUT_TABLE_BYTES); \
         int32_t *acc32 = (int32_t *)(acc16 + rows * VLV_NT);                   \
-        int32_t *out = (int32_t *)a->out;                                      \
         const size_t gpb = a->bp / 4;                                          \
         for (size_t t0 = 0; t0 < a->n; t0 += VLV_NT) {                         \
             const size_t nt = a->n - t0 < VLV_NT ? a->n - t0 : VLV_NT;         \
@@ -137,11 +114,7 @@ static inline void vlv_build(const int16_t *xT, size_t groups, int16_t *tables)
             }                                                                  \
             /* out's order is [token][row·nb + group]: one sequential     \
              * pass per token over every scale group's sums. */           \
-            for (size_t t = 0; t < nt; t++) {                                  \
-                int32_t *o = out + (t0 + t) * a->out_stride;                   \
-                for (size_t q = 0; q < rows * a->nb; q++)                      \
-                    o[q] = acc32[q * VLV_NT + t];                              \
-            }                                                                  \
+            lutgemm_veclut_write_out(a, acc32, rows * a->nb, t0, nt);          \
         }                                                                      \
     }
 

@@ -197,14 +197,25 @@ fn float_bound_holds_where_huge_activations_meet_zero_bits() {
     let x: Vec<f32> = (0..2 * k)
         .map(|c| if c % 4 == 0 { 3e6 } else { rng.f32() * 1e-2 })
         .collect();
-    let want = reference::matmul_f64(&w, &x, 2);
-    let mag = reference::abs_products(&w, &x, 2);
-    for kernel in kernels_for(Format::Int4, Contract::Float) {
-        let p = pack_for(&w, kernel);
-        let mut y = vec![0f32; 2 * m];
+    assert_float_bound(&w, &x, 2, &kernels_for(Format::Int4, Contract::Float));
+}
+
+/// `y = x · Wᵀ` (n tokens) through each of `kernels` within the Float
+/// bound, `1e-5 · Σ|x·w|`, of the f64 oracle, element by element.
+fn assert_float_bound<W: Dequantize>(
+    w: &W,
+    x: &[f32],
+    n: usize,
+    kernels: &[&'static lutgemm::KernelDesc],
+) {
+    let want = reference::matmul_f64(w, x, n);
+    let mag = reference::abs_products(w, x, n);
+    for &kernel in kernels {
+        let p = pack_for(w, kernel);
+        let mut y = vec![0f32; n * w.m()];
         Context::with_threads(1)
             .unwrap()
-            .matmul(&p, &x, 2, &mut y)
+            .matmul(&p, x, n, &mut y)
             .unwrap();
         for (i, ((&got, &exp), &mag)) in y.iter().zip(&want).zip(&mag).enumerate() {
             assert!(
@@ -237,26 +248,10 @@ fn ternary_float_bound_holds_where_huge_activations_meet_zero_weights() {
     let x: Vec<f32> = (0..2 * k)
         .map(|c| if c % 4 == 0 { 3e6 } else { rng.f32() * 1e-2 })
         .collect();
-    let want = reference::matmul_f64(&w, &x, 2);
-    let mag = reference::abs_products(&w, &x, 2);
     let ks = kernels_for(Format::Ternary, Contract::Float);
     assert!(
         ks.iter()
             .any(|k| k.family() == lutgemm::KernelFamily::BitLutG4)
     );
-    for kernel in ks {
-        let p = pack_for(&w, kernel);
-        let mut y = vec![0f32; 2 * m];
-        Context::with_threads(1)
-            .unwrap()
-            .matmul(&p, &x, 2, &mut y)
-            .unwrap();
-        for (i, ((&got, &exp), &mag)) in y.iter().zip(&want).zip(&mag).enumerate() {
-            assert!(
-                (got as f64 - exp).abs() <= 1e-5 * mag + 1e-30,
-                "{}: y[{i}] = {got}, oracle {exp}, Σ|x·w| {mag}",
-                kernel.name
-            );
-        }
-    }
+    assert_float_bound(&w, &x, 2, &ks);
 }

@@ -125,8 +125,8 @@ pub enum Layout {
     /// bit `c` of the low nibble is bit `i` of `q[r][8s + c]`, bit `c` of
     /// the high nibble bit `i` of `q[r][8s + 4 + c]`. Ternary weights (Fast
     /// and Float kernels) are two *signed* planes, `q = w mod 3`: plane 0
-    /// holds `w = 1`, plane 1 `w = −1`, with plane scales `s` and `−s`
-    /// ([`Layout::ternary_as_signed_planes`]). Not `q = w + 1` with an
+    /// holds `w = 1`, plane 1 `w = −1`, with plane scales `s` and `−s`.
+    /// Not `q = w + 1` with an
     /// offset: a plane sum would then include activations whose weight is
     /// 0, and cancelling them afterwards breaks the Float bound
     /// (`1e-5 · Σ|x·w|`) where a large activation meets zero weights.
@@ -144,7 +144,7 @@ pub enum Layout {
     /// × 32 tokens per add (ternary's [`Layout::TernaryVecLutG4`] does 4).
     /// Steps of `kc = 8` columns; within a row group, for each index group
     /// `j` of `8 / f` columns, `mr` bytes, one per row. The kernels apply
-    /// the group scaling themselves ([`GroupScales`]), as the multiply-add
+    /// the group scaling themselves ([`crate::GroupScaling::Fused`]), as the multiply-add
     /// kernels do, in the same order and so with the same bits.
     IntVecLut {
         /// Rows per row group.
