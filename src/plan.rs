@@ -210,11 +210,15 @@ impl Plan {
             // = 32 + 32 + 10 measured 26.6 ms, whole tiles 19.7 ms), also
             // where an L2 holds fewer than a tile's prepared tokens (Float
             // at k = 4096, 32 KiB a token: batches of 24 made every tile
-            // two calls, 4096 × 4096, n = 32: 10.9 against 5.5 ms).
-            batch = if batch >= tile {
+            // two calls, 4096 × 4096, n = 32: 10.9 against 5.5 ms), and a
+            // tile per thread (else the threads split one tile's rows and
+            // each builds its tables: Fast, 4096 × 4096, n = 256, two
+            // threads, 1.35× one thread with one tile per batch).
+            let least = tile * threads;
+            batch = if batch >= least {
                 batch / tile * tile
             } else {
-                n.min(tile)
+                n.min(least)
             };
         }
         // The first 64 bytes hold the call key of a host-threaded call
