@@ -110,6 +110,20 @@ const fn veclut_rule(isa: Isa, tokens: RangeInclusive<usize>, why: &'static str)
     }
 }
 
+/// A ternary Fast or Float row for the token counts the vector-LUT rows
+/// above it leave: the bit-serial tables.
+const fn few_tokens_bitlut(contract: Contract, isa: Isa, why: &'static str) -> Rule {
+    Rule {
+        formats: TERNARY_W,
+        contract,
+        isa,
+        tokens: ANY_N,
+        weights: Any,
+        order: &[BitLutG4, VecLutG4],
+        why,
+    }
+}
+
 /// A ternary Fast row for AVX2 that prefers the vector-LUT.
 const fn fast_veclut_avx2(tokens: RangeInclusive<usize>) -> Rule {
     Rule {
@@ -360,12 +374,35 @@ const RULES: &[Rule] = &[
     fast_veclut_avx2(23..=32),
     fast_veclut_avx2(45..=64),
     fast_veclut_avx2(68..=usize::MAX),
-    // Ternary Fast, and Float below those counts, on a SIMD level: no rule;
-    // the level's first kernel for the contract is the bit-serial one,
-    // which runs ternary weights as two signed bit planes (4096 x 4096, one thread, 2026-11-29, n = 1 / 8 /
+    // Ternary Fast and Float below those counts: the bit-serial kernels,
+    // which run ternary weights as two signed bit planes (4096 x 4096, one thread, 2026-11-29, n = 1 / 8 /
     // 256: avx512 fast 199 / 1463 / 49755 us, float 334 / 2643 / 85169 us;
     // avx2 fast 257 / 2154 / 67802, float 673 / 5463 / 175252; the portable
     // lut_g4 fast 3513 / 28189, float 3616 / 30564).
+    few_tokens_bitlut(
+        Fast,
+        Isa::Avx512,
+        "avx512/fast, few tokens: the bit-serial tables on \
+         two signed planes, 199 us at 4096x4096, n = 1 (the portable lut_g4: 3513) (src/select.rs)",
+    ),
+    few_tokens_bitlut(
+        Float,
+        Isa::Avx512,
+        "avx512/float, few tokens: the bit-serial tables on \
+         two signed planes, 334 us at 4096x4096, n = 1 (the portable lut_g4: 3616) (src/select.rs)",
+    ),
+    few_tokens_bitlut(
+        Fast,
+        Isa::Avx2,
+        "avx2/fast, few tokens: the bit-serial tables on two \
+         signed planes, 257 us at 4096x4096, n = 1 (src/select.rs)",
+    ),
+    few_tokens_bitlut(
+        Float,
+        Isa::Avx2,
+        "avx2/float, few tokens: the bit-serial tables on two \
+         signed planes, 673 us at 4096x4096, n = 1 (src/select.rs)",
+    ),
     Rule {
         formats: TERNARY_W,
         contract: Fast,
@@ -481,9 +518,21 @@ fn select_for(
             return Ok(pick);
         }
         if let Some(k) = any_of(level) {
+            let others = kernels::all().any(|o| {
+                o.isa == level
+                    && o.name != k.name
+                    && o.supports(format)
+                    && o.contract == contract
+                    && usable(o)
+            });
             return Ok((
                 k,
-                "the only kernel of this ISA level for this format and contract",
+                if others {
+                    "no selection row for this case: the first of this ISA level's kernels for \
+                     this format and contract (not measured against the others)"
+                } else {
+                    "the only kernel of this ISA level for this format and contract"
+                },
             ));
         }
     }
