@@ -18,6 +18,10 @@ LUTGEMM_VECLUT_INT_KERNEL(lutgemm_neon_int_veclut, 4)
 
 /* The Float vector-LUT (kernels/veclut_float.h): a table row of 32 f32
  * tokens in eight q registers, register blocks of 2 rows. */
+#include <arm_neon.h>
+/* One sxtl per 8 bytes (GCC 12 builds the generic conversion lane by
+ * lane: ldrsb + ins for each of the 8). */
+#define VLQ_WIDEN(p) ((vlq_i16)vmovl_s8(vld1_s8((const int8_t *)(p))))
 #include "../veclut_float.h"
 
 LUTGEMM_VECLUT_FLOAT_KERNEL(lutgemm_neon_ternary_veclut_g4_float, 2)
