@@ -102,12 +102,19 @@ typedef struct ivl_fuse {
     const int32_t *qsT;    /* the scale group's activation sums, 32 tokens */
 } ivl_fuse;
 
+/* An including file may define IVL_F16_TO_F32(bits) with one conversion
+ * instruction (F16C vcvtph2ps): the portable one below branches, and runs
+ * once per row and scale group. */
+#ifndef IVL_F16_TO_F32
+#define IVL_F16_TO_F32 lutgemm_f16_to_f32
+#endif
+
 static inline float ivl_scale(const ivl_fuse *fz, size_t i)
 {
     if (fz->f16) {
         uint16_t h;
         memcpy(&h, fz->scales + 2 * i, 2);
-        return lutgemm_f16_to_f32(h);
+        return IVL_F16_TO_F32(h);
     }
     float s;
     memcpy(&s, fz->scales + 4 * i, 4);

@@ -11,13 +11,14 @@ LUTGEMM_VECLUT_VEC_KERNEL(lutgemm_avx2_ternary_veclut_g4, 4)
 
 /* The integer vector-LUT (Layout::IntVecLut): kernels/veclut_int.h with a
  * table row in two ymm and register blocks of 4 rows. */
+#include <immintrin.h>
+#define IVL_F16_TO_F32(h) _cvtsh_ss(h)
 #include "../veclut_int.h"
 
 LUTGEMM_VECLUT_INT_KERNEL(lutgemm_avx2_int_veclut, 4)
 
 /* The Float vector-LUT (kernels/veclut_float.h): a table row of 32 f32
  * tokens in four ymm, register blocks of 2 rows. */
-#include <immintrin.h>
 #define VLQ_WIDEN(p) ((vlq_i16)_mm256_cvtepi8_epi16(_mm_load_si128((const __m128i *)(const void *)(p))))
 #include "../veclut_float.h"
 

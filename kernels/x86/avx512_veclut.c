@@ -277,6 +277,7 @@ LUTGEMM_KERNEL(lutgemm_avx512_ternary_veclut_g4)
 #define VLV_BYTES 64
 #define IVL_TRANSPOSE transpose_int
 #define IVL_WRITE_OUT write_out
+#define IVL_F16_TO_F32(h) _cvtsh_ss(h)
 #include "../veclut_int.h"
 
 /* xT for `cols` (a multiple of 4) columns: the gathers take 32-bit

@@ -314,9 +314,9 @@ int main(void)
             if (contract == 0)
                 check_bad_inputs(t);
         }
-        if (contract == 0) {
-            /* The vector-LUT: kernel scratch in every thread's slot, token
-             * tiles of 32 (n = 40: two). */
+        {
+            /* The vector-LUT (every contract): kernel scratch in every
+             * thread's slot, token tiles of 32 (n = 40: two). */
             lutgemm_weights *v = NULL;
             o.family = LUTGEMM_FAMILY_VECLUT_G4;
             CHECK(lutgemm_weights_from_float_ternary(wf, LUTGEMM_TYPE_F32, m, k, -1, &o, &v) ==
@@ -324,6 +324,17 @@ int main(void)
                   "ternary vector-LUT from float");
             if (v)
                 check_threads(v, "ternary veclut_g4");
+            lutgemm_weights_free(v);
+        }
+        if (contract == 0) {
+            /* The integer vector-LUT, group scaling fused in the kernel. */
+            lutgemm_weights *v = NULL;
+            o.family = LUTGEMM_FAMILY_VECLUT_INT;
+            CHECK(lutgemm_weights_from_float_int(wf, LUTGEMM_TYPE_F32, m, k, 2, 64, 0, &o, &v) ==
+                      LUTGEMM_OK,
+                  "int2 vector-LUT from float");
+            if (v)
+                check_threads(v, "int2 g64 veclut_int");
             lutgemm_weights_free(v);
         }
         lutgemm_weights_free(t);
