@@ -219,11 +219,11 @@ const RULES: &[Rule] = &[
     },
     // 1-bit codes have no multiply-add kernel; the integer vector-LUT costs
     // the same for 1 to 32 tokens of a tile (quick bench, one thread,
-    // 4096 x 4096, groups of 64, 2026-11-29: n = 8 / 16 / 24 / 32 / 64 /
-    // 256: veclut_int 3677 / 3479 / 3838 / 3518 / 7828 / 30998 us,
-    // bitlut_g4 1814 / 3361 / 5287 / 7621 / 14373 / 58088 us). 3-bit codes
-    // take a nibble each (one column a lookup): 99 vs 100 GOP/s at n >= 32,
-    // slower below; 2 and 4 bits: multiply-add is faster (0.52x / 0.20x).
+    // 4096 x 4096, groups of 64, 2026-11-29, f16 scales converted by F16C:
+    // n = 8 / 16 / 32 / 256: veclut_int 3032 / 2917 / 3517 / 25344 us,
+    // bitlut_g4 1668 / 3370 / 6846 / 55053 us). 3-bit codes take a nibble
+    // each (one column a lookup): 0.96x at n = 256; 2 and 4 bits:
+    // multiply-add is faster (int2 g64 0.51x, int4 g32 0.26x at n = 256).
     Rule {
         formats: &[Format::Int1],
         contract: Exact,
@@ -233,7 +233,7 @@ const RULES: &[Rule] = &[
         order: &[IntVecLut, BitLutG4],
         why: "avx512/exact int1, n >= 16: the integer vector-LUT (a byte of 8 codes, two \
               16-row tables of 32 tokens) runs a 32-token tile in 3.5 ms at 4096x4096, groups \
-              of 64, against 7.6 ms for the bit-serial tables (277 vs 148 GOP/s at n = 256) \
+              of 64, against 6.8 ms for the bit-serial tables (339 vs 156 GOP/s at n = 256) \
               (src/select.rs)",
     },
     Rule {
