@@ -11,7 +11,16 @@
 LUTGEMM_VECLUT_VEC_KERNEL(lutgemm_neon_ternary_veclut_g4, 4)
 
 /* The integer vector-LUT (Layout::IntVecLut): kernels/veclut_int.h with a
- * table row in four q registers and register blocks of 4 rows. */
+ * table row in four q registers and register blocks of 4 rows; f16 group
+ * scales by one fcvt. */
+#include <string.h>
+static inline float neon_f16_to_f32(uint16_t bits)
+{
+    __fp16 h;
+    memcpy(&h, &bits, sizeof h);
+    return (float)h;
+}
+#define IVL_F16_TO_F32 neon_f16_to_f32
 #include "../veclut_int.h"
 
 LUTGEMM_VECLUT_INT_KERNEL(lutgemm_neon_int_veclut, 4)
