@@ -278,11 +278,13 @@ static inline size_t lutgemm_veclut_fast_scratch_bytes(size_t rows, size_t nb)
 
 /* Integer vector-LUT (Layout::IntVecLut, src/layout/mod.rs;
  * kernels/veclut_int.h): an index byte holds the codes of 8/f columns in
- * fields of f bits (f = bits, 4 for 3-bit codes) and selects one of 256
- * table rows of VECLUT_TOKENS int16 sums Σ code·x. Scratch:
+ * fields of f bits (f = bits, 4 for 3-bit codes); each nibble selects one
+ * of 16 table rows of VECLUT_TOKENS int16 sums Σ code·x over its columns.
+ * Scratch:
  *
  *   xT     IVL_KBLOCK·8 columns (at most) × VECLUT_TOKENS int16
- *   tables IVL_KBLOCK index groups × 256 rows × VECLUT_TOKENS int16
+ *   tables IVL_KBLOCK index groups × 32 rows × VECLUT_TOKENS int16 (the
+ *          low nibble's 16, then the high nibble's)
  *   qsT    VECLUT_TOKENS int32: the scale group's activation sums of the
  *          tile's tokens (offsets or zero point)
  *   acc16  rows × VECLUT_TOKENS int16 (partial sums within a flush run)
@@ -291,8 +293,8 @@ static inline size_t lutgemm_veclut_fast_scratch_bytes(size_t rows, size_t nb)
  *   group's sum across flush runs) and rows × VECLUT_TOKENS float (the
  *   fused accumulator, LUTGEMM_FUSE order).
  *
- * int16 partial sums are widened every IVL_FLUSH(bits) index groups: an
- * entry is at most (8/f)·(2^b − 1)·127 in magnitude, 1016 / 1524 / 1778 /
+ * int16 partial sums are widened every IVL_FLUSH(bits) index groups: a
+ * byte's two entries add at most (8/f)·(2^b − 1)·127 in magnitude, 1016 / 1524 / 1778 /
  * 3810 for b = 1..4, and 32·1016, 16·1524, 16·1778 and 8·3810 are all
  * <= 32767 (tests/intb.rs worst_case_overflow_inputs fails at twice these
  * cadences). src/layout/mod.rs (int_veclut_scratch_bytes) computes the

@@ -96,9 +96,9 @@ pub enum KernelFamily {
     /// per pattern; an index byte adds a whole row into its weight row's
     /// accumulators. For many tokens (prefill).
     VecLutG4,
-    /// b-bit integer vector-LUT: the same 1→N lookup with a byte of codes
-    /// (8 / b columns; 2 for b = 3 and 4) as the index into 256 table rows,
-    /// group scaling fused.
+    /// b-bit integer vector-LUT: the same 1→N lookup with each nibble of a
+    /// byte of codes (8 / b columns; 2 for b = 3 and 4) indexing 16 table
+    /// rows, group scaling fused.
     IntVecLut,
 }
 

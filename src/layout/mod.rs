@@ -135,17 +135,20 @@ pub enum Layout {
         mr: usize,
     },
     /// b-bit integer vector-LUT (b ∈ 1..=4; Vec-LUT's 1→N lookup): one
-    /// byte indexes 256 patterns of `8 / f` consecutive columns of one row,
+    /// byte holds the codes of `8 / f` consecutive columns of one row,
     /// `f` = b bits per field (4 for b = 3: 3-bit codes in nibbles), the
     /// code of column `c` in bits `f·c..f·(c+1)`. The kernel builds, per
-    /// tile of 32 tokens, one table row per byte value holding
-    /// `Σ_c code_c · x_c` for every token of the tile, and each index byte
-    /// adds a whole row into its weight row's accumulators: `8 / f` weights
+    /// tile of 32 tokens, 16 table rows per nibble's columns holding
+    /// `Σ_c code_c · x_c` for every token of the tile, and each nibble
+    /// adds a whole row into its weight row's accumulators: `4 / f` weights
     /// × 32 tokens per add (ternary's [`Layout::TernaryVecLutG4`] does 4).
-    /// Steps of `kc = 8` columns; within a row group, for each index group
-    /// `j` of `8 / f` columns, `mr` bytes, one per row. The kernels apply
-    /// the group scaling themselves ([`crate::GroupScaling::Fused`]), as the multiply-add
-    /// kernels do, in the same order and so with the same bits.
+    /// One row per byte value (256 rows, 16 KiB an index group) measured
+    /// 2.2× slower: its tables were read from L2. Steps of `kc = 8`
+    /// columns; within a row group, for each index group `j` of `8 / f`
+    /// columns, `mr` bytes, one per row. The kernels apply the group
+    /// scaling themselves ([`crate::GroupScaling::Fused`]), as the
+    /// multiply-add kernels do, in the same order and so with the same
+    /// bits.
     IntVecLut {
         /// Rows per row group.
         mr: usize,
@@ -468,8 +471,8 @@ pub(crate) const INT_VECLUT_KBLOCK: usize = 8;
 /// Scratch bytes of one integer vector-LUT call over `rows` rows of `nb`
 /// scale groups (the C header's `lutgemm_int_veclut_scratch_bytes`): the
 /// K-block's activations transposed to `[column][token]` int16 (at most 8
-/// columns an index group), its tables (256 rows of `VECLUT_TOKENS` int16
-/// an index group), the scale group's activation sums of the tile's
+/// columns an index group), its tables (2 × 16 rows of `VECLUT_TOKENS`
+/// int16 an index group), the scale group's activation sums of the tile's
 /// tokens (`VECLUT_TOKENS` int32, read for offsets or a zero point), then
 /// per row `VECLUT_TOKENS` int16 partial sums and `VECLUT_TOKENS` int32 sums
 /// per scale group, or, fused, one int32 sum and one f32 accumulator.
