@@ -211,6 +211,20 @@ static inline void lutgemm_veclut_write_out(const lutgemm_kernel_args *a, const 
     }
 }
 
+/* xT[c][t] = qpad[t0 + t][col + c] as int16 for c < cols, t < VECLUT_TOKENS
+ * (0 for t >= nt): a K-block's int8 activations by column. (The AVX-512
+ * file gathers them instead.) */
+static inline void lutgemm_veclut_transpose_q(const lutgemm_kernel_args *a, size_t t0, size_t nt,
+                                              size_t col, size_t cols, int16_t *xT)
+{
+    memset(xT, 0, cols * VECLUT_TOKENS * sizeof(int16_t));
+    for (size_t t = 0; t < nt; t++) {
+        const int8_t *q = a->qpad + (t0 + t) * a->qpad_stride + col;
+        for (size_t c = 0; c < cols; c++)
+            xT[c * VECLUT_TOKENS + t] = q[c];
+    }
+}
+
 /* Defines `static void name(const ELEM *xT, size_t groups, ELEM *tables)`
  * for a vector type V of ELEM (PARTS vectors a row of VECLUT_TOKENS):
  * per group j of 4 columns (xT is [column][token]), the 81 rows
@@ -241,36 +255,30 @@ static inline void lutgemm_veclut_write_out(const lutgemm_kernel_args *a, const 
         }                                                                      \
     }
 
-/* Float vector-LUT (Layout::TernaryVecLutG4 under the Float contract,
- * kernels/veclut_float.h): the Exact kernel's loop nest with f32 table rows
- * of VECLUT_TOKENS tokens built from xpad, in scratch:
+/* Float and Fast vector-LUT (Layout::TernaryVecLutG4 under the Float and
+ * Fast contracts, kernels/veclut_float.h): the Exact kernel's loop nest
+ * with f32 table rows of VECLUT_TOKENS tokens built from xpad, one span
+ * (at most VLF_SPAN_GROUPS groups of 4 columns) at a time, in scratch:
  *
- *   xT     VLF_KBLOCK·4 columns × VECLUT_TOKENS float, [column][token]
- *   tables VLF_KBLOCK groups × 81 patterns × VECLUT_TOKENS float
- *   accS   rows × VECLUT_TOKENS float (the span's sum across K-blocks)
+ *   xT     VLF_SPAN_GROUPS·4 columns × VECLUT_TOKENS float, [column][token]
+ *   tables VLF_SPAN_GROUPS groups × 81 patterns × VECLUT_TOKENS float
+ *   t8     the same rows re-quantized to int8 (Fast)
+ *   scale  VECLUT_TOKENS float: the tokens' span scales (Fast)
  *   accP   rows × nb × VECLUT_TOKENS float, [row·nb + group][token]: the
  *          group sums, written to out once per token tile
  *
  * The order (src/kernels/portable/veclut.rs is the definition): entry
  * (a, b, c, d) = (wa·x0 + wb·x1) + (wc·x2 + wd·x3), each product exact
- * (w in {-1, 0, 1}); per span of `span` columns a sum from +0.0 in group
- * order; per scale group the span sums in order from +0.0. */
-#define VLF_KBLOCK 16
-#define VLF_XT_BYTES (VLF_KBLOCK * 4 * VECLUT_TOKENS * 4)
-#define VLF_TABLE_BYTES (VLF_KBLOCK * VECLUT_PATTERNS * VECLUT_TOKENS * 4)
+ * (w in {-1, 0, 1}); Float: per span of `span` columns a sum from +0.0 in
+ * group order; Fast: per span the int8 entries summed exactly, times the
+ * span's scale; per scale group the span sums in order from +0.0.
+ * src/layout/mod.rs (veclut_f32_scratch_bytes) computes the same size. */
+#define VLF_SPAN_GROUPS 16
+#define VLF_XT_BYTES (VLF_SPAN_GROUPS * 4 * VECLUT_TOKENS * 4)
+#define VLF_TABLE_BYTES (VLF_SPAN_GROUPS * VECLUT_PATTERNS * VECLUT_TOKENS * 4)
+#define VLQ_TABLE8_BYTES (VLF_SPAN_GROUPS * VECLUT_PATTERNS * VECLUT_TOKENS)
 
-static inline size_t lutgemm_veclut_float_scratch_bytes(size_t rows, size_t nb)
-{
-    return VLF_XT_BYTES + VLF_TABLE_BYTES + rows * VECLUT_TOKENS * 4 * (1 + nb);
-}
-
-/* The Fast vector-LUT (kernels/veclut_float.h, Fast section): xT and the
- * f32 tables of one span as above, then the span's int8 rows (VLF_KBLOCK
- * groups × 81 × VECLUT_TOKENS bytes), the tokens' span scales
- * (VECLUT_TOKENS float) and accP (rows × nb × VECLUT_TOKENS float). */
-#define VLQ_TABLE8_BYTES (VLF_KBLOCK * VECLUT_PATTERNS * VECLUT_TOKENS)
-
-static inline size_t lutgemm_veclut_fast_scratch_bytes(size_t rows, size_t nb)
+static inline size_t lutgemm_veclut_f32_scratch_bytes(size_t rows, size_t nb)
 {
     return VLF_XT_BYTES + VLF_TABLE_BYTES + VLQ_TABLE8_BYTES + VECLUT_TOKENS * 4 +
            rows * VECLUT_TOKENS * 4 * nb;
@@ -309,33 +317,6 @@ static inline size_t lutgemm_int_veclut_scratch_bytes(size_t rows, size_t nb, in
 {
     return IVL_XT_BYTES + IVL_TABLE_BYTES + IVL_QSUM_BYTES +
            rows * VECLUT_TOKENS * (2 + 4 * (fused ? 2 : nb));
-}
-
-/* IEEE binary16 bits to float (exact; fused scales stored as f16). */
-static inline float lutgemm_f16_to_f32(uint16_t h)
-{
-    const uint32_t sign = (uint32_t)(h & 0x8000u) << 16;
-    const uint32_t e = (h >> 10) & 31u, m = h & 1023u;
-    uint32_t bits;
-    if (e == 31)
-        bits = sign | 0x7f800000u | (m << 13);
-    else if (e != 0)
-        bits = sign | ((e + 112) << 23) | (m << 13);
-    else if (m == 0)
-        bits = sign;
-    else {
-        /* Subnormal: m · 2^-24, normalized. */
-        int sh = 0;
-        uint32_t mm = m;
-        while (!(mm & 1024u)) {
-            mm <<= 1;
-            sh++;
-        }
-        bits = sign | ((uint32_t)(113 - sh) << 23) | ((mm & 1023u) << 13);
-    }
-    float f;
-    memcpy(&f, &bits, sizeof f);
-    return f;
 }
 
 #endif

@@ -1,22 +1,25 @@
 /* The Float and Fast vector-LUT kernels for ternary weights
- * (Layout::TernaryVecLutG4 under the Float and Fast contracts; Fast at the
- * end of this file) written once with GCC vector extensions for
- * every ISA object: a table row is 32 f32 tokens, VLF_PARTS native vectors
- * of VLV_BYTES (the including file defines VLV_BYTES: 64 for AVX-512, 32
- * for AVX2, 16 for NEON). Everything here is static, so each object gets
- * its own copy built with its own flags. An including file may define
- * VLF_WRITE_OUT(a, acc, sums, t0, nt) with a faster lutgemm_veclut_write_out.
+ * (Layout::TernaryVecLutG4 under the Float and Fast contracts) written once
+ * with GCC vector extensions for every ISA object: a table row is 32 f32
+ * tokens, VLF_PARTS native vectors of VLV_BYTES (the including file
+ * defines VLV_BYTES: 64 for AVX-512, 32 for AVX2, 16 for NEON). Everything
+ * here is static, so each object gets its own copy built with its own
+ * flags. An including file may define VLF_WRITE_OUT(a, acc, sums, t0, nt)
+ * with a faster lutgemm_veclut_write_out.
  *
  * The Exact kernel's loop nest (kernels/veclut_vec.h) with f32 rows built
- * from xpad: per tile of 32 tokens, per scale group, per span of `span`
- * columns, per K-block of VLF_KBLOCK groups of 4 columns: transpose the
- * activations to [column][token], build the 81 rows of each group, and per
- * block of RB rows add the row each index byte selects (4 columns × 32
- * tokens, two zmm adds). A span's sum starts from +0.0 and goes to accS
- * between K-blocks; at the span's end it is added to the group's sum in
- * accP. Order and scratch: lutgemm_kernels.h; the oracle is
- * src/kernels/portable/veclut.rs (ternary_float), which gives the same
- * bits token by token.
+ * from xpad, one K-block a span: per tile of 32 tokens, per scale group,
+ * per span of `span` columns (at most 64: VLF_SPAN_GROUPS groups of 4):
+ * transpose the span's activations to [column][token], build the 81 rows
+ * of each group (Fast: re-quantize them to int8), and per block of RB rows
+ * add the row each index byte selects (4 columns × 32 tokens), the span's
+ * sum in registers from +0.0 (Fast: int16 from 0), then into the group's
+ * sum in accP. Keeping the span in registers (166 KiB of f32 tables read
+ * from L2) beat K-blocks of 1 to 8 groups with the span's sums stored
+ * between them: 4096 × 4096, n = 256, AVX-512, 145 / 115 / 64 / 52 ms
+ * against 52. Order and scratch: lutgemm_kernels.h; the oracles are
+ * src/kernels/portable/veclut.rs (ternary_float, ternary_fast), which give
+ * the same bits token by token.
  */
 #ifndef LUTGEMM_VECLUT_FLOAT_H
 #define LUTGEMM_VECLUT_FLOAT_H
@@ -53,22 +56,19 @@ static inline void vlf_transpose(const lutgemm_kernel_args *a, size_t t0, size_t
 /* Row 27a + 9b + 3c + d of group j: (wa·x0 + wb·x1) + (wc·x2 + wd·x3). */
 LUTGEMM_VECLUT_BUILD81(vlf_build, vlf_vec, float, VLF_PARTS)
 
-/* RB rows over one K-block of `groups` groups. ix: the block's first index
- * byte of the K-block's first group (the next group's are VLF_MR bytes
- * on). first: the span starts here (from +0.0), else from accS. last: the
- * span ends here: its sum goes into accP (rows stride floats apart; from
- * +0.0 when first_span), else back to accS. */
-#define VLF_LOOKUPS(RB)                                                        \
-    static inline void vlf_lookups(const uint8_t *ix, size_t groups, const float *tables, \
-                                   float *accS, float *accP, size_t stride, int first,    \
-                                   int last, int first_span)                              \
+/* Defines `fn`: RB rows over one span of `groups` groups. ix: the block's
+ * first index byte of the span's first group (the next group's are VLF_MR
+ * bytes on). The span's sum, from +0.0, is added to accP (rows stride
+ * floats apart; from +0.0 when first_span). */
+#define VLF_LOOKUPS(fn, RB)                                                    \
+    static inline void fn(const uint8_t *ix, size_t groups, const float *tables, float *accP, \
+                          size_t stride, int first_span)                       \
     {                                                                          \
         vlf_vec acc[RB][VLF_PARTS];                                            \
-        vlf_vec *s = (vlf_vec *)accS;                                          \
         const vlf_vec z = {0};                                                 \
         for (int r = 0; r < RB; r++)                                           \
             for (int h = 0; h < VLF_PARTS; h++)                                \
-                acc[r][h] = first ? z : s[r * VLF_PARTS + h];                  \
+                acc[r][h] = z;                                                 \
         const char *t = (const char *)tables;                                  \
         for (size_t j = 0; j < groups; j++, ix += VLF_MR,                      \
                     t += VECLUT_PATTERNS * VLF_ROW_BYTES) {                    \
@@ -78,12 +78,6 @@ LUTGEMM_VECLUT_BUILD81(vlf_build, vlf_vec, float, VLF_PARTS)
                     acc[r][h] += row[h];                                       \
             }                                                                  \
         }                                                                      \
-        if (!last) {                                                           \
-            for (int r = 0; r < RB; r++)                                       \
-                for (int h = 0; h < VLF_PARTS; h++)                            \
-                    s[r * VLF_PARTS + h] = acc[r][h];                          \
-            return;                                                            \
-        }                                                                      \
         for (int r = 0; r < RB; r++) {                                         \
             vlf_vec *p = (vlf_vec *)(accP + r * stride);                       \
             for (int h = 0; h < VLF_PARTS; h++)                                \
@@ -91,54 +85,9 @@ LUTGEMM_VECLUT_BUILD81(vlf_build, vlf_vec, float, VLF_PARTS)
         }                                                                      \
     }
 
-/* The ABI entry point `name`, with register blocks of RB rows (RB divides
- * 64). */
-#define LUTGEMM_VECLUT_FLOAT_KERNEL(name, RB)                                  \
-    VLF_LOOKUPS(RB)                                                            \
-    LUTGEMM_KERNEL(name)                                                       \
-    {                                                                          \
-        const size_t rows = a->row_groups * VLF_MR;                            \
-        LUTGEMM_REQUIRE(a->mr == VLF_MR && a->kc == 4 && a->plane_out == 1 &&  \
-                        a->bp % 4 == 0 && a->span % 4 == 0 && a->span > 0 &&   \
-                        a->bp % a->span == 0 &&                                \
-                        a->w_stride == VLF_MR * a->nb * a->bp / 4 &&           \
-                        a->scratch_bytes >= lutgemm_veclut_float_scratch_bytes(rows, a->nb)); \
-        float *xT = (float *)a->scratch;                                       \
-        float *tables = (float *)(a->scratch + VLF_XT_BYTES);                  \
-        float *accS = (float *)(a->scratch + VLF_XT_BYTES + VLF_TABLE_BYTES);  \
-        float *accP = accS + rows * VLF_NT;                                    \
-        const size_t gpb = a->bp / 4, gps = a->span / 4;                       \
-        for (size_t t0 = 0; t0 < a->n; t0 += VLF_NT) {                         \
-            const size_t nt = a->n - t0 < VLF_NT ? a->n - t0 : VLF_NT;         \
-            for (size_t b = 0; b < a->nb; b++) {                               \
-                const size_t j0 = b * gpb, j1 = j0 + gpb;                      \
-                for (size_t s0 = j0; s0 < j1; s0 += gps) {                     \
-                    const size_t s1 = s0 + gps;                                \
-                    for (size_t k0 = s0; k0 < s1; k0 += VLF_KBLOCK) {          \
-                        const size_t kn = s1 - k0 < VLF_KBLOCK ? s1 - k0 : VLF_KBLOCK; \
-                        vlf_transpose(a, t0, nt, 4 * k0, kn, xT);              \
-                        vlf_build(xT, kn, tables);                             \
-                        for (size_t g = 0; g < a->row_groups; g++) {           \
-                            const uint8_t *wg = a->w + g * a->w_stride + k0 * VLF_MR; \
-                            for (size_t s = 0; s < VLF_MR; s += (RB)) {        \
-                                const size_t r = g * VLF_MR + s;               \
-                                vlf_lookups(wg + s, kn, tables, accS + r * VLF_NT, \
-                                            accP + (r * a->nb + b) * VLF_NT,   \
-                                            a->nb * VLF_NT, k0 == s0, k0 + kn == s1, \
-                                            s0 == j0);                         \
-                            }                                                  \
-                        }                                                      \
-                    }                                                          \
-                }                                                              \
-            }                                                                  \
-            VLF_WRITE_OUT(a, (const int32_t *)accP, rows * a->nb, t0, nt);     \
-        }                                                                      \
-    }
-
 /* ---- Fast: the span's f32 rows re-quantized to int8 per token ----
  *
- * Per span (one K-block: VLF_KBLOCK groups hold a span of 64 columns), the
- * f32 rows of vlf_build are re-quantized like every Fast table
+ * Per span, the f32 rows of vlf_build are re-quantized like every Fast table
  * (src/lut/mod.rs requantize_spans), per token: amax over the span's
  * rows, q = round(e · (127 / amax)) ties away from zero, scale amax / 127
  * (zeros and scale 0 when 127 / amax overflows). The lookups add int8 rows
@@ -190,13 +139,13 @@ static inline void vlq_requantize(const float *restrict e, size_t rows, int8_t *
         }
 }
 
-/* RB rows over one span of `groups` groups: int8 rows t8 (81 a group, 32
- * bytes each), the span's sum times `scale` into accP (rows stride floats
- * apart; from +0.0 when first_span). */
-#define VLQ_LOOKUPS(RB)                                                        \
-    static inline void vlq_lookups(const uint8_t *ix, size_t groups, const int8_t *t8,    \
-                                   const float *restrict scale, float *restrict accP,     \
-                                   size_t stride, int first_span)                         \
+/* Defines `fn`: RB rows over one span of `groups` groups: int8 rows t8
+ * (81 a group, 32 bytes each), the span's sum times `scale` into accP
+ * (rows stride floats apart; from +0.0 when first_span). */
+#define VLQ_LOOKUPS(fn, RB)                                                    \
+    static inline void fn(const uint8_t *ix, size_t groups, const int8_t *t8,   \
+                          const float *restrict scale, float *restrict accP, size_t stride, \
+                          int first_span)                                      \
     {                                                                          \
         vlq_i16 acc[RB][VLQ_PARTS];                                            \
         for (int r = 0; r < RB; r++)                                           \
@@ -222,18 +171,20 @@ static inline void vlq_requantize(const float *restrict e, size_t rows, int8_t *
         }                                                                      \
     }
 
-/* The ABI entry point `name` of the Fast kernel, register blocks of RB
- * rows (RB divides 64). Scratch: lutgemm_veclut_fast_scratch_bytes. */
-#define LUTGEMM_VECLUT_FAST_KERNEL(name, RB)                                   \
-    VLQ_LOOKUPS(RB)                                                            \
+/* The ABI entry point `name` of the Float (FAST = 0) or Fast (FAST = 1)
+ * kernel, register blocks of RB rows (RB divides 64). Scratch:
+ * lutgemm_veclut_f32_scratch_bytes. */
+#define LUTGEMM_VECLUT_F32_KERNEL(name, RB, FAST)                              \
+    VLF_LOOKUPS(name##_float_lookups, RB)                                      \
+    VLQ_LOOKUPS(name##_fast_lookups, RB)                                       \
     LUTGEMM_KERNEL(name)                                                       \
     {                                                                          \
         const size_t rows = a->row_groups * VLF_MR;                            \
         LUTGEMM_REQUIRE(a->mr == VLF_MR && a->kc == 4 && a->plane_out == 1 &&  \
                         a->bp % 4 == 0 && a->span % 4 == 0 && a->span > 0 &&   \
-                        a->span / 4 <= VLF_KBLOCK && a->bp % a->span == 0 &&   \
+                        a->span / 4 <= VLF_SPAN_GROUPS && a->bp % a->span == 0 && \
                         a->w_stride == VLF_MR * a->nb * a->bp / 4 &&           \
-                        a->scratch_bytes >= lutgemm_veclut_fast_scratch_bytes(rows, a->nb)); \
+                        a->scratch_bytes >= lutgemm_veclut_f32_scratch_bytes(rows, a->nb)); \
         float *xT = (float *)a->scratch;                                       \
         float *tables = (float *)(a->scratch + VLF_XT_BYTES);                  \
         int8_t *t8 = (int8_t *)(a->scratch + VLF_XT_BYTES + VLF_TABLE_BYTES);  \
@@ -247,14 +198,18 @@ static inline void vlq_requantize(const float *restrict e, size_t rows, int8_t *
                 for (size_t s0 = j0; s0 < j1; s0 += gps) {                     \
                     vlf_transpose(a, t0, nt, 4 * s0, gps, xT);                 \
                     vlf_build(xT, gps, tables);                                \
-                    vlq_requantize(tables, gps * VECLUT_PATTERNS, t8, scale);  \
+                    if (FAST)                                                  \
+                        vlq_requantize(tables, gps * VECLUT_PATTERNS, t8, scale); \
                     for (size_t g = 0; g < a->row_groups; g++) {               \
                         const uint8_t *wg = a->w + g * a->w_stride + s0 * VLF_MR; \
                         for (size_t s = 0; s < VLF_MR; s += (RB)) {            \
-                            const size_t r = g * VLF_MR + s;                   \
-                            vlq_lookups(wg + s, gps, t8, scale,                \
-                                        accP + (r * a->nb + b) * VLF_NT, a->nb * VLF_NT, \
-                                        s0 == j0);                             \
+                            float *p = accP + (g * VLF_MR + s) * a->nb * VLF_NT + b * VLF_NT; \
+                            if (FAST)                                          \
+                                name##_fast_lookups(wg + s, gps, t8, scale, p, \
+                                                    a->nb * VLF_NT, s0 == j0); \
+                            else                                               \
+                                name##_float_lookups(wg + s, gps, tables, p,   \
+                                                     a->nb * VLF_NT, s0 == j0); \
                         }                                                      \
                     }                                                          \
                 }                                                              \

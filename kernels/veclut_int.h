@@ -5,8 +5,9 @@
  * AVX-512, 32 for AVX2, 16 for NEON). Everything here is static, so each
  * object gets its own copy built with its own flags. An including file may
  * define IVL_TRANSPOSE(a, t0, nt, col, cols, xT) and IVL_WRITE_OUT(a, acc,
- * sums, t0, nt) with faster versions of ivl_transpose and
- * lutgemm_veclut_write_out.
+ * sums, t0, nt) with faster versions of lutgemm_veclut_transpose_q and
+ * lutgemm_veclut_write_out, and must define IVL_F16_TO_F32(bits), its
+ * ISA's one-instruction conversion of an f16 group scale.
  *
  * Per tile of 32 tokens, per scale group, per flush run of IVL_FLUSH(b)
  * index groups, per K-block of IVL_KBLOCK index groups (one byte a row,
@@ -40,20 +41,8 @@
 
 typedef int16_t ivl_vec __attribute__((vector_size(VLV_BYTES), aligned(VLV_BYTES)));
 
-/* xT[c][t] = q[t0 + t][col + c] for c < cols (0 for t >= nt). */
-static inline void ivl_transpose(const lutgemm_kernel_args *a, size_t t0, size_t nt, size_t col,
-                                 size_t cols, int16_t *xT)
-{
-    memset(xT, 0, cols * IVL_NT * sizeof(int16_t));
-    for (size_t t = 0; t < nt; t++) {
-        const int8_t *q = a->qpad + (t0 + t) * a->qpad_stride + col;
-        for (size_t c = 0; c < cols; c++)
-            xT[c * IVL_NT + t] = q[c];
-    }
-}
-
 #ifndef IVL_TRANSPOSE
-#define IVL_TRANSPOSE ivl_transpose
+#define IVL_TRANSPOSE lutgemm_veclut_transpose_q
 #endif
 #ifndef IVL_WRITE_OUT
 #define IVL_WRITE_OUT lutgemm_veclut_write_out
@@ -103,11 +92,8 @@ typedef struct ivl_fuse {
     const int32_t *qsT;    /* the scale group's activation sums, 32 tokens */
 } ivl_fuse;
 
-/* An including file may define IVL_F16_TO_F32(bits) with one conversion
- * instruction (F16C vcvtph2ps): the portable one below branches, and runs
- * once per row and scale group. */
 #ifndef IVL_F16_TO_F32
-#define IVL_F16_TO_F32 lutgemm_f16_to_f32
+#error "define IVL_F16_TO_F32(bits): f16 bits to float (F16C, fcvt)"
 #endif
 
 static inline float ivl_scale(const ivl_fuse *fz, size_t i)

@@ -24,19 +24,6 @@
 #define VLV_PARTS (64 / VLV_BYTES)
 typedef int16_t vl_vec __attribute__((vector_size(VLV_BYTES), aligned(VLV_BYTES)));
 
-/* xT[c][t] = q[t0 + t][col + c] for c < 4·groups (0 for t >= nt). */
-static inline void vlv_transpose(const lutgemm_kernel_args *a, size_t t0, size_t nt, size_t col,
-                                 size_t groups, int16_t *xT)
-{
-    const size_t cols = 4 * groups;
-    memset(xT, 0, cols * VLV_NT * sizeof(int16_t));
-    for (size_t t = 0; t < nt; t++) {
-        const int8_t *q = a->qpad + (t0 + t) * a->qpad_stride + col;
-        for (size_t c = 0; c < cols; c++)
-            xT[c * VLV_NT + t] = q[c];
-    }
-}
-
 /* Table row 27a + 9b + 3c + d of group j: (a-1)·x0 + (b-1)·x1 + (c-1)·x2
  * + (d-1)·x3 for the 32 tokens. */
 LUTGEMM_VECLUT_BUILD81(vlv_build, vl_vec, int16_t, VLV_PARTS)
@@ -97,7 +84,7 @@ LUTGEMM_VECLUT_BUILD81(vlv_build, vl_vec, int16_t, VLV_PARTS)
                     const size_t s1 = s0 + VECLUT_FLUSH < j1 ? s0 + VECLUT_FLUSH : j1; \
                     for (size_t k0 = s0; k0 < s1; k0 += VECLUT_KBLOCK) {       \
                         const size_t kn = s1 - k0 < VECLUT_KBLOCK ? s1 - k0 : VECLUT_KBLOCK; \
-                        vlv_transpose(a, t0, nt, 4 * k0, kn, xT);              \
+                        lutgemm_veclut_transpose_q(a, t0, nt, 4 * k0, 4 * kn, xT);              \
                         vlv_build(xT, kn, tables);                             \
                         for (size_t g = 0; g < a->row_groups; g++) {           \
                             const uint8_t *wg = a->w + g * a->w_stride + k0 * VLV_MR; \

@@ -110,33 +110,33 @@ const fn veclut_rule(isa: Isa, tokens: RangeInclusive<usize>, why: &'static str)
     }
 }
 
-/// A ternary Fast or Float row for the token counts the vector-LUT rows
-/// above it leave: the bit-serial tables.
-const fn few_tokens_bitlut(contract: Contract, isa: Isa, why: &'static str) -> Rule {
+/// A ternary Fast or Float row: the vector-LUT first for `tokens`
+/// (prefill), else (`ANY_N`, after those rows) the bit-serial tables.
+const fn f32_rule(
+    contract: Contract,
+    isa: Isa,
+    tokens: RangeInclusive<usize>,
+    why: &'static str,
+) -> Rule {
+    let vector_lut = *tokens.start() > 1;
     Rule {
         formats: TERNARY_W,
         contract,
         isa,
-        tokens: ANY_N,
+        tokens,
         weights: Any,
-        order: &[BitLutG4, VecLutG4],
+        order: if vector_lut {
+            &[VecLutG4, BitLutG4]
+        } else {
+            &[BitLutG4, VecLutG4]
+        },
         why,
     }
 }
 
-/// A ternary Fast row for AVX2 that prefers the vector-LUT.
-const fn fast_veclut_avx2(tokens: RangeInclusive<usize>) -> Rule {
-    Rule {
-        formats: TERNARY_W,
-        contract: Fast,
-        isa: Isa::Avx2,
-        tokens,
-        weights: Any,
-        order: &[VecLutG4, BitLutG4],
-        why: "avx2/fast, many tokens: the Fast vector-LUT runs a 32-token tile in the time of \
-              ~23 tokens of bit-serial tables (4096x4096: 1.34x at n = 256) (src/select.rs)",
-    }
-}
+const FAST_AVX2: &str = "avx2/fast, many tokens: the Fast vector-LUT runs a 32-token tile in \
+                         the time of ~23 tokens of bit-serial tables (4096x4096: 1.34x at n = \
+                         256) (src/select.rs)";
 
 const RULES: &[Rule] = &[
     // ---- vector-LUT rows (veclut_g4) ----
@@ -331,27 +331,21 @@ const RULES: &[Rule] = &[
     // from 20 and 12 tokens on, whole or partial tiles, it is faster. Its
     // tables (166 KiB a span of 64 columns) stream from L2: ~5 cycles a
     // lookup, where the int16 Exact kernel takes ~1.8.
-    Rule {
-        formats: TERNARY_W,
-        contract: Float,
-        isa: Isa::Avx512,
-        tokens: 20..=usize::MAX,
-        weights: Any,
-        order: &[VecLutG4, BitLutG4],
-        why: "avx512/float, n >= 20: the Float vector-LUT, 1.85x the bit-serial tables at \
-              4096x4096, n = 256 (47.1 vs 87.0 ms; one 32-token tile costs ~17 tokens of \
-              bit-serial tables) (src/select.rs)",
-    },
-    Rule {
-        formats: TERNARY_W,
-        contract: Float,
-        isa: Isa::Avx2,
-        tokens: 12..=usize::MAX,
-        weights: Any,
-        order: &[VecLutG4, BitLutG4],
-        why: "avx2/float, n >= 12: the Float vector-LUT, 2.1x the bit-serial tables at \
-              4096x4096, n = 16 and 4.0x at n = 256 (src/select.rs)",
-    },
+    f32_rule(
+        Float,
+        Isa::Avx512,
+        20..=usize::MAX,
+        "avx512/float, n >= 20: the Float vector-LUT, 1.85x the bit-serial tables at \
+         4096x4096, n = 256 (47.1 vs 87.0 ms; one 32-token tile costs ~17 tokens of \
+         bit-serial tables) (src/select.rs)",
+    ),
+    f32_rule(
+        Float,
+        Isa::Avx2,
+        12..=usize::MAX,
+        "avx2/float, n >= 12: the Float vector-LUT, 2.1x the bit-serial tables at \
+         4096x4096, n = 16 and 4.0x at n = 256 (src/select.rs)",
+    ),
     // Ternary Fast, many tokens: the Fast vector-LUT (the Float rows
     // re-quantized to int8 per span and token). 4096 x 4096, one thread,
     // 2026-11-29, n = 16 / 24 / 32 / 48 / 256: avx512 veclut 3096 / 3335 /
@@ -360,74 +354,70 @@ const RULES: &[Rule] = &[
     // 6428 / 8624 / 12700 / 68953. A tile costs ~16 tokens of bitlut_g4 on
     // avx512, ~23 on avx2: avx2 takes it only where the last tile is full
     // enough (23-32, 45-64, and from 68 every count).
-    Rule {
-        formats: TERNARY_W,
-        contract: Fast,
-        isa: Isa::Avx512,
-        tokens: 17..=usize::MAX,
-        weights: Any,
-        order: &[VecLutG4, BitLutG4],
-        why: "avx512/fast, n >= 17: the Fast vector-LUT (int8 rows of 32 tokens), 1.75x the \
-              bit-serial tables at 4096x4096, n = 256 (27.2 vs 47.5 ms; one tile costs ~16 \
-              tokens of bit-serial tables) (src/select.rs)",
-    },
-    fast_veclut_avx2(23..=32),
-    fast_veclut_avx2(45..=64),
-    fast_veclut_avx2(68..=usize::MAX),
+    f32_rule(
+        Fast,
+        Isa::Avx512,
+        17..=usize::MAX,
+        "avx512/fast, n >= 17: the Fast vector-LUT (int8 rows of 32 tokens), 1.75x the \
+         bit-serial tables at 4096x4096, n = 256 (27.2 vs 47.5 ms; one tile costs ~16 \
+         tokens of bit-serial tables) (src/select.rs)",
+    ),
+    f32_rule(Fast, Isa::Avx2, 23..=32, FAST_AVX2),
+    f32_rule(Fast, Isa::Avx2, 45..=64, FAST_AVX2),
+    f32_rule(Fast, Isa::Avx2, 68..=usize::MAX, FAST_AVX2),
     // aarch64, by instruction count from the disassembly (no Arm hardware
     // measured): the NEON Fast lookup loop is 45 instructions per 4 rows x
     // 4 weights x 32 tokens (88 per 1,000 token-weights; the widening made
     // one sxtl per 8 bytes), the Float one 37 per 2 rows (145), against
     // ~170 and ~600 per 1,000 weights and token for the bit-serial Fast
     // and Float kernels on two planes (kernels/arm/neon.c counts).
-    Rule {
-        formats: TERNARY_W,
-        contract: Fast,
-        isa: Isa::Neon,
-        tokens: 20..=usize::MAX,
-        weights: Any,
-        order: &[VecLutG4, BitLutG4],
-        why: "neon/fast, n >= 20: chosen by instruction count, not by time (vector-LUT 88 \
-              per 1,000 token-weights vs ~170 for the bit-serial tables) (src/select.rs)",
-    },
-    Rule {
-        formats: TERNARY_W,
-        contract: Float,
-        isa: Isa::Neon,
-        tokens: 8..=usize::MAX,
-        weights: Any,
-        order: &[VecLutG4, BitLutG4],
-        why: "neon/float, n >= 8: chosen by instruction count, not by time (vector-LUT 145 \
-              per 1,000 token-weights vs ~600 for the bit-serial tables) (src/select.rs)",
-    },
+    f32_rule(
+        Fast,
+        Isa::Neon,
+        20..=usize::MAX,
+        "neon/fast, n >= 20: chosen by instruction count, not by time (vector-LUT 88 \
+         per 1,000 token-weights vs ~170 for the bit-serial tables) (src/select.rs)",
+    ),
+    f32_rule(
+        Float,
+        Isa::Neon,
+        8..=usize::MAX,
+        "neon/float, n >= 8: chosen by instruction count, not by time (vector-LUT 145 \
+         per 1,000 token-weights vs ~600 for the bit-serial tables) (src/select.rs)",
+    ),
     // Ternary Fast and Float below those counts: the bit-serial kernels,
-    // which run ternary weights as two signed bit planes (4096 x 4096, one thread, 2026-11-29, n = 1 / 8 /
-    // 256: avx512 fast 199 / 1463 / 49755 us, float 334 / 2643 / 85169 us;
-    // avx2 fast 257 / 2154 / 67802, float 673 / 5463 / 175252; the portable
-    // lut_g4 fast 3513 / 28189, float 3616 / 30564).
-    few_tokens_bitlut(
+    // which run ternary weights as two signed bit planes (4096 x 4096, one
+    // thread, 2026-11-29, n = 1 / 8 / 256: avx512 fast 199 / 1463 / 49755
+    // us, float 334 / 2643 / 85169 us; avx2 fast 257 / 2154 / 67802, float
+    // 673 / 5463 / 175252; the portable lut_g4 fast 3513 / 28189, float
+    // 3616 / 30564 at n = 1 / 8).
+    f32_rule(
         Fast,
         Isa::Avx512,
-        "avx512/fast, few tokens: the bit-serial tables on \
-         two signed planes, 199 us at 4096x4096, n = 1 (the portable lut_g4: 3513) (src/select.rs)",
+        ANY_N,
+        "avx512/fast, few tokens: the bit-serial tables on two signed planes, 199 us at \
+         4096x4096, n = 1 (the portable lut_g4: 3513) (src/select.rs)",
     ),
-    few_tokens_bitlut(
+    f32_rule(
         Float,
         Isa::Avx512,
-        "avx512/float, few tokens: the bit-serial tables on \
-         two signed planes, 334 us at 4096x4096, n = 1 (the portable lut_g4: 3616) (src/select.rs)",
+        ANY_N,
+        "avx512/float, few tokens: the bit-serial tables on two signed planes, 334 us at \
+         4096x4096, n = 1 (the portable lut_g4: 3616) (src/select.rs)",
     ),
-    few_tokens_bitlut(
+    f32_rule(
         Fast,
         Isa::Avx2,
-        "avx2/fast, few tokens: the bit-serial tables on two \
-         signed planes, 257 us at 4096x4096, n = 1 (src/select.rs)",
+        ANY_N,
+        "avx2/fast, few tokens: the bit-serial tables on two signed planes, 257 us at \
+         4096x4096, n = 1 (src/select.rs)",
     ),
-    few_tokens_bitlut(
+    f32_rule(
         Float,
         Isa::Avx2,
-        "avx2/float, few tokens: the bit-serial tables on two \
-         signed planes, 673 us at 4096x4096, n = 1 (src/select.rs)",
+        ANY_N,
+        "avx2/float, few tokens: the bit-serial tables on two signed planes, 673 us at \
+         4096x4096, n = 1 (src/select.rs)",
     ),
     Rule {
         formats: TERNARY_W,

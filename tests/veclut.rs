@@ -208,21 +208,10 @@ fn check_f32_kernels(w: &TernaryMatrix, x: &[f32], n: usize) {
                 .matmul(&p, x, n, &mut y)
                 .unwrap();
             if contract == Contract::Float {
-                for (i, ((&got, &exp), &mag)) in y.iter().zip(&want).zip(&mag).enumerate() {
-                    assert!(
-                        (got as f64 - exp).abs() <= 1e-5 * mag + 1e-30,
-                        "{}: y[{i}] = {got}, oracle {exp}",
-                        kernel.name
-                    );
-                }
+                assert_float_bound(&y, &want, &mag, kernel.name);
             } else {
-                let num: f64 = y
-                    .iter()
-                    .zip(&want)
-                    .map(|(&a, &b)| (a as f64 - b).powi(2))
-                    .sum();
-                let den: f64 = want.iter().map(|b| b * b).sum();
-                assert!(num <= 3e-4 * den, "{}: NMSE {}", kernel.name, num / den);
+                let e = nmse(&y, &want);
+                assert!(e <= 3e-4, "{}: NMSE {e}", kernel.name);
             }
             match &first {
                 None => first = Some(y),

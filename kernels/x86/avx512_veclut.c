@@ -288,7 +288,7 @@ INLINE void transpose_int(const lutgemm_kernel_args *a, size_t t0, size_t nt, si
     if (a->qpad_stride < ((size_t)1 << 26))
         transpose(a, t0, nt, col, cols / 4, xT);
     else
-        ivl_transpose(a, t0, nt, col, cols, xT);
+        lutgemm_veclut_transpose_q(a, t0, nt, col, cols, xT);
 }
 
 LUTGEMM_VECLUT_INT_KERNEL(lutgemm_avx512_int_veclut, 16)
@@ -300,8 +300,8 @@ LUTGEMM_VECLUT_INT_KERNEL(lutgemm_avx512_int_veclut, 16)
 #define VLQ_WIDEN(p) ((vlq_i16)_mm512_cvtepi8_epi16(_mm256_load_si256((const __m256i *)(const void *)(p))))
 #include "../veclut_float.h"
 
-LUTGEMM_VECLUT_FLOAT_KERNEL(lutgemm_avx512_ternary_veclut_g4_float, 8)
+LUTGEMM_VECLUT_F32_KERNEL(lutgemm_avx512_ternary_veclut_g4_float, 8, 0)
 
 /* The Fast vector-LUT (kernels/veclut_float.h, Fast section): a row of 32 int8 tokens
  * sign-extended into one zmm, register blocks of 16 rows. */
-LUTGEMM_VECLUT_FAST_KERNEL(lutgemm_avx512_ternary_veclut_g4_fast, 16)
+LUTGEMM_VECLUT_F32_KERNEL(lutgemm_avx512_ternary_veclut_g4_fast, 16, 1)

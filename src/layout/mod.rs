@@ -318,13 +318,10 @@ impl Layout {
         contract: Contract,
     ) -> usize {
         match self {
-            Layout::TernaryVecLutG4 { .. } if contract == Contract::Float => {
-                veclut_float_scratch_bytes(rows, nb)
+            Layout::TernaryVecLutG4 { .. } if contract == Contract::Exact => {
+                veclut_scratch_bytes(rows, nb)
             }
-            Layout::TernaryVecLutG4 { .. } if contract == Contract::Fast => {
-                veclut_fast_scratch_bytes(rows, nb)
-            }
-            Layout::TernaryVecLutG4 { .. } => veclut_scratch_bytes(rows, nb),
+            Layout::TernaryVecLutG4 { .. } => veclut_f32_scratch_bytes(rows, nb),
             Layout::IntVecLut { .. } => int_veclut_scratch_bytes(rows, nb, fused),
             _ => 0,
         }
@@ -424,34 +421,24 @@ pub(crate) fn veclut_scratch_bytes(rows: usize, nb: usize) -> usize {
     xt + tables + rows * VECLUT_TOKENS * (2 + 4 * nb)
 }
 
-/// Groups of 4 columns per Float vector-LUT K-block (`VLF_KBLOCK`): a
-/// whole span of 64 columns, so the span's sums stay in registers (16 ×
-/// 81 rows of 32 f32 tokens, 166 KiB of tables, read from L2). 4096 ×
-/// 4096, n = 256, AVX-512: K-blocks of 1 / 2 / 4 / 8 / 16 groups 145 / 115
-/// / 64 / 52 / 52 ms (before whole-tile batches): the span sums streaming
-/// through L1 between K-blocks cost more than the tables' L2 reads.
-pub(crate) const VECLUT_FLOAT_KBLOCK: usize = 16;
+/// Groups of 4 columns of the Float and Fast vector-LUT's span
+/// (`VLF_SPAN_GROUPS`): a span of at most 64 columns is one K-block, so
+/// its sums stay in registers (16 × 81 rows of 32 f32 tokens, 166 KiB of
+/// tables, read from L2). 4096 × 4096, n = 256, AVX-512: K-blocks of 1 /
+/// 2 / 4 / 8 / 16 groups 145 / 115 / 64 / 52 / 52 ms (before whole-tile
+/// batches): the span sums streaming through L1 between K-blocks cost more
+/// than the tables' L2 reads.
+pub(crate) const VECLUT_SPAN_GROUPS: usize = 16;
 
-/// Scratch bytes of one Float vector-LUT call (the C header's
-/// `lutgemm_veclut_float_scratch_bytes`): the K-block's activations
-/// transposed to `[column][token]` f32, its tables (81 rows of
-/// `VECLUT_TOKENS` f32 a group), then per row `VECLUT_TOKENS` f32 span sums
-/// and per row and scale group `VECLUT_TOKENS` f32 group sums.
-pub(crate) fn veclut_float_scratch_bytes(rows: usize, nb: usize) -> usize {
-    let xt = VECLUT_FLOAT_KBLOCK * 4 * VECLUT_TOKENS * 4;
-    let tables = VECLUT_FLOAT_KBLOCK * VECLUT_PATTERNS * VECLUT_TOKENS * 4;
-    xt + tables + rows * VECLUT_TOKENS * 4 * (1 + nb)
-}
-
-/// Scratch bytes of one Fast vector-LUT call (the C header's
-/// `lutgemm_veclut_fast_scratch_bytes`): the Float kernel's transposed
-/// activations and f32 tables of one span, the span's int8 rows, the
-/// tokens' span scales, then per row and scale group `VECLUT_TOKENS` f32
-/// group sums.
-pub(crate) fn veclut_fast_scratch_bytes(rows: usize, nb: usize) -> usize {
-    let xt = VECLUT_FLOAT_KBLOCK * 4 * VECLUT_TOKENS * 4;
-    let tables = VECLUT_FLOAT_KBLOCK * VECLUT_PATTERNS * VECLUT_TOKENS * 4;
-    let t8 = VECLUT_FLOAT_KBLOCK * VECLUT_PATTERNS * VECLUT_TOKENS;
+/// Scratch bytes of one Float or Fast vector-LUT call (the C header's
+/// `lutgemm_veclut_f32_scratch_bytes`): a span's activations transposed to
+/// `[column][token]` f32, its tables (81 rows of `VECLUT_TOKENS` f32 a
+/// group), the same rows as int8 and the tokens' span scales (Fast), then
+/// per row and scale group `VECLUT_TOKENS` f32 group sums.
+pub(crate) fn veclut_f32_scratch_bytes(rows: usize, nb: usize) -> usize {
+    let xt = VECLUT_SPAN_GROUPS * 4 * VECLUT_TOKENS * 4;
+    let tables = VECLUT_SPAN_GROUPS * VECLUT_PATTERNS * VECLUT_TOKENS * 4;
+    let t8 = VECLUT_SPAN_GROUPS * VECLUT_PATTERNS * VECLUT_TOKENS;
     xt + tables + t8 + VECLUT_TOKENS * 4 + rows * VECLUT_TOKENS * 4 * nb
 }
 

@@ -334,3 +334,26 @@ pub fn proptest_config(cases: u32) -> proptest::test_runner::Config {
         ..proptest::test_runner::Config::default()
     }
 }
+
+/// Normalized mean squared error of `y` against the f64 oracle `want`.
+pub fn nmse(y: &[f32], want: &[f64]) -> f64 {
+    let num: f64 = y
+        .iter()
+        .zip(want)
+        .map(|(a, b)| (*a as f64 - b).powi(2))
+        .sum();
+    let den: f64 = want.iter().map(|b| b * b).sum();
+    num / den
+}
+
+/// The Float contract's bound, element by element: `|y − y_f64| ≤ 1e-5 ·
+/// Σ|x·w|` (`mag`, from `reference::abs_products`).
+pub fn assert_float_bound(y: &[f32], want: &[f64], mag: &[f64], what: &str) {
+    for (i, ((&got, &exp), &mag)) in y.iter().zip(want).zip(mag).enumerate() {
+        let tol = 1e-5 * mag + 1e-30;
+        assert!(
+            (got as f64 - exp).abs() <= tol,
+            "{what}: y[{i}] = {got}, oracle {exp}, bound {tol} (Σ|x·w| {mag})"
+        );
+    }
+}

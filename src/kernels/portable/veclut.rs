@@ -12,7 +12,7 @@
 
 use crate::kernels::abi::KernelArgs;
 use crate::layout::{
-    VECLUT_KBLOCK as KB, VECLUT_TOKENS as NT, veclut_fast_scratch_bytes, veclut_scratch_bytes,
+    VECLUT_KBLOCK as KB, VECLUT_TOKENS as NT, veclut_f32_scratch_bytes, veclut_scratch_bytes,
 };
 use crate::lut::requantize_spans;
 
@@ -175,10 +175,10 @@ pub(super) unsafe extern "C" fn ternary_fast(a: *const KernelArgs) {
     assert!(a.span > 0 && a.span % 4 == 0 && a.bp % a.span == 0 && a.span <= 64);
     let kp = a.nb * a.bp;
     let rows = a.row_groups * a.mr;
-    assert!(a.scratch_bytes >= veclut_fast_scratch_bytes(rows, a.nb));
+    assert!(a.scratch_bytes >= veclut_f32_scratch_bytes(rows, a.nb));
     let per_span = a.span / 4 * PATTERNS;
     // SAFETY: run_kernel checked the scratch (64-byte aligned, at least
-    // veclut_fast_scratch_bytes(rows, nb) bytes, which holds a span's f32
+    // veclut_f32_scratch_bytes(rows, nb) bytes, which holds a span's f32
     // entries and its int8 entries: 16 · 81 of each at most).
     let (entries, t8) = unsafe {
         let s = a.scratch;
