@@ -271,7 +271,9 @@ static inline void lutgemm_veclut_transpose_q(const lutgemm_kernel_args *a, size
  * (a, b, c, d) = (wa·x0 + wb·x1) + (wc·x2 + wd·x3), each product exact
  * (w in {-1, 0, 1}); Float: per span of `span` columns a sum from +0.0 in
  * group order; Fast: per span the int8 entries summed exactly, times the
- * span's scale; per scale group the span sums in order from +0.0.
+ * span's scale; per scale group the span sums in order from +0.0. The
+ * integer kernels (Layout::IntVecLut) use the same scratch: a span of at
+ * most 32 index bytes has 32 rows a byte, fewer than 16 groups' 81.
  * src/layout/mod.rs (veclut_f32_scratch_bytes) computes the same size. */
 #define VLF_SPAN_GROUPS 16
 #define VLF_XT_BYTES (VLF_SPAN_GROUPS * 4 * VECLUT_TOKENS * 4)

@@ -437,7 +437,81 @@ const RULES: &[Rule] = &[
         order: &[LutG4, LutG2],
         why: "scalar/float: lut_g4 does four weights per lookup (src/select.rs)",
     },
+    // Integer Fast and Float: the bit-serial tables at every n measured.
+    // The integer vector-LUT (kernels/veclut_float.h, nibble rows of 32
+    // tokens) writes every scale group's sum of every row and token out
+    // of the kernel (64 a row at groups of 64) and was slower everywhere:
+    // quick bench, one thread, 4096 x 4096, 2026-11-30, n = 8 / 32 / 256,
+    // groups of 64, avx512: int1 Fast bitlut 1117 / 4516 / 36861 us,
+    // veclut 9388 / 9115 / 75080; int1 Float 1674 / 6914 / 55176 against
+    // 9355 / 9969 / 78685; int2 Fast 1404 / 5678 / 46088 against 10512 /
+    // 11912 / 95526; int2 Float 2576 / 10472 / 86454 against 14865 /
+    // 15663 / 121021; avx2 int1 Fast 46905 against 145268, int2 Float
+    // 174010 against 166258 at n = 256 (within the noise; 5374 against
+    // 16386 at n = 8). Whole-row scales (one sum a row), n = 256, avx512:
+    // int1 Fast 19348 against 26642, int1 Float 36372 against 39857, int4
+    // Float 121374 against 157367.
+    int_table_rule(
+        Fast,
+        Isa::Avx512,
+        "avx512/fast int: the bit-serial tables; the integer vector-LUT measured 0.49x at \
+         4096x4096, groups of 64, n = 256 (36.9 vs 75.1 ms, int1) (src/select.rs)",
+    ),
+    int_table_rule(
+        Float,
+        Isa::Avx512,
+        "avx512/float int: the bit-serial tables; the integer vector-LUT measured 0.70x at \
+         4096x4096, groups of 64, n = 256 (55.2 vs 78.7 ms, int1) (src/select.rs)",
+    ),
+    int_table_rule(
+        Fast,
+        Isa::Avx2,
+        "avx2/fast int: the bit-serial tables; the integer vector-LUT measured 0.32x at \
+         4096x4096, groups of 64, n = 256 (46.9 vs 145.3 ms, int1) (src/select.rs)",
+    ),
+    int_table_rule(
+        Float,
+        Isa::Avx2,
+        "avx2/float int: the bit-serial tables; the integer vector-LUT measured 0.80x (int1) \
+         to 1.05x (int2, within the noise) at 4096x4096, groups of 64, n = 256 (src/select.rs)",
+    ),
+    int_table_rule(
+        Fast,
+        Isa::Neon,
+        "neon/fast int: the bit-serial tables, as on x86, where the integer vector-LUT \
+         measured 0.32-0.49x (not measured on Arm) (src/select.rs)",
+    ),
+    int_table_rule(
+        Float,
+        Isa::Neon,
+        "neon/float int: the bit-serial tables, as on x86, where the integer vector-LUT \
+         measured 0.70-0.80x (not measured on Arm) (src/select.rs)",
+    ),
+    int_table_rule(
+        Fast,
+        Isa::Scalar,
+        "scalar/fast int: one table lookup per 4 weights and plane (src/select.rs)",
+    ),
+    int_table_rule(
+        Float,
+        Isa::Scalar,
+        "scalar/float int: one table lookup per 4 weights and plane (src/select.rs)",
+    ),
 ];
+
+/// An integer Fast or Float row: the bit-serial tables, then the integer
+/// vector-LUT.
+const fn int_table_rule(contract: Contract, isa: Isa, why: &'static str) -> Rule {
+    Rule {
+        formats: INTS,
+        contract,
+        isa,
+        tokens: ANY_N,
+        weights: Any,
+        order: &[BitLutG4, IntVecLut],
+        why,
+    }
+}
 
 /// Most padding a rule's family may add to each scale group before the
 /// next family in the rule's order is preferred: a layout pads every group

@@ -172,7 +172,7 @@ fn float_bound_holds_where_huge_activations_meet_zero_bits() {
         k,
         4,
         ScaleGranularity::PerRow,
-        codes,
+        codes.clone(),
         ps,
         vec![0.0; m],
     )
@@ -180,7 +180,28 @@ fn float_bound_holds_where_huge_activations_meet_zero_bits() {
     let x: Vec<f32> = (0..2 * k)
         .map(|c| if c % 4 == 0 { 3e6 } else { rng.f32() * 1e-2 })
         .collect();
-    assert_kernels_float_bound(&w, &x, 2, &kernels_for(Format::Int4, Contract::Float));
+    let float = kernels_for(Format::Int4, Contract::Float);
+    let planes: Vec<_> = float
+        .iter()
+        .copied()
+        .filter(|k| k.layout.supports_plane_scales())
+        .collect();
+    assert!(!planes.is_empty());
+    assert_kernels_float_bound(&w, &x, 2, &planes);
+    // The same codes with one scale a row, through every Float kernel
+    // (the vector-LUT's code tables too: a zero code's product is 0).
+    let scales: Vec<f32> = (0..m).map(|_| 0.01 + rng.f32().abs()).collect();
+    let w = lutgemm::IntMatrix::new(
+        m,
+        k,
+        4,
+        ScaleGranularity::PerRow,
+        codes,
+        scales,
+        vec![0.0; m],
+    )
+    .unwrap();
+    assert_kernels_float_bound(&w, &x, 2, &float);
 }
 
 /// `y = x · Wᵀ` (n tokens) through each of `kernels` within the Float

@@ -76,11 +76,23 @@ fn repeated_calls_do_not_allocate() {
         vec![-0.25; m * 4],
     )
     .unwrap();
+    let int2 = IntMatrix::new(
+        m,
+        k,
+        2,
+        ScaleGranularity::PerBlock(250),
+        (0..m * k).map(|i| (i % 4) as u8).collect(),
+        vec![0.5; m * 4],
+        vec![-0.25; m * 4],
+    )
+    .unwrap();
     for kd in kernels::available() {
         let wf: &dyn Dequantize = if kd.supports(Format::Ternary) {
             &w
-        } else {
+        } else if kd.supports(Format::Int4) {
             &int4
+        } else {
+            &int2
         };
         let p = PackedWeights::pack(
             wf,

@@ -33,8 +33,14 @@ LUTGEMM_VECLUT_INT_KERNEL(lutgemm_neon_int_veclut, 4)
 #define VLQ_WIDEN(p) ((vlq_i16)vmovl_s8(vld1_s8((const int8_t *)(p))))
 #include "../veclut_float.h"
 
-LUTGEMM_VECLUT_F32_KERNEL(lutgemm_neon_ternary_veclut_g4_float, 2, 0)
+LUTGEMM_VECLUT_F32_KERNEL(lutgemm_neon_ternary_veclut_g4_float, 2, 0, 0)
 
 /* The Fast vector-LUT (kernels/veclut_float.h, Fast section): a row of 32 int8 tokens
  * sign-extended into four q registers, register blocks of 4 rows. */
-LUTGEMM_VECLUT_F32_KERNEL(lutgemm_neon_ternary_veclut_g4_fast, 4, 1)
+LUTGEMM_VECLUT_F32_KERNEL(lutgemm_neon_ternary_veclut_g4_fast, 4, 1, 0)
+
+/* The Float and Fast vector-LUT for 1-4-bit integers (kernels/veclut_float.h,
+ * Layout::IntVecLut): the ternary kernels' register blocks, two nibble rows
+ * a byte. */
+LUTGEMM_VECLUT_F32_KERNEL(lutgemm_neon_int_veclut_float, 2, 0, 1)
+LUTGEMM_VECLUT_F32_KERNEL(lutgemm_neon_int_veclut_fast, 4, 1, 1)

@@ -300,8 +300,14 @@ LUTGEMM_VECLUT_INT_KERNEL(lutgemm_avx512_int_veclut, 16)
 #define VLQ_WIDEN(p) ((vlq_i16)_mm512_cvtepi8_epi16(_mm256_load_si256((const __m256i *)(const void *)(p))))
 #include "../veclut_float.h"
 
-LUTGEMM_VECLUT_F32_KERNEL(lutgemm_avx512_ternary_veclut_g4_float, 8, 0)
+LUTGEMM_VECLUT_F32_KERNEL(lutgemm_avx512_ternary_veclut_g4_float, 8, 0, 0)
 
 /* The Fast vector-LUT (kernels/veclut_float.h, Fast section): a row of 32 int8 tokens
  * sign-extended into one zmm, register blocks of 16 rows. */
-LUTGEMM_VECLUT_F32_KERNEL(lutgemm_avx512_ternary_veclut_g4_fast, 16, 1)
+LUTGEMM_VECLUT_F32_KERNEL(lutgemm_avx512_ternary_veclut_g4_fast, 16, 1, 0)
+
+/* The Float and Fast vector-LUT for 1-4-bit integers (kernels/veclut_float.h,
+ * Layout::IntVecLut): the ternary kernels' register blocks, two nibble rows
+ * a byte. */
+LUTGEMM_VECLUT_F32_KERNEL(lutgemm_avx512_int_veclut_float, 8, 0, 1)
+LUTGEMM_VECLUT_F32_KERNEL(lutgemm_avx512_int_veclut_fast, 16, 1, 1)

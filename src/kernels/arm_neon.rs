@@ -5,14 +5,15 @@
 //! descriptors. Loop orders, bounds and instruction counts are in the C
 //! file.
 
-use super::{INT_ALL, INT_AND_TERNARY, INT_MAD, KernelDesc, TERNARY};
+use super::{INT_ALL, INT_AND_TERNARY, INT_MAD, INT12, KernelDesc, TERNARY};
 use crate::layout::Layout;
 
 c_functions! {
     kernels: lutgemm_neon_ternary_mad, lutgemm_neon_ternary_lut_g2, lutgemm_neon_ternary_lut_g4,
         lutgemm_neon_int_mad, lutgemm_neon_int_bitlut_g4, lutgemm_neon_int_bitlut_g4_fast,
         lutgemm_neon_int_bitlut_g4_float, lutgemm_neon_ternary_veclut_g4,
-        lutgemm_neon_ternary_mad5, lutgemm_neon_int_veclut, lutgemm_neon_ternary_veclut_g4_float, lutgemm_neon_ternary_veclut_g4_fast;
+        lutgemm_neon_ternary_mad5, lutgemm_neon_int_veclut, lutgemm_neon_ternary_veclut_g4_float, lutgemm_neon_ternary_veclut_g4_fast,
+        lutgemm_neon_int_veclut_float, lutgemm_neon_int_veclut_fast;
     tables: lutgemm_neon_ternary_lut_g2_tables, lutgemm_neon_ternary_lut_g4_tables,
         lutgemm_neon_int_bitlut_g4_tables
 }
@@ -48,4 +49,9 @@ pub(crate) const KERNELS: &[KernelDesc] = &[
     // int8 rows re-quantized per span and token (kernels/veclut_float.h).
     kernel!("veclut_g4_fast_neon", Neon, TERNARY, Fast, Layout::TernaryVecLutG4 { mr: 64 },
             lutgemm_neon_ternary_veclut_g4_fast, None),
+    // The same kernels on integer codes, two nibble rows a byte.
+    kernel!("veclut_int_float_neon", Neon, INT_ALL, Float, Layout::IntVecLut { mr: 64 },
+            lutgemm_neon_int_veclut_float, None),
+    kernel!("veclut_int_fast_neon", Neon, INT12, Fast, Layout::IntVecLut { mr: 64 },
+            lutgemm_neon_int_veclut_fast, None),
 ];

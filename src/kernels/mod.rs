@@ -67,6 +67,10 @@ pub(crate) const INT_AND_TERNARY: &[Format] = &[
 pub(crate) const INT_MAD: &[Format] = &[Format::Int2, Format::Int4];
 /// 2-bit integers only (`Layout::MadFieldRows`).
 pub(crate) const INT2: &[Format] = &[Format::Int2];
+/// 1- and 2-bit integers: the Fast integer vector-LUT's formats
+/// (`kernels/veclut_float.h`: wider codes' table rows lose too much to
+/// int8).
+pub(crate) const INT12: &[Format] = &[Format::Int1, Format::Int2];
 
 /// The algorithm a kernel uses (DESIGN.md §4), named by algorithm and group
 /// size.

@@ -8,13 +8,14 @@
 //! packed matrix serves both and the portable kernel checks these on the
 //! very same bytes.
 
-use super::{INT_ALL, INT_AND_TERNARY, INT_MAD, KernelDesc, TERNARY};
+use super::{INT_ALL, INT_AND_TERNARY, INT_MAD, INT12, KernelDesc, TERNARY};
 use crate::layout::Layout;
 
 c_functions! {
     kernels: lutgemm_avx2_int_mad, lutgemm_avx2_int_bitlut_g4, lutgemm_avx2_int_bitlut_g4_fast,
         lutgemm_avx2_int_bitlut_g4_float, lutgemm_avx2_ternary_mad, lutgemm_avx2_ternary_lut_g2,
-        lutgemm_avx2_ternary_veclut_g4, lutgemm_avx2_ternary_mad5, lutgemm_avx2_int_veclut, lutgemm_avx2_ternary_veclut_g4_float, lutgemm_avx2_ternary_veclut_g4_fast;
+        lutgemm_avx2_ternary_veclut_g4, lutgemm_avx2_ternary_mad5, lutgemm_avx2_int_veclut, lutgemm_avx2_ternary_veclut_g4_float, lutgemm_avx2_ternary_veclut_g4_fast,
+        lutgemm_avx2_int_veclut_float, lutgemm_avx2_int_veclut_fast;
     tables: lutgemm_avx2_int_bitlut_g4_tables, lutgemm_avx2_int_bitlut_g4_fast_tables, lutgemm_avx2_ternary_lut_g2_tables
 }
 
@@ -47,4 +48,9 @@ pub(crate) const KERNELS: &[KernelDesc] = &[
     // int8 rows re-quantized per span and token (kernels/veclut_float.h).
     kernel!("veclut_g4_fast_avx2", Avx2, TERNARY, Fast, Layout::TernaryVecLutG4 { mr: 64 },
             lutgemm_avx2_ternary_veclut_g4_fast, None),
+    // The same kernels on integer codes, two nibble rows a byte.
+    kernel!("veclut_int_float_avx2", Avx2, INT_ALL, Float, Layout::IntVecLut { mr: 64 },
+            lutgemm_avx2_int_veclut_float, None),
+    kernel!("veclut_int_fast_avx2", Avx2, INT12, Fast, Layout::IntVecLut { mr: 64 },
+            lutgemm_avx2_int_veclut_fast, None),
 ];

@@ -5,14 +5,15 @@
 //! FFI declarations and descriptors. See the C files for each kernel's
 //! design and the measurements behind its layout.
 
-use super::{INT_ALL, INT_AND_TERNARY, INT_MAD, INT2, KernelDesc, TERNARY};
+use super::{INT_ALL, INT_AND_TERNARY, INT_MAD, INT2, INT12, KernelDesc, TERNARY};
 use crate::layout::Layout;
 
 c_functions! {
     kernels: lutgemm_avx512_int_mad, lutgemm_avx512_int_mad_fr, lutgemm_avx512_ternary_mad_fr, lutgemm_avx512_int_bitlut_g4,
         lutgemm_avx512_int_bitlut_g4_fast, lutgemm_avx512_int_bitlut_g4_float, lutgemm_avx512_ternary_mad, lutgemm_avx512_ternary_lut_g2,
         lutgemm_avx512_ternary_lut_g4, lutgemm_avx512_ternary_veclut_g4,
-        lutgemm_avx512_ternary_mad5, lutgemm_avx512_int_veclut, lutgemm_avx512_ternary_veclut_g4_float, lutgemm_avx512_ternary_veclut_g4_fast;
+        lutgemm_avx512_ternary_mad5, lutgemm_avx512_int_veclut, lutgemm_avx512_ternary_veclut_g4_float, lutgemm_avx512_ternary_veclut_g4_fast,
+        lutgemm_avx512_int_veclut_float, lutgemm_avx512_int_veclut_fast;
     tables: lutgemm_avx512_int_bitlut_g4_tables, lutgemm_avx512_int_bitlut_g4_fast_tables, lutgemm_avx512_ternary_lut_g2_tables, lutgemm_avx512_ternary_lut_g4_tables
 }
 
@@ -65,4 +66,9 @@ pub(crate) const KERNELS: &[KernelDesc] = &[
     // int8 rows re-quantized per span and token (kernels/veclut_float.h).
     kernel!("veclut_g4_fast_avx512", Avx512, TERNARY, Fast, Layout::TernaryVecLutG4 { mr: 64 },
             lutgemm_avx512_ternary_veclut_g4_fast, None),
+    // The same kernels on integer codes, two nibble rows a byte.
+    kernel!("veclut_int_float_avx512", Avx512, INT_ALL, Float, Layout::IntVecLut { mr: 64 },
+            lutgemm_avx512_int_veclut_float, None),
+    kernel!("veclut_int_fast_avx512", Avx512, INT12, Fast, Layout::IntVecLut { mr: 64 },
+            lutgemm_avx512_int_veclut_fast, None),
 ];

@@ -145,10 +145,14 @@ pub enum Layout {
     /// One row per byte value (256 rows, 16 KiB an index group) measured
     /// 2.2× slower: its tables were read from L2. Steps of `kc = 8`
     /// columns; within a row group, for each index group `j` of `8 / f`
-    /// columns, `mr` bytes, one per row. The kernels apply the group
+    /// columns, `mr` bytes, one per row. The Exact kernels apply the group
     /// scaling themselves ([`crate::GroupScaling::Fused`]), as the
     /// multiply-add kernels do, in the same order and so with the same
-    /// bits.
+    /// bits. The Float kernels build the rows in f32 from the activations
+    /// and the Fast ones re-quantize those to int8 per span (1- and 2-bit
+    /// codes only: a 4-bit row `code · x` of one column re-quantized to
+    /// int8 keeps ~8 levels of `x`); both leave the group scaling to the
+    /// epilogue.
     IntVecLut {
         /// Rows per row group.
         mr: usize,
@@ -228,15 +232,13 @@ impl Layout {
     }
 
     /// Whether a contract has kernels on this layout: multiply-add is
-    /// integer only (Exact), and so (for now) is the integer vector-LUT;
-    /// the table layouts serve all three.
+    /// integer only (Exact); the table layouts serve all three.
     pub fn supports_contract(self, contract: Contract) -> bool {
         match self {
             Layout::TernaryMad { .. }
             | Layout::TernaryMad5 { .. }
             | Layout::IntMad { .. }
-            | Layout::MadFieldRows { .. }
-            | Layout::IntVecLut { .. } => contract == Contract::Exact,
+            | Layout::MadFieldRows { .. } => contract == Contract::Exact,
             _ => true,
         }
     }
@@ -293,9 +295,10 @@ impl Layout {
             Layout::TernaryMad { .. }
             | Layout::TernaryMad5 { .. }
             | Layout::IntMad { .. }
-            | Layout::MadFieldRows { .. }
-            | Layout::IntVecLut { .. } => true,
-            Layout::TernaryVecLutG4 { .. } => contract == Contract::Exact,
+            | Layout::MadFieldRows { .. } => true,
+            Layout::TernaryVecLutG4 { .. } | Layout::IntVecLut { .. } => {
+                contract == Contract::Exact
+            }
             _ => false,
         }
     }
@@ -304,7 +307,10 @@ impl Layout {
     /// directly (the Fast and Float vector-LUT builds its tables from
     /// them).
     pub(crate) fn kernel_reads_xpad(self, contract: Contract) -> bool {
-        matches!(self, Layout::TernaryVecLutG4 { .. }) && contract != Contract::Exact
+        matches!(
+            self,
+            Layout::TernaryVecLutG4 { .. } | Layout::IntVecLut { .. }
+        ) && contract != Contract::Exact
     }
 
     /// Scratch bytes one `contract` kernel call over `rows` rows of `nb`
@@ -321,8 +327,12 @@ impl Layout {
             Layout::TernaryVecLutG4 { .. } if contract == Contract::Exact => {
                 veclut_scratch_bytes(rows, nb)
             }
-            Layout::TernaryVecLutG4 { .. } => veclut_f32_scratch_bytes(rows, nb),
-            Layout::IntVecLut { .. } => int_veclut_scratch_bytes(rows, nb, fused),
+            Layout::IntVecLut { .. } if contract == Contract::Exact => {
+                int_veclut_scratch_bytes(rows, nb, fused)
+            }
+            Layout::TernaryVecLutG4 { .. } | Layout::IntVecLut { .. } => {
+                veclut_f32_scratch_bytes(rows, nb)
+            }
             _ => 0,
         }
     }
@@ -433,8 +443,9 @@ pub(crate) const VECLUT_SPAN_GROUPS: usize = 16;
 /// Scratch bytes of one Float or Fast vector-LUT call (the C header's
 /// `lutgemm_veclut_f32_scratch_bytes`): a span's activations transposed to
 /// `[column][token]` f32, its tables (81 rows of `VECLUT_TOKENS` f32 a
-/// group), the same rows as int8 and the tokens' span scales (Fast), then
-/// per row and scale group `VECLUT_TOKENS` f32 group sums.
+/// group; integer codes: 32 rows an index byte, at most 32 bytes a span,
+/// which fit), the same rows as int8 and the tokens' span scales (Fast),
+/// then per row and scale group `VECLUT_TOKENS` f32 group sums.
 pub(crate) fn veclut_f32_scratch_bytes(rows: usize, nb: usize) -> usize {
     let xt = VECLUT_SPAN_GROUPS * 4 * VECLUT_TOKENS * 4;
     let tables = VECLUT_SPAN_GROUPS * VECLUT_PATTERNS * VECLUT_TOKENS * 4;

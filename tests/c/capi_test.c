@@ -326,8 +326,9 @@ int main(void)
                 check_threads(v, "ternary veclut_g4");
             lutgemm_weights_free(v);
         }
-        if (contract == 0) {
-            /* The integer vector-LUT, group scaling fused in the kernel. */
+        {
+            /* The integer vector-LUT (every contract; Exact fuses the
+             * group scaling in the kernel). */
             lutgemm_weights *v = NULL;
             o.family = LUTGEMM_FAMILY_VECLUT_INT;
             CHECK(lutgemm_weights_from_float_int(wf, LUTGEMM_TYPE_F32, m, k, 2, 64, 0, &o, &v) ==

@@ -26,7 +26,7 @@ const MAX_MR: usize = 64;
 /// Largest bit-plane count.
 const MAX_PLANES: usize = 4;
 
-use super::{INT_ALL, INT_AND_TERNARY, INT_MAD, INT2, TERNARY};
+use super::{INT_ALL, INT_AND_TERNARY, INT_MAD, INT2, INT12, TERNARY};
 
 /// A portable descriptor (the layout's portable table builder).
 macro_rules! portable {
@@ -66,6 +66,10 @@ pub(crate) const KERNELS: &[KernelDesc] = &[
               mad::int),
     portable!("veclut_int_scalar", INT_ALL, Exact, Layout::IntVecLut { mr: 64 },
               mad::int_veclut),
+    portable!("veclut_int_float_scalar", INT_ALL, Float, Layout::IntVecLut { mr: 64 },
+              veclut::int_float),
+    portable!("veclut_int_fast_scalar", INT12, Fast, Layout::IntVecLut { mr: 64 },
+              veclut::int_fast),
     portable!("mad_int_fr_scalar", INT2, Exact, Layout::MadFieldRows { mr: 64 },
               mad::int_field_rows),
     portable!("mad_fr_scalar", TERNARY, Exact, Layout::MadFieldRows { mr: 64 },

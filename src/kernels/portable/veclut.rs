@@ -221,3 +221,151 @@ pub(super) unsafe extern "C" fn ternary_fast(a: *const KernelArgs) {
         }
     }
 }
+
+/// Integer weights ([`Layout::IntVecLut`]): `(columns a byte, field bits,
+/// field mask, table rows a nibble's codes reach)`: 8/f columns in fields
+/// of f bits (f = bits, 4 for 3-bit codes, which reach 8 of 16 rows).
+///
+/// [`Layout::IntVecLut`]: crate::layout::Layout::IntVecLut
+fn int_fields(bits: usize) -> (usize, usize, u8, u8) {
+    let f = if bits == 3 { 4 } else { bits };
+    (8 / f, f, (1u8 << f) - 1, if bits == 3 { 8 } else { 16 })
+}
+
+/// Row `u` of a nibble's table over its `4 / f` activations `xs`:
+/// `Σ_c f32(field_c(u)) · x_c` summed pairwise (`(t₀ + t₁) + (t₂ + t₃)`,
+/// `t₀ + t₁` or `t₀`), and `+0.0` for rows no code reaches (`u ≥ valid`).
+fn int_entry(u: u8, xs: &[f32], f: usize, mask: u8, valid: u8) -> f32 {
+    if u >= valid {
+        return 0.0;
+    }
+    let t = |c: usize| ((u >> (f * c)) & mask) as f32 * xs[c];
+    match xs.len() {
+        4 => (t(0) + t(1)) + (t(2) + t(3)),
+        2 => t(0) + t(1),
+        _ => t(0),
+    }
+}
+
+/// Float contract on [`Layout::IntVecLut`] bytes: per token, row and scale
+/// group, the group's sum from +0.0 of its spans' sums, each from +0.0 over
+/// the span's index bytes in order of the byte's entry `e_lo + e_hi`, its
+/// nibbles' rows ([`int_entry`] over the low and the high half of the
+/// byte's columns). The code sums `Σ code · x` leave the kernel; the
+/// epilogue applies scales and offsets. This defines the bits of every SIMD
+/// integer Float vector-LUT (`kernels/veclut_float.h`).
+///
+/// # Safety
+/// `a` was built by `run_kernel` for an `IntVecLut` layout under the Float
+/// contract (f32 activations in `xpad`).
+///
+/// [`Layout::IntVecLut`]: crate::layout::Layout::IntVecLut
+pub(super) unsafe extern "C" fn int_float(a: *const KernelArgs) {
+    // SAFETY: forwarded.
+    let a = unsafe { &*a };
+    let (cols, f, mask, valid) = int_fields(a.bits);
+    assert!(a.kc == 8 && a.plane_out == 1 && (1..=4).contains(&a.bits));
+    assert!(a.span > 0 && a.span % cols == 0 && a.bp % a.span == 0);
+    let kp = a.nb * a.bp;
+    // SAFETY: run_kernel checked row_groups · w_stride weight bytes, n
+    // strided tokens of kp f32 activations, and the output extent.
+    let w = unsafe { std::slice::from_raw_parts(a.w, a.row_groups * a.w_stride) };
+    let out = a.out.cast::<f32>();
+    let half = cols / 2;
+    for t in 0..a.n {
+        // SAFETY: as above.
+        let x = unsafe { std::slice::from_raw_parts(a.xpad.add(t * a.xpad_stride), kp) };
+        for r in 0..a.row_groups * a.mr {
+            let wg = &w[r / a.mr * a.w_stride..];
+            for b in 0..a.nb {
+                let mut group = 0f32;
+                for s0 in (b * a.bp..(b + 1) * a.bp).step_by(a.span) {
+                    let mut span = 0f32;
+                    for j in s0 / cols..(s0 + a.span) / cols {
+                        let byte = wg[j * a.mr + r % a.mr];
+                        let xs = &x[cols * j..cols * (j + 1)];
+                        let lo = int_entry(byte & 15, &xs[..half], f, mask, valid);
+                        let hi = int_entry(byte >> 4, &xs[half..], f, mask, valid);
+                        span += lo + hi;
+                    }
+                    group += span;
+                }
+                // SAFETY: (token t < n, row r, group b) is within the
+                // output extent run_kernel checked.
+                unsafe { *out.add(t * a.out_stride + r * a.nb + b) = group };
+            }
+        }
+    }
+}
+
+/// Fast contract on [`Layout::IntVecLut`] bytes: per token and span, the
+/// span's table rows (16 per nibble of each index byte, [`int_entry`])
+/// re-quantized to int8 with one scale ([`requantize_spans`], as every Fast
+/// table); per row the int8 rows its nibbles select summed exactly, and
+/// the scale group's code sum from +0.0 of `f32(sum) · scale` per span in
+/// order. This defines the bits of every SIMD integer Fast vector-LUT
+/// (`kernels/veclut_float.h`).
+///
+/// # Safety
+/// `a` was built by `run_kernel` for an `IntVecLut` layout under the Fast
+/// contract (f32 activations in `xpad`).
+///
+/// [`Layout::IntVecLut`]: crate::layout::Layout::IntVecLut
+pub(super) unsafe extern "C" fn int_fast(a: *const KernelArgs) {
+    // SAFETY: forwarded.
+    let a = unsafe { &*a };
+    let (cols, f, mask, valid) = int_fields(a.bits);
+    assert!(a.kc == 8 && a.plane_out == 1 && (1..=4).contains(&a.bits));
+    assert!(a.span > 0 && a.span % cols == 0 && a.bp % a.span == 0 && a.span <= 64);
+    let kp = a.nb * a.bp;
+    let rows = a.row_groups * a.mr;
+    assert!(a.scratch_bytes >= veclut_f32_scratch_bytes(rows, a.nb));
+    let per_span = a.span / cols * 32;
+    // SAFETY: run_kernel checked the scratch (64-byte aligned, at least
+    // veclut_f32_scratch_bytes(rows, nb) bytes, which holds 16 · 81 f32
+    // entries and as many int8 ones: a span has at most 32 bytes · 32 rows).
+    let (entries, t8) = unsafe {
+        let s = a.scratch;
+        (
+            std::slice::from_raw_parts_mut(s.cast::<f32>(), per_span),
+            std::slice::from_raw_parts_mut(s.add(4 * per_span).cast::<i8>(), per_span),
+        )
+    };
+    // SAFETY: run_kernel checked row_groups · w_stride weight bytes, n
+    // strided tokens of kp f32 activations, and the output extent.
+    let w = unsafe { std::slice::from_raw_parts(a.w, a.row_groups * a.w_stride) };
+    let out = a.out.cast::<f32>();
+    let half = cols / 2;
+    let mut scale = [0f32];
+    for t in 0..a.n {
+        // SAFETY: as above.
+        let x = unsafe { std::slice::from_raw_parts(a.xpad.add(t * a.xpad_stride), kp) };
+        for s0 in (0..kp).step_by(a.span) {
+            let j0 = s0 / cols;
+            for (j, e) in entries.chunks_exact_mut(32).enumerate() {
+                let xs = &x[cols * (j0 + j)..][..cols];
+                for (u, e) in e.iter_mut().enumerate() {
+                    let part = if u < 16 { &xs[..half] } else { &xs[half..] };
+                    *e = int_entry(u as u8 % 16, part, f, mask, valid);
+                }
+            }
+            requantize_spans(entries, per_span, t8, &mut scale);
+            let (b, first) = (s0 / a.bp, s0 % a.bp == 0);
+            for r in 0..rows {
+                let wg = &w[r / a.mr * a.w_stride..];
+                let mut sum = 0i32;
+                for (j, e) in t8.chunks_exact(32).enumerate() {
+                    let byte = wg[(j0 + j) * a.mr + r % a.mr];
+                    sum += e[(byte & 15) as usize] as i32 + e[16 + (byte >> 4) as usize] as i32;
+                }
+                // SAFETY: (token t < n, row r, group b) is within the
+                // output extent run_kernel checked; a group's spans come
+                // in order, its first one writing.
+                unsafe {
+                    let o = out.add(t * a.out_stride + r * a.nb + b);
+                    *o = if first { 0.0 } else { *o } + sum as f32 * scale[0];
+                }
+            }
+        }
+    }
+}
