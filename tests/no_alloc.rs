@@ -66,26 +66,19 @@ fn repeated_calls_do_not_allocate() {
     let q: Vec<i8> = (0..4 * k).map(|i| ((i % 255) as i32 - 127) as i8).collect();
     let d = [0.1f32; 4];
     let mut y = vec![0f32; 4 * m];
-    let int4 = IntMatrix::new(
-        m,
-        k,
-        4,
-        ScaleGranularity::PerBlock(250),
-        (0..m * k).map(|i| (i % 16) as u8).collect(),
-        vec![0.5; m * 4],
-        vec![-0.25; m * 4],
-    )
-    .unwrap();
-    let int2 = IntMatrix::new(
-        m,
-        k,
-        2,
-        ScaleGranularity::PerBlock(250),
-        (0..m * k).map(|i| (i % 4) as u8).collect(),
-        vec![0.5; m * 4],
-        vec![-0.25; m * 4],
-    )
-    .unwrap();
+    let int_matrix = |bits: u32| {
+        IntMatrix::new(
+            m,
+            k,
+            bits,
+            ScaleGranularity::PerBlock(250),
+            (0..m * k).map(|i| (i % (1 << bits)) as u8).collect(),
+            vec![0.5; m * 4],
+            vec![-0.25; m * 4],
+        )
+        .unwrap()
+    };
+    let (int4, int2) = (int_matrix(4), int_matrix(2));
     for kd in kernels::available() {
         let wf: &dyn Dequantize = if kd.supports(Format::Ternary) {
             &w

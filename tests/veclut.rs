@@ -244,6 +244,20 @@ fn check_f32_kernels<W: Dequantize + ?Sized>(w: &W, x: &[f32], n: usize) {
     }
 }
 
+/// n × k activations for the Float and Fast kernels: signed zeros, a few
+/// large values and one all-zero span (a Fast scale of 0) besides
+/// Gaussians.
+fn span_activations(n: usize, k: usize, rng: &mut Rng) -> Vec<f32> {
+    (0..n * k)
+        .map(|i| match (i % k, i % 13) {
+            (0..64, _) if i / k == 1 => 0.0,
+            (_, 0) => -0.0,
+            (_, 5) => 1e4 * rng.f32(),
+            _ => rng.gauss(),
+        })
+        .collect()
+}
+
 #[test]
 fn float_and_fast_token_tails_spans_and_row_tails() {
     let mut rng = Rng(0xf1_0a7);
@@ -257,17 +271,7 @@ fn float_and_fast_token_tails_spans_and_row_tails() {
     ] {
         let w = random_ternary(70, k, g, &mut rng);
         for n in [1, 2, 17, 31, 32, 33, 35, 64] {
-            // Signed zeros, a few large values and one all-zero span (a
-            // Fast scale of 0) besides Gaussians.
-            let x: Vec<f32> = (0..n * k)
-                .map(|i| match (i % k, i % 13) {
-                    (0..64, _) if i / k == 1 => 0.0,
-                    (_, 0) => -0.0,
-                    (_, 5) => 1e4 * rng.f32(),
-                    _ => rng.gauss(),
-                })
-                .collect();
-            check_f32_kernels(&w, &x, n);
+            check_f32_kernels(&w, &span_activations(n, k, &mut rng), n);
         }
     }
 }
@@ -300,15 +304,7 @@ fn integer_float_and_fast_token_tails_spans_and_row_tails() {
         ] {
             let w = random_int(70, k, bits, g, false, &mut rng);
             for n in [1, 2, 31, 32, 33, 64] {
-                let x: Vec<f32> = (0..n * k)
-                    .map(|i| match (i % k, i % 13) {
-                        (0..64, _) if i / k == 1 => 0.0,
-                        (_, 0) => -0.0,
-                        (_, 5) => 1e4 * rng.f32(),
-                        _ => rng.gauss(),
-                    })
-                    .collect();
-                check_f32_kernels(&w, &x, n);
+                check_f32_kernels(&w, &span_activations(n, k, &mut rng), n);
             }
         }
     }

@@ -117,7 +117,19 @@ pub(super) unsafe extern "C" fn ternary_float(a: *const KernelArgs) {
     // SAFETY: forwarded.
     let a = unsafe { &*a };
     assert!(a.kc == 4 && a.bp % 4 == 0 && a.plane_out == 1);
-    assert!(a.span > 0 && a.span % 4 == 0 && a.bp % a.span == 0);
+    // SAFETY: forwarded.
+    unsafe { float_spans(a, 4, float_entry) }
+}
+
+/// The Float kernels' sums: per token, row and scale group, from +0.0 the
+/// sums of its spans, each from +0.0 over the span's index bytes (`cols`
+/// columns each) in order of `entry(byte, its columns' activations)`.
+///
+/// # Safety
+/// As the Float kernels: `a` was built by `run_kernel` (f32 activations
+/// in `xpad`).
+unsafe fn float_spans(a: &KernelArgs, cols: usize, entry: impl Fn(u8, &[f32]) -> f32) {
+    assert!(a.span > 0 && a.span % cols == 0 && a.bp % a.span == 0);
     let kp = a.nb * a.bp;
     // SAFETY: run_kernel checked row_groups · w_stride weight bytes, n
     // strided tokens of kp f32 activations, and the output extent.
@@ -132,8 +144,8 @@ pub(super) unsafe extern "C" fn ternary_float(a: *const KernelArgs) {
                 let mut group = 0f32;
                 for s0 in (b * a.bp..(b + 1) * a.bp).step_by(a.span) {
                     let mut span = 0f32;
-                    for j in s0 / 4..(s0 + a.span) / 4 {
-                        span += float_entry(wg[j * a.mr + r % a.mr], &x[4 * j..4 * j + 4]);
+                    for j in s0 / cols..(s0 + a.span) / cols {
+                        span += entry(wg[j * a.mr + r % a.mr], &x[cols * j..cols * (j + 1)]);
                     }
                     group += span;
                 }
@@ -177,16 +189,8 @@ pub(super) unsafe extern "C" fn ternary_fast(a: *const KernelArgs) {
     let rows = a.row_groups * a.mr;
     assert!(a.scratch_bytes >= veclut_f32_scratch_bytes(rows, a.nb));
     let per_span = a.span / 4 * PATTERNS;
-    // SAFETY: run_kernel checked the scratch (64-byte aligned, at least
-    // veclut_f32_scratch_bytes(rows, nb) bytes, which holds a span's f32
-    // entries and its int8 entries: 16 · 81 of each at most).
-    let (entries, t8) = unsafe {
-        let s = a.scratch;
-        (
-            std::slice::from_raw_parts_mut(s.cast::<f32>(), per_span),
-            std::slice::from_raw_parts_mut(s.add(4 * per_span).cast::<i8>(), per_span),
-        )
-    };
+    // SAFETY: as span_entries asks (16 groups of 81 entries at most).
+    let (entries, t8) = unsafe { span_entries(a, per_span) };
     // SAFETY: run_kernel checked row_groups · w_stride weight bytes, n
     // strided tokens of kp f32 activations, and the output extent.
     let w = unsafe { std::slice::from_raw_parts(a.w, a.row_groups * a.w_stride) };
@@ -219,6 +223,25 @@ pub(super) unsafe extern "C" fn ternary_fast(a: *const KernelArgs) {
                 }
             }
         }
+    }
+}
+
+/// A Fast span's `per_span` f32 entries and as many int8 ones, in the
+/// call's scratch.
+///
+/// # Safety
+/// `run_kernel` checked the scratch: 64-byte aligned and at least
+/// `veclut_f32_scratch_bytes(rows, nb)` bytes, which hold 16 · 81 f32
+/// entries and as many int8 ones; `per_span` is at most that.
+unsafe fn span_entries<'a>(a: &KernelArgs, per_span: usize) -> (&'a mut [f32], &'a mut [i8]) {
+    assert!(per_span <= 16 * PATTERNS);
+    // SAFETY: as the caller promises; the two parts do not overlap.
+    unsafe {
+        let s = a.scratch;
+        (
+            std::slice::from_raw_parts_mut(s.cast::<f32>(), per_span),
+            std::slice::from_raw_parts_mut(s.add(4 * per_span).cast::<i8>(), per_span),
+        )
     }
 }
 
@@ -265,37 +288,14 @@ pub(super) unsafe extern "C" fn int_float(a: *const KernelArgs) {
     let a = unsafe { &*a };
     let (cols, f, mask, valid) = int_fields(a.bits);
     assert!(a.kc == 8 && a.plane_out == 1 && (1..=4).contains(&a.bits));
-    assert!(a.span > 0 && a.span % cols == 0 && a.bp % a.span == 0);
-    let kp = a.nb * a.bp;
-    // SAFETY: run_kernel checked row_groups · w_stride weight bytes, n
-    // strided tokens of kp f32 activations, and the output extent.
-    let w = unsafe { std::slice::from_raw_parts(a.w, a.row_groups * a.w_stride) };
-    let out = a.out.cast::<f32>();
     let half = cols / 2;
-    for t in 0..a.n {
-        // SAFETY: as above.
-        let x = unsafe { std::slice::from_raw_parts(a.xpad.add(t * a.xpad_stride), kp) };
-        for r in 0..a.row_groups * a.mr {
-            let wg = &w[r / a.mr * a.w_stride..];
-            for b in 0..a.nb {
-                let mut group = 0f32;
-                for s0 in (b * a.bp..(b + 1) * a.bp).step_by(a.span) {
-                    let mut span = 0f32;
-                    for j in s0 / cols..(s0 + a.span) / cols {
-                        let byte = wg[j * a.mr + r % a.mr];
-                        let xs = &x[cols * j..cols * (j + 1)];
-                        let lo = int_entry(byte & 15, &xs[..half], f, mask, valid);
-                        let hi = int_entry(byte >> 4, &xs[half..], f, mask, valid);
-                        span += lo + hi;
-                    }
-                    group += span;
-                }
-                // SAFETY: (token t < n, row r, group b) is within the
-                // output extent run_kernel checked.
-                unsafe { *out.add(t * a.out_stride + r * a.nb + b) = group };
-            }
-        }
-    }
+    let entry = |byte: u8, xs: &[f32]| {
+        let lo = int_entry(byte & 15, &xs[..half], f, mask, valid);
+        let hi = int_entry(byte >> 4, &xs[half..], f, mask, valid);
+        lo + hi
+    };
+    // SAFETY: forwarded.
+    unsafe { float_spans(a, cols, entry) }
 }
 
 /// Fast contract on [`Layout::IntVecLut`] bytes: per token and span, the
@@ -321,16 +321,8 @@ pub(super) unsafe extern "C" fn int_fast(a: *const KernelArgs) {
     let rows = a.row_groups * a.mr;
     assert!(a.scratch_bytes >= veclut_f32_scratch_bytes(rows, a.nb));
     let per_span = a.span / cols * 32;
-    // SAFETY: run_kernel checked the scratch (64-byte aligned, at least
-    // veclut_f32_scratch_bytes(rows, nb) bytes, which holds 16 · 81 f32
-    // entries and as many int8 ones: a span has at most 32 bytes · 32 rows).
-    let (entries, t8) = unsafe {
-        let s = a.scratch;
-        (
-            std::slice::from_raw_parts_mut(s.cast::<f32>(), per_span),
-            std::slice::from_raw_parts_mut(s.add(4 * per_span).cast::<i8>(), per_span),
-        )
-    };
+    // SAFETY: as span_entries asks (32 bytes of 32 rows at most).
+    let (entries, t8) = unsafe { span_entries(a, per_span) };
     // SAFETY: run_kernel checked row_groups · w_stride weight bytes, n
     // strided tokens of kp f32 activations, and the output extent.
     let w = unsafe { std::slice::from_raw_parts(a.w, a.row_groups * a.w_stride) };
