@@ -214,12 +214,7 @@ fn check_f32_kernels<W: Dequantize + ?Sized>(w: &W, x: &[f32], n: usize) {
     for contract in [Contract::Float, Contract::Fast] {
         let mut first: Option<Vec<f32>> = None;
         for kernel in f32_veclut_kernels(w.format(), contract) {
-            let p = pack_for(w, kernel);
-            let mut y = vec![0f32; n * w.m()];
-            Context::with_threads(1)
-                .unwrap()
-                .matmul(&p, x, n, &mut y)
-                .unwrap();
+            let y = matmul_one_thread(&pack_for(w, kernel), x, n);
             if contract == Contract::Float {
                 assert_float_bound(&y, &want, &mag, kernel.name);
             } else {

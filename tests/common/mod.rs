@@ -305,6 +305,16 @@ pub fn small_shapes() -> bool {
     std::env::var("LUTGEMM_TEST_SHAPES").is_ok_and(|v| v == "small")
 }
 
+/// `y = x · Wᵀ` (n tokens) through `p` on one thread.
+pub fn matmul_one_thread(p: &PackedWeights, x: &[f32], n: usize) -> Vec<f32> {
+    let mut y = vec![0f32; n * p.m()];
+    Context::with_threads(1)
+        .unwrap()
+        .matmul(p, x, n, &mut y)
+        .unwrap();
+    y
+}
+
 /// `y = x · Wᵀ` through `p` on 1, 2, 3 threads and the global pool: every
 /// result bit-identical.
 pub fn assert_thread_invariant(p: &PackedWeights, x: &[f32], n: usize) {
